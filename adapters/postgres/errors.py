@@ -1,0 +1,36 @@
+"""PostgreSQL failures translated to what the application can act on."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from application.errors import ConcurrentUpdate, StoreUnavailable
+
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+UNIQUE_VIOLATION = "23505"
+LOCK_NOT_AVAILABLE = "55P03"
+_RETRYABLE = {SERIALIZATION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE}
+
+
+def sqlstate(error: BaseException) -> str | None:
+    orig = getattr(error, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return str(code) if code else None
+
+
+def translate(error: BaseException, *, during_commit: bool = False) -> Exception | None:
+    """The application error for a database failure, or None if it is a real bug."""
+    code = sqlstate(error)
+    if code in _RETRYABLE:
+        return StoreUnavailable(f"database refused for now ({code})")
+    if code == UNIQUE_VIOLATION:
+        return ConcurrentUpdate(str(getattr(error, "orig", error)))
+    lost = (
+        isinstance(error, InterfaceError | OperationalError | ConnectionError | OSError)
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
+        or (code is not None and code.startswith(("08", "57P")))
+    )
+    if lost:
+        return StoreUnavailable("database connection lost", outcome_known=not during_commit)
+    return None

@@ -1,0 +1,67 @@
+"""SQLAlchemy Core tables mirroring schema.sql (which the migrations build)."""
+
+from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, SmallInteger, Table, Text
+from sqlalchemy.dialects.postgresql import TIMESTAMP
+
+metadata = MetaData()
+TimestampTZ = TIMESTAMP(timezone=True)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("available", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("created_at", TimestampTZ, nullable=False),
+    Column("updated_at", TimestampTZ, nullable=False),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("user_id", BigInteger),
+    Column("counterparty_user_id", BigInteger),
+    Column("service_id", BigInteger),
+    Column("order_id", BigInteger),
+    Column("description", Text),
+    Column("created_at", TimestampTZ, nullable=False),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("transaction_id", BigInteger, nullable=False),
+    Column("account", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("user_id", BigInteger),
+    Column("service_id", BigInteger),
+    Column("amount", BigInteger, nullable=False),
+    Column("balance_after", BigInteger),
+    Column("created_at", TimestampTZ, nullable=False),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("order_id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("service_id", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("recognized_amount", BigInteger),
+    Column("created_at", TimestampTZ, nullable=False),
+    Column("closed_at", TimestampTZ),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("status", SmallInteger),
+    Column("body", LargeBinary),
+    Column("created_at", TimestampTZ, nullable=False),
+)

@@ -1,0 +1,14 @@
+"""Helpers the money use cases share: locking the accounts they move."""
+
+from __future__ import annotations
+
+from application.ports import UnitOfWork
+from domain.account import UserAccount
+from domain.errors import UserNotFound
+
+
+async def lock_account(uow: UnitOfWork, user_id: int) -> UserAccount:
+    accounts = await uow.accounts.lock([user_id])
+    if user_id not in accounts:
+        raise UserNotFound(user_id)
+    return accounts[user_id]

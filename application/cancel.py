@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.accounts import lock_account
+from application.ports import UnitOfWork
+from application.reservations import lock_reservation
+from application.results import Balance, ReservationResult
+from domain.ledger import EntryKind, JournalTransaction, TransactionKind
+from domain.reservation import ReservationStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Give held money back: the service could not be provided."""
+
+    order_id: int
+    user_id: int
+    service_id: int
+
+
+async def cancel(cmd: Cancel, uow: UnitOfWork) -> ReservationResult:
+    reservation = await lock_reservation(uow, cmd.order_id, cmd.user_id, cmd.service_id)
+    account = await lock_account(uow, reservation.user_id)
+    if reservation.status is ReservationStatus.CANCELLED:
+        return ReservationResult(reservation, Balance.of(account), created=False)
+    amount = reservation.cancel()
+    postings = account.release(amount, EntryKind.CANCEL)
+    await uow.accounts.save(account)
+    recorded = await uow.journal.record(
+        JournalTransaction(
+            TransactionKind.CANCEL,
+            postings,
+            user_id=cmd.user_id,
+            service_id=cmd.service_id,
+            order_id=cmd.order_id,
+        )
+    )
+    reservation.closed_at = recorded.created_at
+    await uow.reservations.close(reservation)
+    return ReservationResult(reservation, Balance.of(account), created=True)

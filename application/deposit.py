@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.accounts import lock_account
+from application.ports import UnitOfWork
+from application.results import Balance, MovementResult
+from domain.ledger import AccountRef, EntryKind, JournalTransaction, Posting, TransactionKind
+from domain.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Money paid in from outside (a payment gateway) to a user's available balance."""
+
+    user_id: int
+    amount: Money
+    description: str | None = None
+
+
+async def deposit(cmd: Deposit, uow: UnitOfWork) -> MovementResult:
+    await uow.accounts.open(cmd.user_id)
+    account = await lock_account(uow, cmd.user_id)
+    credit = account.credit(cmd.amount, EntryKind.DEPOSIT)
+    source = Posting(AccountRef.external(), EntryKind.DEPOSIT, -cmd.amount, None)
+    await uow.accounts.save(account)
+    recorded = await uow.journal.record(
+        JournalTransaction(
+            TransactionKind.DEPOSIT,
+            (source, credit),
+            cmd.description,
+            user_id=cmd.user_id,
+        )
+    )
+    return MovementResult(
+        recorded.transaction_id, cmd.user_id, cmd.amount, Balance.of(account), recorded.created_at
+    )

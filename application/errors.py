@@ -1,0 +1,31 @@
+"""Failures that are not a rule's refusal: the store could not answer, or a key is busy."""
+
+
+class ApplicationError(Exception):
+    pass
+
+
+class ConcurrentUpdate(ApplicationError):
+    """Another transaction won a race the store detected; nothing was written. Retry."""
+
+
+class StoreUnavailable(ApplicationError):
+    """The store failed for a passing reason (connection lost, serialization, deadlock).
+
+    `outcome_known` is False when the failure struck during commit: the write may
+    or may not have landed, and only the same Idempotency-Key makes a retry safe.
+    """
+
+    def __init__(self, reason: str, *, outcome_known: bool = True) -> None:
+        super().__init__(reason)
+        self.outcome_known = outcome_known
+
+
+class IdempotencyKeyReused(ApplicationError):
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was used with a different request")
+
+
+class RequestInProgress(ApplicationError):
+    def __init__(self) -> None:
+        super().__init__("a request with this Idempotency-Key is still running")

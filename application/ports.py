@@ -1,0 +1,106 @@
+"""What the use cases need from the outside world. Adapters subclass these explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from domain.account import UserAccount
+from domain.ledger import JournalTransaction
+from domain.reservation import Reservation
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class UserAccounts(Protocol):
+    async def get(self, user_id: int) -> UserAccount | None:
+        """The committed balances, without a lock: for reads only."""
+        ...
+
+    async def open(self, user_id: int) -> None:
+        """Create the user's accounts if they do not exist; safe when called concurrently."""
+        ...
+
+    async def lock(self, user_ids: Sequence[int]) -> dict[int, UserAccount]:
+        """Lock and load the given users (ascending id, so two writers never deadlock).
+
+        Users that have no account are missing from the result.
+        """
+        ...
+
+    async def save(self, account: UserAccount) -> None: ...
+
+
+class Reservations(Protocol):
+    async def get(self, order_id: int) -> Reservation | None: ...
+
+    async def lock(self, order_id: int) -> Reservation | None: ...
+
+    async def add(self, reservation: Reservation) -> None:
+        """Raises `ConcurrentUpdate` when another transaction took the order id first."""
+        ...
+
+    async def close(self, reservation: Reservation) -> None:
+        """Store the new status; only a reservation still open in the store may change."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedTransaction:
+    transaction_id: int
+    created_at: datetime
+
+
+class Journal(Protocol):
+    async def record(self, transaction: JournalTransaction) -> RecordedTransaction: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """What a client was answered, replayed byte for byte for the same Idempotency-Key."""
+
+    status: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    fingerprint: str
+    response: StoredResponse
+
+
+class IdempotencyKeys(Protocol):
+    async def claim(self, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        """Take the key for this transaction, or return the record of whoever took it.
+
+        A transaction still running with the same key makes this wait for it, or
+        raise `RequestInProgress` after the adapter's timeout.
+        """
+        ...
+
+    async def complete(self, key: str, response: StoredResponse) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction. Leaving the block without `commit()` rolls back."""
+
+    accounts: UserAccounts
+    reservations: Reservations
+    journal: Journal
+    idempotency: IdempotencyKeys
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...

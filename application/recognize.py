@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.accounts import lock_account
+from application.ports import UnitOfWork
+from application.reservations import lock_reservation
+from application.results import Balance, ReservationResult
+from domain.ledger import AccountRef, EntryKind, JournalTransaction, Posting, TransactionKind
+from domain.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class Recognize:
+    """Turn held money into the company's revenue; a smaller amount releases the rest."""
+
+    order_id: int
+    user_id: int
+    service_id: int
+    amount: Money
+
+
+async def recognize(cmd: Recognize, uow: UnitOfWork) -> ReservationResult:
+    reservation = await lock_reservation(uow, cmd.order_id, cmd.user_id, cmd.service_id)
+    account = await lock_account(uow, reservation.user_id)
+    if reservation.is_recognized_as(cmd.amount):
+        return ReservationResult(reservation, Balance.of(account), created=False)
+    rest = reservation.recognize(cmd.amount)
+    postings = [
+        account.settle(cmd.amount),
+        Posting(AccountRef.revenue(cmd.service_id), EntryKind.RECOGNIZE, cmd.amount, None),
+    ]
+    if rest.kopecks:
+        postings.extend(account.release(rest, EntryKind.RELEASE))
+    await uow.accounts.save(account)
+    recorded = await uow.journal.record(
+        JournalTransaction(
+            TransactionKind.RECOGNIZE,
+            tuple(postings),
+            user_id=cmd.user_id,
+            service_id=cmd.service_id,
+            order_id=cmd.order_id,
+        )
+    )
+    reservation.closed_at = recorded.created_at
+    await uow.reservations.close(reservation)
+    return ReservationResult(reservation, Balance.of(account), created=True)

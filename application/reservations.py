@@ -1,0 +1,25 @@
+"""Reservation reads and the lookup the closing use cases share."""
+
+from __future__ import annotations
+
+from application.ports import UnitOfWork
+from domain.errors import ReservationNotFound
+from domain.reservation import Reservation
+
+
+async def lock_reservation(
+    uow: UnitOfWork, order_id: int, user_id: int, service_id: int
+) -> Reservation:
+    reservation = await uow.reservations.lock(order_id)
+    if reservation is None:
+        raise ReservationNotFound(order_id)
+    reservation.check_party(user_id, service_id)
+    return reservation
+
+
+async def get_reservation(uow: UnitOfWork, order_id: int) -> Reservation:
+    async with uow:
+        reservation = await uow.reservations.get(order_id)
+    if reservation is None:
+        raise ReservationNotFound(order_id)
+    return reservation

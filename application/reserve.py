@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.accounts import lock_account
+from application.ports import UnitOfWork
+from application.results import Balance, ReservationResult
+from domain.errors import OrderAlreadyUsed, UserNotFound
+from domain.ledger import JournalTransaction, TransactionKind
+from domain.money import Money
+from domain.reservation import Reservation
+
+
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """Hold money from a user's available balance for one order of one service."""
+
+    user_id: int
+    service_id: int
+    order_id: int
+    amount: Money
+    description: str | None = None
+
+
+async def reserve(cmd: Reserve, uow: UnitOfWork) -> ReservationResult:
+    existing = await uow.reservations.get(cmd.order_id)
+    if existing is not None:
+        return await _repeat(existing, cmd, uow)
+    account = await lock_account(uow, cmd.user_id)
+    postings = account.reserve(cmd.amount)
+    await uow.accounts.save(account)
+    recorded = await uow.journal.record(
+        JournalTransaction(
+            TransactionKind.RESERVE,
+            postings,
+            cmd.description,
+            user_id=cmd.user_id,
+            service_id=cmd.service_id,
+            order_id=cmd.order_id,
+        )
+    )
+    reservation = Reservation(
+        cmd.order_id, cmd.user_id, cmd.service_id, cmd.amount, created_at=recorded.created_at
+    )
+    await uow.reservations.add(reservation)
+    return ReservationResult(reservation, Balance.of(account), created=True)
+
+
+async def _repeat(existing: Reservation, cmd: Reserve, uow: UnitOfWork) -> ReservationResult:
+    """An order is reserved once: the same request again answers with what it did."""
+    if not existing.is_same_order(cmd.user_id, cmd.service_id, cmd.amount):
+        raise OrderAlreadyUsed(cmd.order_id)
+    account = await uow.accounts.get(existing.user_id)
+    if account is None:  # pragma: no cover - a reservation always has an account
+        raise UserNotFound(existing.user_id)
+    return ReservationResult(existing, Balance.of(account), created=False)

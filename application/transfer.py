@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.ports import UnitOfWork
+from application.results import Balance, TransferResult
+from domain.errors import SameUserTransfer, UserNotFound
+from domain.ledger import EntryKind, JournalTransaction, TransactionKind
+from domain.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    from_user_id: int
+    to_user_id: int
+    amount: Money
+    description: str | None = None
+
+
+async def transfer(cmd: Transfer, uow: UnitOfWork) -> TransferResult:
+    if cmd.from_user_id == cmd.to_user_id:
+        raise SameUserTransfer(cmd.from_user_id)
+    # A user's first money may come by transfer; a refusal rolls this back with the rest.
+    await uow.accounts.open(cmd.to_user_id)
+    accounts = await uow.accounts.lock([cmd.from_user_id, cmd.to_user_id])
+    if cmd.from_user_id not in accounts:
+        raise UserNotFound(cmd.from_user_id)
+    sender, receiver = accounts[cmd.from_user_id], accounts[cmd.to_user_id]
+    debit = sender.debit(cmd.amount, EntryKind.TRANSFER_OUT)
+    credit = receiver.credit(cmd.amount, EntryKind.TRANSFER_IN)
+    await uow.accounts.save(sender)
+    await uow.accounts.save(receiver)
+    recorded = await uow.journal.record(
+        JournalTransaction(
+            TransactionKind.TRANSFER,
+            (debit, credit),
+            cmd.description,
+            user_id=cmd.from_user_id,
+            counterparty_user_id=cmd.to_user_id,
+        )
+    )
+    return TransferResult(
+        recorded.transaction_id,
+        cmd.from_user_id,
+        cmd.to_user_id,
+        cmd.amount,
+        Balance.of(sender),
+        Balance.of(receiver),
+        recorded.created_at,
+    )

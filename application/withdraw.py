@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.accounts import lock_account
+from application.ports import UnitOfWork
+from application.results import Balance, MovementResult
+from domain.ledger import AccountRef, EntryKind, JournalTransaction, Posting, TransactionKind
+from domain.money import Money
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Money paid out of a user's available balance to the outside world."""
+
+    user_id: int
+    amount: Money
+    description: str | None = None
+
+
+async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> MovementResult:
+    account = await lock_account(uow, cmd.user_id)
+    debit = account.debit(cmd.amount, EntryKind.WITHDRAWAL)
+    payout = Posting(AccountRef.external(), EntryKind.WITHDRAWAL, cmd.amount, None)
+    await uow.accounts.save(account)
+    recorded = await uow.journal.record(
+        JournalTransaction(
+            TransactionKind.WITHDRAWAL,
+            (debit, payout),
+            cmd.description,
+            user_id=cmd.user_id,
+        )
+    )
+    return MovementResult(
+        recorded.transaction_id, cmd.user_id, cmd.amount, Balance.of(account), recorded.created_at
+    )

@@ -1,0 +1,81 @@
+"""Money as an exact count of kopecks. No float ever touches an amount."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+
+from domain.errors import InvalidAmount
+
+
+class Currency(Enum):
+    RUB = "RUB"
+
+
+KOPECKS_PER_RUBLE = 100
+MAX_AMOUNT_RUBLES = 10**13
+MAX_AMOUNT_KOPECKS = MAX_AMOUNT_RUBLES * KOPECKS_PER_RUBLE
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Money:
+    """An amount in the smallest unit of its currency.
+
+    Balances and signed ledger postings are Money too, so the value may be zero
+    or negative; amounts that clients ask to move come through `Money.amount`.
+    """
+
+    kopecks: int
+    currency: Currency = Currency.RUB
+
+    def __post_init__(self) -> None:
+        if type(self.kopecks) is not int:
+            raise TypeError(f"Money needs an int count of kopecks, got {type(self.kopecks)}")
+
+    @classmethod
+    def zero(cls) -> Money:
+        return cls(0)
+
+    @classmethod
+    def amount(cls, rubles: Decimal | str | int) -> Money:
+        """A positive amount to move: exact rubles, at most 2 decimals, at most 10^13."""
+        money = cls.from_rubles(rubles)
+        if money.kopecks <= 0:
+            raise InvalidAmount("must be greater than 0")
+        return money
+
+    @classmethod
+    def from_rubles(cls, rubles: Decimal | str | int) -> Money:
+        if isinstance(rubles, bool) or not isinstance(rubles, Decimal | str | int):
+            raise InvalidAmount("must be a decimal number of rubles")
+        try:
+            value = Decimal(rubles)
+        except InvalidOperation:
+            raise InvalidAmount("must be a decimal number of rubles") from None
+        if not value.is_finite():
+            raise InvalidAmount("must be a finite number")
+        if abs(value) > MAX_AMOUNT_RUBLES:
+            raise InvalidAmount(f"must be at most {MAX_AMOUNT_RUBLES}")
+        kopecks = value * KOPECKS_PER_RUBLE
+        if kopecks != kopecks.to_integral_value():
+            raise InvalidAmount("must have at most 2 decimal places")
+        return cls(int(kopecks))
+
+    def to_rubles(self) -> str:
+        """Exact decimal rubles with two places, e.g. '150.25', '-0.05'."""
+        sign = "-" if self.kopecks < 0 else ""
+        rubles, kopecks = divmod(abs(self.kopecks), KOPECKS_PER_RUBLE)
+        return f"{sign}{rubles}.{kopecks:02d}"
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self.kopecks + other.kopecks, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        return Money(self.kopecks - other.kopecks, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.kopecks, self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.to_rubles()} {self.currency.value}"

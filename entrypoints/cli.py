@@ -1,0 +1,69 @@
+"""`balance serve | migrate`: the once-only work happens here, before workers start."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from adapters.embedded.server import EmbeddedPostgres
+from adapters.postgres.engine import migrate
+from entrypoints.settings import ConfigError, Settings
+
+logger = logging.getLogger("balance")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="balance", description="User balance service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="migrate, then serve HTTP (granian)")
+    commands.add_parser("migrate", help="bring the database schema to the newest version")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"balance: configuration error: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    embedded = None
+    if settings.store == "postgres" and settings.database_url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        os.environ["DATABASE_URL"] = embedded.start()
+        settings = Settings.from_env()
+    try:
+        if settings.database_url is not None:
+            asyncio.run(migrate(settings.database_url))
+        if args.command == "serve":
+            serve(settings)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def serve(settings: Settings) -> None:
+    from granian import Granian  # noqa: PLC0415 - only the serving process needs it
+    from granian.constants import Interfaces  # noqa: PLC0415
+
+    logger.info(
+        "serving on http://%s:%d (%s store, %d workers); docs at /docs",
+        settings.host,
+        settings.port,
+        settings.store,
+        settings.workers,
+    )
+    Granian(
+        "entrypoints.asgi:app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        interface=Interfaces.ASGI,
+    ).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The only wiring: adapters to use cases, chosen by configuration."""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+from litestar import Litestar
+
+from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.postgres.engine import create_engine
+from adapters.postgres.uow import PostgresUnitOfWork
+from application.runner import MoneyMovements
+from entrypoints.http.app import create_app
+from entrypoints.http.controllers import Services
+from entrypoints.settings import Settings
+
+
+class MemoryAdapters(containers.DeclarativeContainer):
+    store = providers.Singleton(InMemoryStore)
+    unit_of_work = providers.Factory(InMemoryUnitOfWork, store=store)
+
+
+class PostgresAdapters(containers.DeclarativeContainer):
+    config = providers.Configuration()
+    engine = providers.Singleton(create_engine, url=config.database_url, pool_size=config.pool_size)
+    unit_of_work = providers.Factory(PostgresUnitOfWork, engine=engine)
+
+
+class Container(containers.DeclarativeContainer):
+    config = providers.Configuration()
+    memory = providers.Container(MemoryAdapters)
+    postgres = providers.Container(PostgresAdapters, config=config)
+    unit_of_work = providers.Selector(
+        config.store, memory=memory.unit_of_work, postgres=postgres.unit_of_work
+    )
+    movements = providers.Singleton(MoneyMovements, uow_factory=unit_of_work.provider)
+    services = providers.Singleton(Services, movements=movements, uow=unit_of_work.provider)
+
+
+def build_container(settings: Settings) -> Container:
+    container = Container()
+    container.config.from_dict(
+        {
+            "store": settings.store,
+            "database_url": settings.database_url,
+            "pool_size": settings.pool_size,
+        }
+    )
+    return container
+
+
+def build_app(settings: Settings) -> Litestar:
+    """One worker's app: its resources (the engine) open at start-up, close at shutdown."""
+    container = build_container(settings)
+
+    async def start() -> None:
+        if settings.store == "postgres":
+            container.postgres.engine()
+
+    async def stop() -> None:
+        if settings.store == "postgres":
+            await container.postgres.engine().dispose()
+
+    def services() -> Services:
+        return container.services()
+
+    return create_app(services, on_startup=[start], on_shutdown=[stop])

@@ -1,0 +1,221 @@
+"""Thin handlers: struct in -> command -> use case -> bytes out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from litestar import Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from application.cancel import Cancel, cancel
+from application.deposit import Deposit, deposit
+from application.get_balance import get_balance
+from application.ports import StoredResponse, UnitOfWork
+from application.recognize import Recognize, recognize
+from application.reservations import get_reservation
+from application.reserve import Reserve, reserve
+from application.results import ReservationResult
+from application.runner import MoneyMovements
+from application.transfer import Transfer, transfer
+from application.withdraw import Withdraw, withdraw
+from domain.money import Money
+from entrypoints.http import render
+from entrypoints.http.decoding import StrictJSON, invalid_field
+from entrypoints.http.schemas import (
+    MAX_ID,
+    BalanceResponse,
+    CancelRequest,
+    DepositRequest,
+    MovementResponse,
+    Problem,
+    RecognizeRequest,
+    ReservationRequest,
+    ReservationResponse,
+    TransferRequest,
+    TransferResponse,
+    WithdrawalRequest,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    movements: MoneyMovements
+    uow: Callable[[], UnitOfWork]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        required=False,
+        description="1..255 printable ASCII; the same key and request replay the first answer",
+    ),
+]
+PathId = Annotated[int, Parameter(ge=1, le=MAX_ID)]
+
+
+def _key(value: str | None) -> str | None:
+    if value is not None and not (1 <= len(value) <= 255 and all(" " <= ch <= "~" for ch in value)):
+        raise invalid_field("Idempotency-Key", "must be 1..255 printable ASCII characters")
+    return value
+
+
+def _reply(stored: StoredResponse) -> Response[bytes]:
+    return Response(stored.body, status_code=stored.status, media_type="application/json")
+
+
+def _docs(success: int, body: type, description: str, *refusals: int) -> dict[int, ResponseSpec]:
+    docs = {success: ResponseSpec(data_container=body, description=description)}
+    for status in (400, 422, *refusals):
+        docs[status] = ResponseSpec(
+            data_container=Problem, media_type="application/problem+json", description="Refused"
+        )
+    return docs
+
+
+@post(
+    "/v1/deposits",
+    dto=StrictJSON[DepositRequest],
+    return_dto=None,
+    responses=_docs(201, MovementResponse, "Deposited; the balances after it"),
+    tags=["money"],
+)
+async def post_deposit(
+    data: DepositRequest, services: Services, idempotency_key: IdempotencyKey = None
+) -> Response[bytes]:
+    """Money paid in from outside to a user; the first deposit opens the user's account."""
+    cmd = Deposit(data.user_id, Money.amount(data.amount), data.description or None)
+    key = _key(idempotency_key)
+    return _reply(await services.movements.execute(deposit, cmd, render.movement, key))
+
+
+@post(
+    "/v1/withdrawals",
+    dto=StrictJSON[WithdrawalRequest],
+    return_dto=None,
+    responses=_docs(201, MovementResponse, "Withdrawn; the balances after it", 404, 409),
+    tags=["money"],
+)
+async def post_withdrawal(
+    data: WithdrawalRequest, services: Services, idempotency_key: IdempotencyKey = None
+) -> Response[bytes]:
+    """Money paid out of a user's available balance."""
+    cmd = Withdraw(data.user_id, Money.amount(data.amount), data.description or None)
+    key = _key(idempotency_key)
+    return _reply(await services.movements.execute(withdraw, cmd, render.movement, key))
+
+
+@post(
+    "/v1/transfers",
+    dto=StrictJSON[TransferRequest],
+    return_dto=None,
+    responses=_docs(201, TransferResponse, "Transferred; both users' balances after it", 404, 409),
+    tags=["money"],
+)
+async def post_transfer(
+    data: TransferRequest, services: Services, idempotency_key: IdempotencyKey = None
+) -> Response[bytes]:
+    """Move money between two users' available balances."""
+    cmd = Transfer(
+        data.from_user_id, data.to_user_id, Money.amount(data.amount), data.description or None
+    )
+    key = _key(idempotency_key)
+    return _reply(await services.movements.execute(transfer, cmd, render.transfer, key))
+
+
+@post(
+    "/v1/reservations",
+    dto=StrictJSON[ReservationRequest],
+    return_dto=None,
+    responses=_docs(201, ReservationResponse, "Reserved (200: this order was already)", 404, 409),
+    tags=["reservations"],
+)
+async def post_reservation(
+    data: ReservationRequest, services: Services, idempotency_key: IdempotencyKey = None
+) -> Response[bytes]:
+    """Hold money for an order. The same order again answers 200 with the reservation."""
+    cmd = Reserve(
+        data.user_id,
+        data.service_id,
+        data.order_id,
+        Money.amount(data.amount),
+        data.description or None,
+    )
+    key = _key(idempotency_key)
+    return _reply(await services.movements.execute(reserve, cmd, render.reservation_opened, key))
+
+
+@post(
+    "/v1/reservations/{order_id:int}/recognize",
+    dto=StrictJSON[RecognizeRequest],
+    return_dto=None,
+    status_code=200,
+    responses=_docs(200, ReservationResponse, "Recognized as revenue", 404, 409),
+    tags=["reservations"],
+)
+async def post_recognize(
+    order_id: PathId,
+    data: RecognizeRequest,
+    services: Services,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[bytes]:
+    """Recognize held money as revenue; an amount below the reserved one releases the rest."""
+    cmd = Recognize(order_id, data.user_id, data.service_id, Money.amount(data.amount))
+    key = _key(idempotency_key)
+    return _reply(await services.movements.execute(recognize, cmd, render.reservation_closed, key))
+
+
+@post(
+    "/v1/reservations/{order_id:int}/cancel",
+    dto=StrictJSON[CancelRequest],
+    return_dto=None,
+    status_code=200,
+    responses=_docs(200, ReservationResponse, "Cancelled; the money is available again", 404, 409),
+    tags=["reservations"],
+)
+async def post_cancel(
+    order_id: PathId,
+    data: CancelRequest,
+    services: Services,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[bytes]:
+    """Release held money back to the user: the service could not be provided."""
+    cmd = Cancel(order_id, data.user_id, data.service_id)
+    key = _key(idempotency_key)
+    return _reply(await services.movements.execute(cancel, cmd, render.reservation_closed, key))
+
+
+@get(
+    "/v1/reservations/{order_id:int}",
+    responses=_docs(200, ReservationResponse, "", 404),
+    tags=["reservations"],
+)
+async def get_reservation_by_order(order_id: PathId, services: Services) -> ReservationResponse:
+    reservation = await get_reservation(services.uow(), order_id)
+    balance = await get_balance(reservation.user_id, services.uow())
+    return render.reservation_response(ReservationResult(reservation, balance, created=False))
+
+
+@get(
+    "/v1/users/{user_id:int}/balance",
+    responses=_docs(200, BalanceResponse, "", 404),
+    tags=["balances"],
+)
+async def get_user_balance(user_id: PathId, services: Services) -> BalanceResponse:
+    """A user's available and reserved money."""
+    return render.balance_response(await get_balance(user_id, services.uow()))
+
+
+ROUTES = [
+    post_deposit,
+    post_withdrawal,
+    post_transfer,
+    post_reservation,
+    post_recognize,
+    post_cancel,
+    get_reservation_by_order,
+    get_user_balance,
+]

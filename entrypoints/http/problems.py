@@ -1,0 +1,113 @@
+"""Every refusal as RFC 9457 problem+json, mapped in one table, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from application.errors import (
+    ApplicationError,
+    ConcurrentUpdate,
+    IdempotencyKeyReused,
+    RequestInProgress,
+    StoreUnavailable,
+)
+from domain import errors as rules
+from entrypoints.http.decoding import RequestInvalid
+from entrypoints.http.schemas import Problem, ProblemField
+
+logger = logging.getLogger("balance.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+# rule -> (status, problem slug, the field it is about)
+REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
+    rules.UserNotFound: (404, "user-not-found", None),
+    rules.ReservationNotFound: (404, "reservation-not-found", None),
+    rules.InsufficientFunds: (409, "insufficient-funds", "amount"),
+    rules.OrderAlreadyUsed: (409, "order-already-used", "order_id"),
+    rules.ReservationMismatch: (409, "reservation-mismatch", None),
+    rules.ReservationAlreadyClosed: (409, "reservation-already-closed", None),
+    rules.RecognitionExceedsReservation: (409, "recognition-exceeds-reservation", "amount"),
+    rules.SameUserTransfer: (422, "same-user-transfer", "to_user_id"),
+    rules.InvalidAmount: (422, "invalid-amount", "amount"),
+    IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency-Key"),
+    RequestInProgress: (409, "request-in-progress", "Idempotency-Key"),
+    StoreUnavailable: (503, "unavailable", None),
+    ConcurrentUpdate: (503, "unavailable", None),
+}
+
+_encoder = msgspec.json.Encoder()
+
+
+def problem(
+    status: int,
+    slug: str,
+    detail: str,
+    errors: list[ProblemField] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    body = Problem(
+        type=f"/problems/{slug}",
+        title=slug.replace("-", " ").capitalize(),
+        status=status,
+        detail=detail,
+        errors=errors or [],
+    )
+    return Response(
+        _encoder.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    status, slug, field = REFUSALS[_rule_of(error)]
+    field = getattr(error, "field", field)
+    errors = [ProblemField(field, str(error))] if field else []
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem(status, slug, str(error), errors, headers)
+
+
+def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:
+    slug = "malformed-request" if error.status == 400 else "validation-failed"
+    errors = [ProblemField(e.field, e.message) for e in error.errors]
+    return problem(error.status, slug, error.detail, errors)
+
+
+def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+    slug = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(
+        error.status_code, "http-error"
+    )
+    if error.status_code == 400 and isinstance(error.extra, list):
+        fields = [
+            ProblemField(str(e.get("key", "")), str(e.get("message", "")))
+            for e in error.extra
+            if isinstance(e, dict)
+        ]
+        return problem(422, "validation-failed", error.detail, fields)
+    return problem(error.status_code, slug, error.detail, None, error.headers)
+
+
+def unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem(
+        500,
+        "internal-error",
+        "the service failed; if this moved money, retry with the same Idempotency-Key",
+    )
+
+
+def _rule_of(error: Exception) -> type[Exception]:
+    return next(t for t in type(error).__mro__ if t in REFUSALS)
+
+
+EXCEPTION_HANDLERS = {
+    rules.DomainError: refused,
+    ApplicationError: refused,
+    RequestInvalid: invalid_request,
+    HTTPException: http_error,
+    Exception: unexpected,
+}

@@ -1,0 +1,77 @@
+"""Use-case results to wire structs and the bytes a client (and a replay) gets."""
+
+from __future__ import annotations
+
+import msgspec
+
+from application.ports import StoredResponse
+from application.results import Balance, MovementResult, ReservationResult, TransferResult
+from entrypoints.http.schemas import (
+    BalanceOut,
+    BalanceResponse,
+    MovementResponse,
+    ReservationResponse,
+    TransferResponse,
+)
+
+_encode = msgspec.json.Encoder().encode
+
+
+def balance_out(balance: Balance) -> BalanceOut:
+    return BalanceOut(balance.user_id, balance.available.to_rubles(), balance.reserved.to_rubles())
+
+
+def balance_response(balance: Balance) -> BalanceResponse:
+    return BalanceResponse(
+        balance.user_id,
+        balance.available.to_rubles(),
+        balance.reserved.to_rubles(),
+        balance.total.to_rubles(),
+    )
+
+
+def movement(result: MovementResult) -> StoredResponse:
+    body = MovementResponse(
+        result.transaction_id,
+        result.user_id,
+        result.amount.to_rubles(),
+        balance_out(result.balance),
+        result.created_at,
+    )
+    return StoredResponse(201, _encode(body))
+
+
+def transfer(result: TransferResult) -> StoredResponse:
+    body = TransferResponse(
+        result.transaction_id,
+        result.from_user_id,
+        result.to_user_id,
+        result.amount.to_rubles(),
+        balance_out(result.from_balance),
+        balance_out(result.to_balance),
+        result.created_at,
+    )
+    return StoredResponse(201, _encode(body))
+
+
+def reservation_response(result: ReservationResult) -> ReservationResponse:
+    r = result.reservation
+    return ReservationResponse(
+        order_id=r.order_id,
+        user_id=r.user_id,
+        service_id=r.service_id,
+        amount=r.amount.to_rubles(),
+        status=r.status.value,
+        created_at=r.created_at,  # type: ignore[arg-type]
+        recognized_amount=r.recognized_amount.to_rubles() if r.recognized_amount else None,
+        closed_at=r.closed_at,
+        balance=balance_out(result.balance),
+    )
+
+
+def reservation_opened(result: ReservationResult) -> StoredResponse:
+    return StoredResponse(201 if result.created else 200, _encode(reservation_response(result)))
+
+
+def reservation_closed(result: ReservationResult) -> StoredResponse:
+    return StoredResponse(200, _encode(reservation_response(result)))

@@ -1,0 +1,127 @@
+"""The wire format of API.md: msgspec structs in and out. Amounts go out as strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Meta(ge=1, le=MAX_ID, description="Positive 64-bit integer id")]
+Amount = Annotated[
+    Decimal,
+    Meta(
+        description=(
+            "Decimal rubles as a string or a number: > 0, at most 2 decimals, "
+            "at most 10000000000000.00"
+        ),
+        examples=["150.25"],
+    ),
+]
+Description = Annotated[
+    str,
+    Meta(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$", description="Free text, no control chars"),
+]
+MoneyOut = Annotated[str, Meta(description="Decimal rubles, two places", examples=["150.25"])]
+
+
+class Request(Struct, forbid_unknown_fields=True):
+    pass
+
+
+class DepositRequest(Request):
+    user_id: Id
+    amount: Amount
+    description: Description = ""
+
+
+class WithdrawalRequest(DepositRequest):
+    pass
+
+
+class TransferRequest(Request):
+    from_user_id: Id
+    to_user_id: Id
+    amount: Amount
+    description: Description = ""
+
+
+class ReservationRequest(Request):
+    user_id: Id
+    service_id: Id
+    order_id: Id
+    amount: Amount
+    description: Description = ""
+
+
+class RecognizeRequest(Request):
+    user_id: Id
+    service_id: Id
+    amount: Amount
+
+
+class CancelRequest(Request):
+    user_id: Id
+    service_id: Id
+
+
+class BalanceOut(Struct, frozen=True):
+    user_id: int
+    available: MoneyOut
+    reserved: MoneyOut
+
+
+class MovementResponse(Struct, frozen=True):
+    transaction_id: int
+    user_id: int
+    amount: MoneyOut
+    balance: BalanceOut
+    created_at: datetime
+
+
+class TransferResponse(Struct, frozen=True):
+    transaction_id: int
+    from_user_id: int
+    to_user_id: int
+    amount: MoneyOut
+    from_balance: BalanceOut
+    to_balance: BalanceOut
+    created_at: datetime
+
+
+class ReservationResponse(Struct, frozen=True):
+    order_id: int
+    user_id: int
+    service_id: int
+    amount: MoneyOut
+    status: Literal["reserved", "cancelled", "recognized"]
+    created_at: datetime
+    recognized_amount: MoneyOut | None = None
+    closed_at: datetime | None = None
+    balance: BalanceOut | None = None
+
+
+class BalanceResponse(Struct, frozen=True):
+    user_id: int
+    available: MoneyOut
+    reserved: MoneyOut
+    total: MoneyOut
+    currency: Literal["RUB"] = "RUB"
+
+
+class ProblemField(Struct, frozen=True):
+    field: str
+    message: str
+
+
+class Problem(Struct, frozen=True, omit_defaults=True):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemField] = msgspec.field(default_factory=list)

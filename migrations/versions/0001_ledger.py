@@ -1,0 +1,119 @@
+"""The ledger: accounts, transactions, entries, reservations, idempotency keys.
+
+Revision ID: 0001
+Revises:
+"""
+
+from alembic import op
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+DDL = r"""
+CREATE TABLE accounts (
+    user_id     BIGINT PRIMARY KEY CHECK (user_id > 0),
+    available   BIGINT NOT NULL DEFAULT 0 CHECK (available >= 0),
+    reserved    BIGINT NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE TABLE transactions (
+    id                    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind                  TEXT NOT NULL CHECK (kind IN
+                              ('deposit', 'withdrawal', 'transfer', 'reserve', 'cancel', 'recognize')),
+    user_id               BIGINT,
+    counterparty_user_id  BIGINT,
+    service_id            BIGINT,
+    order_id              BIGINT,
+    description           TEXT,
+    created_at            TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+
+-- One row per posting. Entries of a transaction sum to zero; user entries carry
+-- the account's balance after them, system accounts (revenue, external) do not.
+CREATE TABLE entries (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transaction_id  BIGINT NOT NULL REFERENCES transactions (id),
+    account         TEXT NOT NULL CHECK (account IN ('available', 'reserved', 'revenue', 'external')),
+    kind            TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'transfer_in',
+                        'transfer_out', 'reserve', 'cancel', 'recognize', 'release')),
+    user_id         BIGINT,
+    service_id      BIGINT,
+    amount          BIGINT NOT NULL CHECK (amount <> 0),
+    balance_after   BIGINT CHECK (balance_after >= 0),
+    created_at      TIMESTAMPTZ NOT NULL,
+    CONSTRAINT entries_user_accounts_have_balance CHECK (
+        (account IN ('available', 'reserved')) = (user_id IS NOT NULL AND balance_after IS NOT NULL)
+    ),
+    CONSTRAINT entries_revenue_has_service CHECK ((account = 'revenue') = (service_id IS NOT NULL))
+);
+
+CREATE INDEX entries_transaction ON entries (transaction_id);
+CREATE INDEX entries_user_by_date ON entries (user_id, created_at, id) WHERE user_id IS NOT NULL;
+CREATE INDEX entries_revenue_by_date ON entries (created_at) INCLUDE (service_id, amount)
+    WHERE account = 'revenue';
+
+CREATE TABLE reservations (
+    order_id           BIGINT PRIMARY KEY CHECK (order_id > 0),
+    user_id            BIGINT NOT NULL REFERENCES accounts (user_id),
+    service_id         BIGINT NOT NULL CHECK (service_id > 0),
+    amount             BIGINT NOT NULL CHECK (amount > 0),
+    status             TEXT NOT NULL DEFAULT 'reserved'
+                           CHECK (status IN ('reserved', 'cancelled', 'recognized')),
+    recognized_amount  BIGINT CHECK (recognized_amount > 0 AND recognized_amount <= amount),
+    created_at         TIMESTAMPTZ NOT NULL,
+    closed_at          TIMESTAMPTZ,
+    CONSTRAINT reservations_recognized_has_amount
+        CHECK ((status = 'recognized') = (recognized_amount IS NOT NULL)),
+    CONSTRAINT reservations_closed_has_time CHECK ((status = 'reserved') = (closed_at IS NULL))
+);
+
+CREATE INDEX reservations_open_by_user ON reservations (user_id) WHERE status = 'reserved';
+
+CREATE TABLE idempotency_keys (
+    key          TEXT PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 255),
+    fingerprint  TEXT NOT NULL,
+    status       SMALLINT,
+    body         BYTEA,
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE FUNCTION refuse_ledger_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+
+CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
+    FOR EACH ROW EXECUTE FUNCTION refuse_ledger_change();
+CREATE TRIGGER transactions_append_only BEFORE UPDATE OR DELETE ON transactions
+    FOR EACH ROW EXECUTE FUNCTION refuse_ledger_change();
+"""
+
+
+def statements(script: str) -> list[str]:
+    """Split on ';' at line ends outside $$-quoted bodies (asyncpg runs one at a time)."""
+    found, current, quoted = [], [], False
+    for line in script.splitlines():
+        if line.lstrip().startswith("--") and not quoted:
+            continue
+        current.append(line)
+        quoted ^= line.count("$$") % 2 == 1
+        if not quoted and line.rstrip().endswith(";"):
+            found.append("\n".join(current).strip())
+            current = []
+    return [s for s in found if s]
+
+
+def upgrade() -> None:
+    for statement in statements(DDL):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE idempotency_keys, reservations, entries, transactions, accounts")
+    op.execute("DROP FUNCTION refuse_ledger_change()")

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.postgres.engine import create_engine, migrate
+from adapters.postgres.uow import PostgresUnitOfWork
+from application.ports import UnitOfWork
+from application.runner import MoneyMovements
+from tests import postgres
+from tests.ledger_view import LedgerView, MemoryLedgerView, PostgresLedgerView
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    with postgres.server_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def pg_url(pg_server: str) -> AsyncIterator[str]:
+    """A database of this run's own, migrated to head, dropped at the end."""
+    name = postgres.unique_name()
+    url = await postgres.create_database(pg_server, name)
+    await migrate(url)
+    yield url
+    await postgres.drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="session")
+async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(pg_url, pool_size=40)
+    yield engine
+    await engine.dispose()
+
+
+@dataclass
+class Adapter:
+    """One store under test: how to open a unit of work, and how to read the whole ledger."""
+
+    name: str
+    uow: Callable[[], UnitOfWork]
+    view: LedgerView
+
+    @property
+    def movements(self) -> MoneyMovements:
+        return MoneyMovements(self.uow)
+
+
+@pytest.fixture
+async def pg_adapter(pg_url: str, pg_engine: AsyncEngine) -> Adapter:
+    await postgres.truncate(pg_url)
+    return Adapter("postgres", lambda: PostgresUnitOfWork(pg_engine), PostgresLedgerView(pg_url))
+
+
+@pytest.fixture
+def memory_adapter() -> Adapter:
+    store = InMemoryStore()
+    return Adapter("memory", lambda: InMemoryUnitOfWork(store), MemoryLedgerView(store))
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def adapter(request: pytest.FixtureRequest, pg_url: str, pg_engine: AsyncEngine) -> Adapter:
+    """The contract suite runs every test on both adapters."""
+    if request.param == "memory":
+        store = InMemoryStore()
+        return Adapter("memory", lambda: InMemoryUnitOfWork(store), MemoryLedgerView(store))
+    await postgres.truncate(pg_url)
+    return Adapter("postgres", lambda: PostgresUnitOfWork(pg_engine), PostgresLedgerView(pg_url))

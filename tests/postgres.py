@@ -1,0 +1,66 @@
+"""A throwaway PostgreSQL database for a test run: the given server, or an embedded one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from adapters.embedded.server import EmbeddedPostgres
+
+LEDGER_TABLES = "accounts, transactions, entries, reservations, idempotency_keys"
+
+
+@contextmanager
+def server_url() -> Iterator[str]:
+    """TEST_DATABASE_URL when set (CI: the machine's server), else an embedded server."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    data = Path(tempfile.mkdtemp(prefix="balance-test-pg-")) / "pgdata"
+    embedded = EmbeddedPostgres(data)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def unique_name() -> str:
+    return f"balance_test_{os.getpid()}_{secrets.token_hex(4)}"
+
+
+async def create_database(url: str, name: str) -> str:
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return with_database(url, name)
+
+
+async def drop_database(url: str, name: str) -> None:
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def truncate(url: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(f"TRUNCATE {LEDGER_TABLES} RESTART IDENTITY CASCADE")
+    finally:
+        await connection.close()
