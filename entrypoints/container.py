@@ -48,9 +48,9 @@ def build_container(settings: Settings) -> Container:
     return container
 
 
-def build_app(settings: Settings) -> Litestar:
+def build_app(settings: Settings, container: Container | None = None) -> Litestar:
     """One worker's app: its resources (the engine) open at start-up, close at shutdown."""
-    container = build_container(settings)
+    container = container or build_container(settings)
 
     async def start() -> None:
         if settings.store == "postgres":

@@ -49,6 +49,9 @@ class MemoryLedgerView(LedgerView):
         self._store = store
 
     async def snapshot(self) -> LedgerSnapshot:
+        return self.read()
+
+    def read(self) -> LedgerSnapshot:
         entries = []
         entry_id = 0
         for transaction_id, transaction, _ in self._store.transactions:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter
 
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
@@ -48,13 +49,14 @@ class Services:
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         description="1..255 printable ASCII; the same key and request replay the first answer",
     ),
 ]
-PathId = Annotated[int, Parameter(ge=1, le=MAX_ID)]
+PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+ServicesDep = NamedDependency[Services]
 
 
 def _key(value: str | None) -> str | None:
@@ -84,7 +86,7 @@ def _docs(success: int, body: type, description: str, *refusals: int) -> dict[in
     tags=["money"],
 )
 async def post_deposit(
-    data: DepositRequest, services: Services, idempotency_key: IdempotencyKey = None
+    data: JSONBody[DepositRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> Response[bytes]:
     """Money paid in from outside to a user; the first deposit opens the user's account."""
     cmd = Deposit(data.user_id, Money.amount(data.amount), data.description or None)
@@ -100,7 +102,7 @@ async def post_deposit(
     tags=["money"],
 )
 async def post_withdrawal(
-    data: WithdrawalRequest, services: Services, idempotency_key: IdempotencyKey = None
+    data: JSONBody[WithdrawalRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> Response[bytes]:
     """Money paid out of a user's available balance."""
     cmd = Withdraw(data.user_id, Money.amount(data.amount), data.description or None)
@@ -116,7 +118,7 @@ async def post_withdrawal(
     tags=["money"],
 )
 async def post_transfer(
-    data: TransferRequest, services: Services, idempotency_key: IdempotencyKey = None
+    data: JSONBody[TransferRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> Response[bytes]:
     """Move money between two users' available balances."""
     cmd = Transfer(
@@ -134,7 +136,9 @@ async def post_transfer(
     tags=["reservations"],
 )
 async def post_reservation(
-    data: ReservationRequest, services: Services, idempotency_key: IdempotencyKey = None
+    data: JSONBody[ReservationRequest],
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[bytes]:
     """Hold money for an order. The same order again answers 200 with the reservation."""
     cmd = Reserve(
@@ -158,8 +162,8 @@ async def post_reservation(
 )
 async def post_recognize(
     order_id: PathId,
-    data: RecognizeRequest,
-    services: Services,
+    data: JSONBody[RecognizeRequest],
+    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[bytes]:
     """Recognize held money as revenue; an amount below the reserved one releases the rest."""
@@ -178,8 +182,8 @@ async def post_recognize(
 )
 async def post_cancel(
     order_id: PathId,
-    data: CancelRequest,
-    services: Services,
+    data: JSONBody[CancelRequest],
+    services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response[bytes]:
     """Release held money back to the user: the service could not be provided."""
@@ -193,7 +197,7 @@ async def post_cancel(
     responses=_docs(200, ReservationResponse, "", 404),
     tags=["reservations"],
 )
-async def get_reservation_by_order(order_id: PathId, services: Services) -> ReservationResponse:
+async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> ReservationResponse:
     reservation = await get_reservation(services.uow(), order_id)
     balance = await get_balance(reservation.user_id, services.uow())
     return render.reservation_response(ReservationResult(reservation, balance, created=False))
@@ -204,7 +208,7 @@ async def get_reservation_by_order(order_id: PathId, services: Services) -> Rese
     responses=_docs(200, BalanceResponse, "", 404),
     tags=["balances"],
 )
-async def get_user_balance(user_id: PathId, services: Services) -> BalanceResponse:
+async def get_user_balance(user_id: PathId, services: ServicesDep) -> BalanceResponse:
     """A user's available and reserved money."""
     return render.balance_response(await get_balance(user_id, services.uow()))
 

@@ -82,6 +82,9 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[byte
         error.status_code, "http-error"
     )
     if error.status_code == 400 and isinstance(error.extra, list):
+        if any(isinstance(e, dict) and e.get("key") == "data" for e in error.extra):
+            body = [ProblemField("body", "a JSON body is required")]
+            return problem(400, "malformed-request", "a JSON body is required", body)
         fields = [
             ProblemField(str(e.get("key", "")), str(e.get("message", "")))
             for e in error.extra

@@ -1,0 +1,262 @@
+"""Every route and refusal of API.md through the real app on the memory store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from entrypoints.container import build_app, build_container
+from entrypoints.settings import Settings
+from tests.ledger_view import MemoryLedgerView
+
+PROBLEM = "application/problem+json"
+
+
+class Api:
+    def __init__(self, client: TestClient[Any], view: MemoryLedgerView) -> None:
+        self.client = client
+        self.view = view
+
+    def post(self, path: str, body: Any, key: str | None = None, raw: bytes | None = None) -> Any:
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        content = raw if raw is not None else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+        return self.client.post(path, content=content, headers=headers)
+
+    def snapshot(self) -> Any:
+        return self.view.read()
+
+    def refused(
+        self, status: int, path: str, body: Any, field: str | None = None, **kw: Any
+    ) -> Any:
+        before = self.snapshot()
+        response = self.post(path, body, **kw)
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith(PROBLEM)
+        problem = response.json()
+        assert problem["status"] == status
+        assert {"type", "title", "detail"} <= problem.keys()
+        if field is not None:
+            assert field in [e["field"] for e in problem["errors"]], problem
+        assert self.snapshot() == before, "a refusal wrote something"
+        return problem
+
+
+@pytest.fixture
+def api() -> Iterator[Api]:
+    settings = Settings(store="memory")
+    container = build_container(settings)
+    view = MemoryLedgerView(container.memory.store())
+    with TestClient(build_app(settings, container)) as client:
+        yield Api(client, view)
+
+
+def test_deposit_answers_with_the_balance(api: Api) -> None:
+    response = api.post("/v1/deposits", {"user_id": 1, "amount": "150.25", "description": "card"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["amount"] == "150.25"
+    assert body["balance"] == {"user_id": 1, "available": "150.25", "reserved": "0.00"}
+    assert {"transaction_id", "created_at"} <= body.keys()
+    assert (
+        api.post("/v1/deposits", {"user_id": 1, "amount": 0.75}).json()["balance"]["available"]
+        == "151.00"
+    )
+
+
+def test_balance_of_known_and_unknown_users(api: Api) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    response = api.client.get("/v1/users/1/balance")
+    assert response.json() == {
+        "user_id": 1,
+        "available": "10.00",
+        "reserved": "0.00",
+        "total": "10.00",
+        "currency": "RUB",
+    }
+    missing = api.client.get("/v1/users/2/balance")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith(PROBLEM)
+
+
+def test_withdrawal_and_its_refusals(api: Api) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    response = api.post("/v1/withdrawals", {"user_id": 1, "amount": "4"})
+    assert response.status_code == 201
+    assert response.json()["balance"]["available"] == "6.00"
+    api.refused(409, "/v1/withdrawals", {"user_id": 1, "amount": "6.01"}, "amount")
+    api.refused(404, "/v1/withdrawals", {"user_id": 2, "amount": "1"})
+
+
+def test_transfer_and_its_refusals(api: Api) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    response = api.post("/v1/transfers", {"from_user_id": 1, "to_user_id": 2, "amount": "3"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["from_balance"]["available"] == "7.00"
+    assert body["to_balance"]["available"] == "3.00"
+    api.refused(409, "/v1/transfers", {"from_user_id": 1, "to_user_id": 2, "amount": "8"})
+    api.refused(404, "/v1/transfers", {"from_user_id": 9, "to_user_id": 2, "amount": "1"})
+    api.refused(
+        422, "/v1/transfers", {"from_user_id": 1, "to_user_id": 1, "amount": "1"}, "to_user_id"
+    )
+
+
+def test_reservation_lifecycle(api: Api) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "100"})
+    order = {"user_id": 1, "service_id": 5, "order_id": 77, "amount": "30"}
+    created = api.post("/v1/reservations", order)
+    assert created.status_code == 201
+    assert created.json()["status"] == "reserved"
+    assert created.json()["balance"] == {"user_id": 1, "available": "70.00", "reserved": "30.00"}
+    repeat = api.post("/v1/reservations", order)
+    assert repeat.status_code == 200
+    assert repeat.json()["order_id"] == 77
+    api.refused(409, "/v1/reservations", {**order, "amount": "31"}, "order_id")
+    api.refused(409, "/v1/reservations", {**order, "order_id": 78, "amount": "70.01"}, "amount")
+    api.refused(404, "/v1/reservations", {**order, "user_id": 2, "order_id": 79})
+    assert api.client.get("/v1/reservations/77").json()["status"] == "reserved"
+    assert api.client.get("/v1/reservations/78").status_code == 404
+
+    close = {"user_id": 1, "service_id": 5}
+    api.refused(404, "/v1/reservations/78/recognize", {**close, "amount": "1"})
+    api.refused(409, "/v1/reservations/77/recognize", {**close, "user_id": 2, "amount": "1"})
+    api.refused(409, "/v1/reservations/77/recognize", {**close, "amount": "30.01"}, "amount")
+    recognized = api.post("/v1/reservations/77/recognize", {**close, "amount": "20"})
+    assert recognized.status_code == 200
+    body = recognized.json()
+    assert (body["status"], body["recognized_amount"]) == ("recognized", "20.00")
+    assert body["balance"] == {"user_id": 1, "available": "80.00", "reserved": "0.00"}
+    again = api.post("/v1/reservations/77/recognize", {**close, "amount": "20"})
+    assert again.status_code == 200
+    assert again.json() == body
+    api.refused(409, "/v1/reservations/77/cancel", close)
+
+    api.post("/v1/reservations", {**order, "order_id": 80, "amount": "5"})
+    cancelled = api.post("/v1/reservations/80/cancel", close)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert api.post("/v1/reservations/80/cancel", close).json() == cancelled.json()
+    api.refused(409, "/v1/reservations/80/recognize", {**close, "amount": "5"})
+    assert api.client.get("/v1/users/1/balance").json()["available"] == "80.00"
+
+
+def test_idempotent_replay_is_byte_identical(api: Api) -> None:
+    body = {"user_id": 1, "amount": "10"}
+    first = api.post("/v1/deposits", body, key="k-1")
+    second = api.post("/v1/deposits", body, key="k-1")
+    assert (second.status_code, second.content) == (first.status_code, first.content)
+    assert api.client.get("/v1/users/1/balance").json()["available"] == "10.00"
+    api.refused(422, "/v1/deposits", {"user_id": 1, "amount": "11"}, "Idempotency-Key", key="k-1")
+    api.refused(422, "/v1/deposits", body, "Idempotency-Key", key="")
+    api.refused(422, "/v1/deposits", body, "Idempotency-Key", key="x" * 256)
+    api.refused(422, "/v1/deposits", body, "Idempotency-Key", key="bad\tkey")
+
+
+def test_reservation_replay_under_a_key_keeps_status_201(api: Api) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    order = {"user_id": 1, "service_id": 1, "order_id": 1, "amount": "1"}
+    first = api.post("/v1/reservations", order, key="r-1")
+    replay = api.post("/v1/reservations", order, key="r-1")
+    assert first.status_code == replay.status_code == 201
+    assert first.content == replay.content
+
+
+@pytest.mark.parametrize(
+    ("amount", "field"),
+    [
+        (0, "amount"),
+        ("0", "amount"),
+        (-5, "amount"),
+        ("-0.01", "amount"),
+        (0.001, "amount"),
+        ("0.001", "amount"),
+        ("150.2500000000000001", "amount"),
+        ("abc", "amount"),
+        (1e30, "amount"),
+        ("1e30", "amount"),
+        ("NaN", "amount"),
+        ("Infinity", "amount"),
+        (None, "amount"),
+        (True, "amount"),
+        ([1], "amount"),
+        ("10000000000000.01", "amount"),
+    ],
+)
+def test_bad_amounts_are_refused_with_the_field_named(api: Api, amount: Any, field: str) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "1"})
+    for path, extra in [
+        ("/v1/deposits", {"user_id": 1}),
+        ("/v1/withdrawals", {"user_id": 1}),
+        ("/v1/transfers", {"from_user_id": 1, "to_user_id": 2}),
+        ("/v1/reservations", {"user_id": 1, "service_id": 1, "order_id": 1}),
+    ]:
+        api.refused(422, path, {**extra, "amount": amount}, field)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": "1"}, "user_id"),
+        ({"user_id": 1}, "amount"),
+        ({"user_id": "1", "amount": "1"}, "user_id"),
+        ({"user_id": 0, "amount": "1"}, "user_id"),
+        ({"user_id": -1, "amount": "1"}, "user_id"),
+        ({"user_id": 2**63, "amount": "1"}, "user_id"),
+        ({"user_id": 1.5, "amount": "1"}, "user_id"),
+        ({"user_id": None, "amount": "1"}, "user_id"),
+        ({"user_id": 1, "amount": "1", "extra": 1}, "extra"),
+        ({"user_id": 1, "amount": "1", "description": "a\x00b"}, "description"),
+        ({"user_id": 1, "amount": "1", "description": "x" * 501}, "description"),
+        ([], "body"),
+        ("text", "body"),
+    ],
+)
+def test_bad_fields_are_refused_with_the_field_named(api: Api, body: Any, field: str) -> None:
+    api.refused(422, "/v1/deposits", body, field)
+
+
+def test_unreadable_and_oversized_bodies(api: Api) -> None:
+    api.refused(400, "/v1/deposits", None, raw=b"{not json")
+    api.refused(400, "/v1/deposits", None, raw=b"")
+    api.refused(
+        413,
+        "/v1/deposits",
+        None,
+        raw=b'{"user_id": 1, "amount": "1", "description": "' + b"x" * 1_000_000 + b'"}',
+    )
+
+
+def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
+    missing = api.client.get("/v1/nothing")
+    assert (missing.status_code, missing.headers["content-type"]) == (404, PROBLEM)
+    wrong = api.client.get("/v1/deposits")
+    assert (wrong.status_code, wrong.headers["content-type"]) == (405, PROBLEM)
+    bad_id = api.client.get("/v1/users/0/balance")
+    assert bad_id.status_code in (400, 422)
+    assert bad_id.headers["content-type"] == PROBLEM
+
+
+def test_openapi_and_swagger_ui(api: Api) -> None:
+    spec = api.client.get("/schema/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    for path in [
+        "/v1/deposits",
+        "/v1/withdrawals",
+        "/v1/transfers",
+        "/v1/reservations",
+        "/v1/reservations/{order_id}/recognize",
+        "/v1/reservations/{order_id}/cancel",
+        "/v1/users/{user_id}/balance",
+    ]:
+        assert path in spec["paths"], path
+    deposit_doc = spec["paths"]["/v1/deposits"]["post"]
+    assert "201" in deposit_doc["responses"]
+    assert "requestBody" in deposit_doc
+    docs = api.client.get("/docs", follow_redirects=True)
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
