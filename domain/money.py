@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from enum import Enum
 
 from domain.errors import InvalidAmount
@@ -16,6 +16,7 @@ class Currency(Enum):
 KOPECKS_PER_RUBLE = 100
 MAX_AMOUNT_RUBLES = 10**13
 MAX_AMOUNT_KOPECKS = MAX_AMOUNT_RUBLES * KOPECKS_PER_RUBLE
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -57,10 +58,12 @@ class Money:
             raise InvalidAmount("must be a finite number")
         if abs(value) > MAX_AMOUNT_RUBLES:
             raise InvalidAmount(f"must be at most {MAX_AMOUNT_RUBLES}")
-        kopecks = value * KOPECKS_PER_RUBLE
-        if kopecks != kopecks.to_integral_value():
+        # Exact: quantize to 16 digits at most, then compare; multiplying first would
+        # round in the 28-digit context and accept 1.0000000000000000000000000001.
+        cents = value.quantize(_CENT, rounding=ROUND_DOWN)
+        if cents != value:
             raise InvalidAmount("must have at most 2 decimal places")
-        return cls(int(kopecks))
+        return cls(int(cents.scaleb(2)))
 
     def to_rubles(self) -> str:
         """Exact decimal rubles with two places, e.g. '150.25', '-0.05'."""

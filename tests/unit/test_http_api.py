@@ -220,6 +220,15 @@ def test_bad_fields_are_refused_with_the_field_named(api: Api, body: Any, field:
     api.refused(422, "/v1/deposits", body, field)
 
 
+@pytest.mark.parametrize(
+    "number", [b"1.0000000000000000000000000001", b"150.2500000000000001", b"1e400", b"-0"]
+)
+def test_json_numbers_are_read_exactly(api: Api, number: bytes) -> None:
+    api.refused(
+        422, "/v1/deposits", None, "amount", raw=b'{"user_id": 1, "amount": ' + number + b"}"
+    )
+
+
 def test_unreadable_and_oversized_bodies(api: Api) -> None:
     api.refused(400, "/v1/deposits", None, raw=b"{not json")
     api.refused(400, "/v1/deposits", None, raw=b"")
