@@ -1,0 +1,94 @@
+"""The real server process (`balance serve`), driven over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.postgres
+
+BALANCE = Path(sys.executable).with_name("balance")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(env: dict[str, str], workers: int = 2) -> Iterator[httpx.Client]:
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    environment |= {"PORT": str(port), "WORKERS": str(workers), **env}
+    process = subprocess.Popen(
+        [str(BALANCE), "serve"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/schema/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.stdout.read().decode() if process.stdout else ""
+                    raise RuntimeError(f"server did not start:\n{output}") from None
+                time.sleep(0.2)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            yield client
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+def test_serves_money_movements_on_an_empty_database(pg_server: str) -> None:
+    import asyncio
+
+    from tests import postgres
+
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    try:
+        with server({"DATABASE_URL": url}) as api:
+            deposit = api.post("/v1/deposits", json={"user_id": 1, "amount": "100.00"})
+            assert deposit.status_code == 201, deposit.text
+            order = {"user_id": 1, "service_id": 2, "order_id": 3, "amount": "40"}
+            assert api.post("/v1/reservations", json=order).status_code == 201
+            recognized = api.post(
+                "/v1/reservations/3/recognize", json={"user_id": 1, "service_id": 2, "amount": "25"}
+            )
+            assert recognized.status_code == 200, recognized.text
+            transfer = api.post(
+                "/v1/transfers", json={"from_user_id": 1, "to_user_id": 2, "amount": "5"}
+            )
+            assert transfer.status_code == 201
+            assert api.get("/v1/users/1/balance").json()["available"] == "70.00"
+            refused = api.post("/v1/withdrawals", json={"user_id": 1, "amount": "70.01"})
+            assert refused.status_code == 409
+            assert refused.headers["content-type"] == "application/problem+json"
+    finally:
+        asyncio.run(postgres.drop_database(pg_server, name))
+
+
+def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
+    env = {"BALANCE_DATA_DIR": str(tmp_path / "pg")}
+    with server(env, workers=1) as api:
+        assert api.post("/v1/deposits", json={"user_id": 9, "amount": "12.34"}).status_code == 201
+    with server(env, workers=1) as api:
+        assert api.get("/v1/users/9/balance").json()["available"] == "12.34"

@@ -1,0 +1,149 @@
+"""Concurrency claims, proven on PostgreSQL with many connections racing for the same rows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from application.cancel import Cancel, cancel
+from application.deposit import Deposit, deposit
+from application.recognize import Recognize, recognize
+from application.reserve import Reserve, reserve
+from application.transfer import Transfer, transfer
+from domain.errors import (
+    DomainError,
+    InsufficientFunds,
+    OrderAlreadyUsed,
+    ReservationAlreadyClosed,
+)
+from domain.money import Money
+from tests.conftest import Adapter
+from tests.helpers import keep, rub, run
+from tests.ledger_view import check_invariants
+
+pytestmark = pytest.mark.postgres
+
+
+async def settle(*calls: Any) -> list[Any]:
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+def failures(outcomes: list[Any]) -> list[BaseException]:
+    return [o for o in outcomes if isinstance(o, BaseException)]
+
+
+async def test_a_thousand_deposits_to_one_user_add_up(pg_adapter: Adapter) -> None:
+    outcomes = await settle(
+        *(run(pg_adapter, deposit, Deposit(1, rub("1.00"))) for _ in range(1000))
+    )
+    assert failures(outcomes) == []
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {1: (100_000, 0)}
+    assert len({o.transaction_id for o in outcomes}) == 1000
+    check_invariants(ledger)
+
+
+async def test_concurrent_first_deposits_open_one_account(pg_adapter: Adapter) -> None:
+    outcomes = await settle(
+        *(run(pg_adapter, deposit, Deposit(42, rub("0.01"))) for _ in range(100))
+    )
+    assert failures(outcomes) == []
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {42: (100, 0)}
+    check_invariants(ledger)
+
+
+async def test_reserves_never_overdraw(pg_adapter: Adapter) -> None:
+    await run(pg_adapter, deposit, Deposit(1, rub("100")))
+    outcomes = await settle(
+        *(run(pg_adapter, reserve, Reserve(1, 1, order, rub("10"))) for order in range(1, 201))
+    )
+    succeeded = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = failures(outcomes)
+    assert len(succeeded) == 10
+    assert all(isinstance(f, InsufficientFunds) for f in refused), refused[:3]
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {1: (0, 10_000)}
+    check_invariants(ledger)
+
+
+async def test_opposite_transfers_do_not_deadlock(pg_adapter: Adapter) -> None:
+    await run(pg_adapter, deposit, Deposit(1, rub("1000")))
+    await run(pg_adapter, deposit, Deposit(2, rub("1000")))
+    calls = []
+    for i in range(500):
+        sender, receiver = (1, 2) if i % 2 == 0 else (2, 1)
+        calls.append(run(pg_adapter, transfer, Transfer(sender, receiver, rub("1.00"))))
+    outcomes = await settle(*calls)
+    assert failures(outcomes) == []
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {1: (100_000, 0), 2: (100_000, 0)}
+    check_invariants(ledger)
+
+
+async def test_one_idempotency_key_one_effect(pg_adapter: Adapter) -> None:
+    command = Deposit(7, rub("25.00"))
+    outcomes = await settle(
+        *(pg_adapter.movements.execute(deposit, command, keep, "same-key") for _ in range(50))
+    )
+    assert failures(outcomes) == []
+    assert len({o.body for o in outcomes}) == 1
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {7: (2500, 0)}
+    assert ledger.idempotency_keys == 1
+    check_invariants(ledger)
+
+
+async def test_recognize_and_cancel_race_one_wins(pg_adapter: Adapter) -> None:
+    await run(pg_adapter, deposit, Deposit(1, rub("1000")))
+    for order in range(1, 31):
+        await run(pg_adapter, reserve, Reserve(1, 3, order, rub("10")))
+    calls = []
+    for order in range(1, 31):
+        calls += [
+            run(pg_adapter, recognize, Recognize(order, 1, 3, rub("10"))),
+            run(pg_adapter, cancel, Cancel(order, 1, 3)),
+        ]
+    outcomes = await settle(*calls)
+    for recognized, cancelled in zip(outcomes[::2], outcomes[1::2], strict=True):
+        losers = [o for o in (recognized, cancelled) if isinstance(o, BaseException)]
+        assert len(losers) == 1, (recognized, cancelled)
+        assert isinstance(losers[0], ReservationAlreadyClosed)
+    ledger = await pg_adapter.view.snapshot()
+    wins = sum(1 for o in outcomes[::2] if not isinstance(o, BaseException))
+    assert ledger.accounts == {1: (100_000 - wins * 1000, 0)}
+    check_invariants(ledger)
+
+
+async def test_one_order_id_raced_by_different_users(pg_adapter: Adapter) -> None:
+    for user in range(1, 11):
+        await run(pg_adapter, deposit, Deposit(user, rub("10")))
+    outcomes = await settle(
+        *(run(pg_adapter, reserve, Reserve(user, 1, 555, rub("5"))) for user in range(1, 11))
+    )
+    won = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(won) == 1
+    assert all(isinstance(f, OrderAlreadyUsed) for f in failures(outcomes))
+    ledger = await pg_adapter.view.snapshot()
+    assert sum(reserved for _, reserved in ledger.accounts.values()) == 500
+    check_invariants(ledger)
+
+
+async def test_mixed_storm_keeps_every_invariant(pg_adapter: Adapter) -> None:
+    for user in range(1, 6):
+        await run(pg_adapter, deposit, Deposit(user, rub("50")))
+    calls = []
+    for i in range(400):
+        user, other = i % 5 + 1, (i * 3) % 5 + 1
+        order = i // 2 + 1
+        calls += [
+            run(pg_adapter, transfer, Transfer(user, other, Money(i % 700 + 1))),
+            run(pg_adapter, reserve, Reserve(user, i % 3 + 1, order, Money(i % 900 + 1))),
+            run(pg_adapter, cancel, Cancel(order, user, i % 3 + 1)),
+        ]
+    outcomes = await settle(*calls)
+    unexpected = [f for f in failures(outcomes) if not isinstance(f, DomainError)]
+    assert unexpected == []
+    check_invariants(await pg_adapter.view.snapshot())

@@ -1,0 +1,90 @@
+"""Passing database failures: retried when safe, otherwise a clean 503, never half a write."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.postgres.uow import PostgresUnitOfWork
+from application.deposit import Deposit, deposit
+from application.errors import StoreUnavailable
+from application.ports import UnitOfWork
+from application.runner import MoneyMovements
+from application.withdraw import Withdraw, withdraw
+from tests import postgres
+from tests.helpers import keep, rub
+from tests.ledger_view import PostgresLedgerView, check_invariants
+
+pytestmark = pytest.mark.postgres
+
+
+class KilledOnce(PostgresUnitOfWork):
+    """Kills its own backend after the use case ran and before commit, the first `times` times."""
+
+    kills = 0
+
+    def __init__(self, engine: AsyncEngine, times: int) -> None:
+        super().__init__(engine)
+        self._times = times
+
+    async def commit(self) -> None:
+        if KilledOnce.kills < self._times:
+            KilledOnce.kills += 1
+            assert self._connection is not None
+            pid = (await self._connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+            admin = await asyncpg.connect(self.admin_url)
+            try:
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            finally:
+                await admin.close()
+        await super().commit()
+
+    admin_url = ""
+
+
+def movements(engine: AsyncEngine, url: str, times: int) -> MoneyMovements:
+    KilledOnce.kills = 0
+    KilledOnce.admin_url = url
+
+    def uow() -> UnitOfWork:
+        return KilledOnce(engine, times)
+
+    return MoneyMovements(uow, attempts=3, backoff=0)
+
+
+async def test_a_connection_lost_at_commit_is_retried_safely_under_a_key(
+    pg_url: str, pg_engine: AsyncEngine
+) -> None:
+    await postgres.truncate(pg_url)
+    runner = movements(pg_engine, pg_url, times=1)
+    await runner.execute(deposit, Deposit(1, rub("5")), keep, "k-commit")
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    assert ledger.accounts == {1: (500, 0)}
+    check_invariants(ledger)
+
+
+async def test_without_a_key_an_unknown_commit_outcome_is_a_503_not_a_retry(
+    pg_url: str, pg_engine: AsyncEngine
+) -> None:
+    await postgres.truncate(pg_url)
+    await MoneyMovements(lambda: PostgresUnitOfWork(pg_engine)).execute(
+        deposit, Deposit(1, rub("10")), keep
+    )
+    runner = movements(pg_engine, pg_url, times=1)
+    with pytest.raises(StoreUnavailable) as failure:
+        await runner.execute(withdraw, Withdraw(1, rub("4")), keep)
+    assert not failure.value.outcome_known
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    assert ledger.accounts == {1: (1000, 0)}  # the commit never reached the server
+    check_invariants(ledger)
+
+
+async def test_a_database_that_keeps_failing_gives_up_with_503(
+    pg_url: str, pg_engine: AsyncEngine
+) -> None:
+    await postgres.truncate(pg_url)
+    runner = movements(pg_engine, pg_url, times=10)
+    with pytest.raises(StoreUnavailable):
+        await runner.execute(deposit, Deposit(1, rub("5")), keep, "k-down")
+    assert (await PostgresLedgerView(pg_url).snapshot()).accounts == {}

@@ -1,0 +1,114 @@
+"""schema.sql is the final DDL: it must build exactly what the migrations build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from adapters.postgres.engine import migrate
+from tests import postgres
+
+pytestmark = pytest.mark.postgres
+
+SCHEMA_SQL = Path(__file__).resolve().parents[2] / "schema.sql"
+
+CATALOG = {
+    "columns": """
+        SELECT table_name, column_name, data_type, is_nullable, column_default, is_identity
+        FROM information_schema.columns WHERE table_schema = 'public'
+          AND table_name <> 'alembic_version'
+        ORDER BY table_name, column_name""",
+    "constraints": """
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+        FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+          AND conrelid::regclass::text <> 'alembic_version'
+        ORDER BY 1, 2""",
+    "indexes": """
+        SELECT tablename, indexname, indexdef FROM pg_indexes
+        WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY 1, 2""",
+    "triggers": """
+        SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
+        FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2""",
+    "functions": """
+        SELECT proname, pg_get_functiondef(oid) FROM pg_proc
+        WHERE pronamespace = 'public'::regnamespace ORDER BY 1""",
+}
+
+
+async def catalog(url: str) -> dict[str, list[tuple[object, ...]]]:
+    db = await asyncpg.connect(url)
+    try:
+        return {name: [tuple(r) for r in await db.fetch(q)] for name, q in CATALOG.items()}
+    finally:
+        await db.close()
+
+
+async def test_schema_sql_equals_the_migrations(pg_server: str) -> None:
+    migrated, scripted = postgres.unique_name(), postgres.unique_name()
+    migrated_url = await postgres.create_database(pg_server, migrated)
+    scripted_url = await postgres.create_database(pg_server, scripted)
+    try:
+        await migrate(migrated_url)
+        db = await asyncpg.connect(scripted_url)
+        try:
+            await db.execute(SCHEMA_SQL.read_text())
+        finally:
+            await db.close()
+        from_migrations, from_script = await catalog(migrated_url), await catalog(scripted_url)
+        assert from_migrations["columns"], "the migrations built nothing"
+        assert from_script == from_migrations
+    finally:
+        await postgres.drop_database(pg_server, migrated)
+        await postgres.drop_database(pg_server, scripted)
+
+
+async def test_migrating_twice_changes_nothing(pg_url: str) -> None:
+    before = await catalog(pg_url)
+    await migrate(pg_url)
+    assert await catalog(pg_url) == before
+
+
+async def test_the_ledger_is_append_only(pg_url: str) -> None:
+    await postgres.truncate(pg_url)
+    db = await asyncpg.connect(pg_url)
+    try:
+        tx = await db.fetchval("INSERT INTO transactions (kind) VALUES ('deposit') RETURNING id")
+        await db.execute(
+            "INSERT INTO entries (transaction_id, account, kind, amount, created_at)"
+            " VALUES ($1, 'external', 'deposit', -1, now())",
+            tx,
+        )
+        for statement in [
+            "UPDATE entries SET amount = 5",
+            "DELETE FROM entries",
+            "UPDATE transactions SET description = 'x'",
+            "DELETE FROM transactions",
+        ]:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await db.execute(statement)
+        assert await db.fetchval("SELECT amount FROM entries") == -1
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO accounts (user_id, available) VALUES (1, -1)",
+        "INSERT INTO accounts (user_id, reserved) VALUES (1, -1)",
+        "INSERT INTO accounts (user_id) VALUES (0)",
+        "INSERT INTO reservations (order_id, user_id, service_id, amount, created_at)"
+        " VALUES (1, 1, 1, 0, now())",
+    ],
+)
+async def test_checks_are_the_last_line_of_defence(pg_url: str, statement: str) -> None:
+    await postgres.truncate(pg_url)
+    db = await asyncpg.connect(pg_url)
+    try:
+        await db.execute("INSERT INTO accounts (user_id) VALUES (1) ON CONFLICT DO NOTHING")
+        with pytest.raises(asyncpg.CheckViolationError):
+            await db.execute(statement)
+    finally:
+        await db.close()
