@@ -42,6 +42,7 @@ CREATE TABLE entries (
 
 CREATE INDEX entries_transaction ON entries (transaction_id);
 CREATE INDEX entries_user_by_date ON entries (user_id, created_at, id) WHERE user_id IS NOT NULL;
+CREATE INDEX entries_user_by_amount ON entries (user_id, abs(amount), id) WHERE user_id IS NOT NULL;
 CREATE INDEX entries_revenue_by_date ON entries (created_at) INCLUDE (service_id, amount)
     WHERE account = 'revenue';
 

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from application.ports import UnitOfWork
 from application.results import Balance
 from domain.errors import UserNotFound
+from domain.money import Money
 
 
-async def get_balance(user_id: int, uow: UnitOfWork) -> Balance:
+async def get_balance(user_id: int, uow: UnitOfWork, as_of: datetime | None = None) -> Balance:
+    """Current balances, or those after the last entry at or before `as_of`."""
     async with uow:
         account = await uow.accounts.get(user_id)
+        if account is not None and as_of is not None:
+            available, reserved = await uow.statements.balances_at(user_id, as_of)
+            return Balance(user_id, Money(available), Money(reserved))
     if account is None:
         raise UserNotFound(user_id)
     return Balance.of(account)

@@ -8,6 +8,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from application.statement_query import StatementQuery
 from domain.account import UserAccount
 from domain.ledger import JournalTransaction
 from domain.reservation import Reservation
@@ -86,6 +87,37 @@ class IdempotencyKeys(Protocol):
     async def complete(self, key: str, response: StoredResponse) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class StatementRow:
+    """One entry of a user's account with its transaction's context, as stored."""
+
+    entry_id: int
+    transaction_id: int
+    kind: str
+    account: str
+    amount: int
+    balance_after: int
+    created_at: datetime
+    note: str | None
+    service_id: int | None
+    service_name: str | None
+    order_id: int | None
+    transaction_user_id: int | None
+    counterparty_user_id: int | None
+
+
+class Statements(Protocol):
+    async def page(self, query: StatementQuery) -> list[StatementRow]:
+        """Up to `query.limit + 1` rows in the query's order (one more tells there are more)."""
+        ...
+
+    async def count(self, query: StatementQuery) -> int: ...
+
+    async def balances_at(self, user_id: int, instant: datetime) -> tuple[int, int]:
+        """(available, reserved) in kopecks after the last entry at or before `instant`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls back."""
 
@@ -93,6 +125,7 @@ class UnitOfWork(Protocol):
     reservations: Reservations
     journal: Journal
     idempotency: IdempotencyKeys
+    statements: Statements
 
     async def __aenter__(self) -> Self: ...
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -45,29 +45,37 @@ class Adapter:
     name: str
     uow: Callable[[], UnitOfWork]
     view: LedgerView
+    reset: Callable[[], Awaitable[None]]
 
     @property
     def movements(self) -> MoneyMovements:
         return MoneyMovements(self.uow)
 
 
+def memory() -> Adapter:
+    store = InMemoryStore()
+
+    async def reset() -> None:
+        for table in (store.accounts, store.reservations, store.transactions, store.idempotency):
+            table.clear()
+
+    return Adapter("memory", lambda: InMemoryUnitOfWork(store), MemoryLedgerView(store), reset)
+
+
+async def on_postgres(url: str, engine: AsyncEngine) -> Adapter:
+    async def reset() -> None:
+        await postgres.truncate(url)
+
+    await reset()
+    return Adapter("postgres", lambda: PostgresUnitOfWork(engine), PostgresLedgerView(url), reset)
+
+
 @pytest.fixture
 async def pg_adapter(pg_url: str, pg_engine: AsyncEngine) -> Adapter:
-    await postgres.truncate(pg_url)
-    return Adapter("postgres", lambda: PostgresUnitOfWork(pg_engine), PostgresLedgerView(pg_url))
-
-
-@pytest.fixture
-def memory_adapter() -> Adapter:
-    store = InMemoryStore()
-    return Adapter("memory", lambda: InMemoryUnitOfWork(store), MemoryLedgerView(store))
+    return await on_postgres(pg_url, pg_engine)
 
 
 @pytest.fixture(params=["memory", "postgres"])
 async def adapter(request: pytest.FixtureRequest, pg_url: str, pg_engine: AsyncEngine) -> Adapter:
     """The contract suite runs every test on both adapters."""
-    if request.param == "memory":
-        store = InMemoryStore()
-        return Adapter("memory", lambda: InMemoryUnitOfWork(store), MemoryLedgerView(store))
-    await postgres.truncate(pg_url)
-    return Adapter("postgres", lambda: PostgresUnitOfWork(pg_engine), PostgresLedgerView(pg_url))
+    return memory() if request.param == "memory" else await on_postgres(pg_url, pg_engine)

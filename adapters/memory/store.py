@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.statements import InMemoryStatements
 from application.ports import (
     Clock,
     IdempotencyKeys,
@@ -133,6 +134,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.reservations = InMemoryReservations(self._store.reservations)
         self.journal = InMemoryJournal(self._store)
         self.idempotency = InMemoryIdempotencyKeys(self._store.idempotency)
+        self.statements = InMemoryStatements(self._store.transactions)
         return self
 
     async def __aexit__(

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgres.errors import LOCK_NOT_AVAILABLE, sqlstate, translate
+from adapters.postgres.statements import PostgresStatements
 from adapters.postgres.tables import accounts, idempotency_keys, reservations
 from application.errors import RequestInProgress
 from application.ports import (
@@ -241,6 +242,7 @@ class PostgresUnitOfWork(UnitOfWork):
         self.reservations = PostgresReservations(connection)
         self.journal = PostgresJournal(connection)
         self.idempotency = PostgresIdempotencyKeys(connection)
+        self.statements = PostgresStatements(connection)
         return self
 
     async def __aexit__(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from litestar import Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import HeaderParameter, JSONBody, PathParameter
+from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
@@ -20,8 +21,11 @@ from application.reservations import get_reservation
 from application.reserve import Reserve, reserve
 from application.results import ReservationResult
 from application.runner import MoneyMovements
+from application.statement import build_query, statement
+from application.statement_query import MAX_LIMIT, StatementSort
 from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
+from domain.ledger import EntryKind
 from domain.money import Money
 from entrypoints.http import render
 from entrypoints.http.decoding import StrictJSON, invalid_field
@@ -35,6 +39,7 @@ from entrypoints.http.schemas import (
     RecognizeRequest,
     ReservationRequest,
     ReservationResponse,
+    StatementResponse,
     TransferRequest,
     TransferResponse,
     WithdrawalRequest,
@@ -203,14 +208,86 @@ async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> R
     return render.reservation_response(ReservationResult(reservation, balance, created=False))
 
 
+KIND_VALUES = ", ".join(k.value for k in EntryKind)
+SortParam = Annotated[
+    Literal["date", "amount"] | None, QueryParameter(description="date (default) or amount (size)")
+]
+OrderParam = Annotated[Literal["desc", "asc"] | None, QueryParameter(description="desc (default)")]
+CursorParam = Annotated[
+    str | None, QueryParameter(max_length=1000, description="next_cursor of the previous page")
+]
+PageParam = Annotated[
+    int | None, QueryParameter(ge=1, le=10**9, description="1-based page (instead of a cursor)")
+]
+KindParam = Annotated[
+    list[str] | None, QueryParameter(description=f"repeat or comma-separate: {KIND_VALUES}")
+]
+
+
+@get(
+    "/v1/users/{user_id:int}/transactions",
+    responses=_docs(200, StatementResponse, "", 404),
+    tags=["balances"],
+)
+async def get_user_transactions(
+    user_id: PathId,
+    services: ServicesDep,
+    *,
+    sort: SortParam = None,
+    order: OrderParam = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: CursorParam = None,
+    page: PageParam = None,
+    since: Annotated[datetime | None, QueryParameter(query="from", description="inclusive")] = None,
+    until: Annotated[datetime | None, QueryParameter(query="to", description="exclusive")] = None,
+    kind: KindParam = None,
+) -> StatementResponse:
+    """Every entry on the user's available and reserved accounts, explained."""
+    query = build_query(
+        user_id,
+        limit=limit,
+        page=page,
+        cursor=cursor,
+        sort=StatementSort(sort) if sort else None,
+        descending=None if order is None else order == "desc",
+        since=_utc(since, "from"),
+        until=_utc(until, "to"),
+        kinds=_kinds(kind),
+    )
+    return render.statement_response(await statement(query, services.uow()))
+
+
+def _utc(moment: datetime | None, field: str) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise invalid_field(field, "needs a time zone (RFC 3339), e.g. 2022-11-01T00:00:00Z")
+    return moment.astimezone(UTC)
+
+
+def _kinds(values: list[str] | None) -> frozenset[EntryKind] | None:
+    if not values:
+        return None
+    names = {name.strip() for value in values for name in value.split(",") if name.strip()}
+    try:
+        return frozenset(EntryKind(name) for name in names)
+    except ValueError:
+        raise invalid_field("kind", f"must be among {KIND_VALUES}") from None
+
+
 @get(
     "/v1/users/{user_id:int}/balance",
     responses=_docs(200, BalanceResponse, "", 404),
     tags=["balances"],
 )
-async def get_user_balance(user_id: PathId, services: ServicesDep) -> BalanceResponse:
-    """A user's available and reserved money."""
-    return render.balance_response(await get_balance(user_id, services.uow()))
+async def get_user_balance(
+    user_id: PathId,
+    services: ServicesDep,
+    as_of: Annotated[datetime | None, QueryParameter(description="RFC 3339: balances then")] = None,
+) -> BalanceResponse:
+    """A user's available and reserved money, now or as of a past instant."""
+    moment = _utc(as_of, "as_of")
+    return render.balance_response(await get_balance(user_id, services.uow(), moment))
 
 
 ROUTES = [
@@ -222,4 +299,5 @@ ROUTES = [
     post_cancel,
     get_reservation_by_order,
     get_user_balance,
+    get_user_transactions,
 ]

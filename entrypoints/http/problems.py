@@ -16,6 +16,7 @@ from application.errors import (
     RequestInProgress,
     StoreUnavailable,
 )
+from application.statement_query import InvalidStatementQuery
 from domain import errors as rules
 from entrypoints.http.decoding import RequestInvalid
 from entrypoints.http.schemas import Problem, ProblemField
@@ -38,6 +39,7 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
     IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency-Key"),
     RequestInProgress: (409, "request-in-progress", "Idempotency-Key"),
     StoreUnavailable: (503, "unavailable", None),
+    InvalidStatementQuery: (422, "invalid-query", None),
     ConcurrentUpdate: (503, "unavailable", None),
 }
 

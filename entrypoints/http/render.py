@@ -6,11 +6,14 @@ import msgspec
 
 from application.ports import StoredResponse
 from application.results import Balance, MovementResult, ReservationResult, TransferResult
+from application.statement import StatementPage
 from entrypoints.http.schemas import (
     BalanceOut,
     BalanceResponse,
     MovementResponse,
     ReservationResponse,
+    StatementItem,
+    StatementResponse,
     TransferResponse,
 )
 
@@ -75,3 +78,26 @@ def reservation_opened(result: ReservationResult) -> StoredResponse:
 
 def reservation_closed(result: ReservationResult) -> StoredResponse:
     return StoredResponse(200, _encode(reservation_response(result)))
+
+
+def statement_response(page: StatementPage) -> StatementResponse:
+    return StatementResponse(
+        [
+            StatementItem(
+                id=line.entry_id,
+                transaction_id=line.transaction_id,
+                kind=line.kind.value,
+                account=line.account.value,  # type: ignore[arg-type]
+                amount=line.amount.to_rubles(),
+                balance_after=line.balance_after.to_rubles(),
+                description=line.description,
+                created_at=line.created_at,
+                service_id=line.service_id,
+                order_id=line.order_id,
+                counterparty_user_id=line.counterparty_user_id,
+            )
+            for line in page.lines
+        ],
+        page.next_cursor,
+        page.total,
+    )

@@ -112,6 +112,35 @@ class BalanceResponse(Struct, frozen=True):
     currency: Literal["RUB"] = "RUB"
 
 
+class StatementItem(Struct, frozen=True):
+    id: int
+    transaction_id: int
+    kind: Literal[
+        "deposit",
+        "withdrawal",
+        "transfer_in",
+        "transfer_out",
+        "reserve",
+        "cancel",
+        "recognize",
+        "release",
+    ]
+    account: Literal["available", "reserved"]
+    amount: Annotated[str, Meta(description="Signed decimal rubles: + in, - out")]
+    balance_after: MoneyOut
+    description: str
+    created_at: datetime
+    service_id: int | None = None
+    order_id: int | None = None
+    counterparty_user_id: int | None = None
+
+
+class StatementResponse(Struct, frozen=True):
+    items: list[StatementItem]
+    next_cursor: str | None = None
+    total: int | None = None
+
+
 class ProblemField(Struct, frozen=True):
     field: str
     message: str

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
 from adapters.postgres.engine import create_engine
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.cancel import Cancel, cancel
@@ -26,9 +25,9 @@ from application.withdraw import Withdraw, withdraw
 from domain.errors import DomainError
 from domain.money import Money
 from tests import postgres
-from tests.conftest import Adapter
+from tests.conftest import Adapter, memory
 from tests.helpers import run
-from tests.ledger_view import MemoryLedgerView, PostgresLedgerView, check_invariants
+from tests.ledger_view import PostgresLedgerView, check_invariants
 
 users = st.integers(min_value=1, max_value=4)
 services = st.integers(min_value=1, max_value=3)
@@ -57,16 +56,16 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model = Model()
         self.engine: Any = None
         if self.database_url is None:
-            store = InMemoryStore()
-            self.adapter = Adapter(
-                "memory", lambda: InMemoryUnitOfWork(store), MemoryLedgerView(store)
-            )
+            self.adapter = memory()
         else:
             url = self.database_url
             self.loop.run_until_complete(postgres.truncate(url))
             self.engine = engine = create_engine(url, pool_size=2)
             self.adapter = Adapter(
-                "postgres", lambda: PostgresUnitOfWork(engine), PostgresLedgerView(url)
+                "postgres",
+                lambda: PostgresUnitOfWork(engine),
+                PostgresLedgerView(url),
+                lambda: postgres.truncate(url),
             )
 
     def teardown(self) -> None:

@@ -1,0 +1,85 @@
+"""Statement reads: keyset pages on (user_id, created_at, id) or (user_id, abs(amount), id)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.postgres.tables import entries, transactions
+from application.ports import StatementRow, Statements
+from application.statement_query import StatementQuery, StatementSort
+
+_e, _t = entries.c, transactions.c
+
+
+def _sort_key(query: StatementQuery) -> ColumnElement[Any]:
+    return func.abs(_e.amount) if query.sort is StatementSort.AMOUNT else _e.created_at
+
+
+def _filtered(query: StatementQuery, *columns: Any) -> Select[Any]:
+    statement = select(*columns).where(_e.user_id == query.user_id)
+    if query.since is not None:
+        statement = statement.where(_e.created_at >= query.since)
+    if query.until is not None:
+        statement = statement.where(_e.created_at < query.until)
+    if query.kinds:
+        statement = statement.where(_e.kind.in_(sorted(k.value for k in query.kinds)))
+    return statement
+
+
+class PostgresStatements(Statements):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def page(self, query: StatementQuery) -> list[StatementRow]:
+        key = _sort_key(query)
+        statement = _filtered(
+            query,
+            _e.id,
+            _e.transaction_id,
+            _e.kind,
+            _e.account,
+            _e.amount,
+            _e.balance_after,
+            _e.created_at,
+            _t.description,
+            _t.service_id,
+            literal(None).label("service_name"),
+            _t.order_id,
+            _t.user_id.label("transaction_user_id"),
+            _t.counterparty_user_id,
+        ).join_from(entries, transactions, _t.id == _e.transaction_id)
+        if query.after is not None:
+            position, entry_id = query.after
+            value = (
+                int(position)
+                if query.sort is StatementSort.AMOUNT
+                else datetime.fromisoformat(str(position))
+            )
+            after = tuple_(key, _e.id)
+            bound = tuple_(literal(value), literal(entry_id))
+            statement = statement.where(after < bound if query.descending else after > bound)
+        order = (key.desc(), _e.id.desc()) if query.descending else (key.asc(), _e.id.asc())
+        statement = statement.order_by(*order).limit(query.limit + 1)
+        if query.page is not None:
+            statement = statement.offset((query.page - 1) * query.limit)
+        rows = await self._db.execute(statement)
+        return [StatementRow(*row) for row in rows]
+
+    async def count(self, query: StatementQuery) -> int:
+        total = await self._db.scalar(_filtered(query, func.count()).select_from(entries))
+        return int(total or 0)
+
+    async def balances_at(self, user_id: int, instant: datetime) -> tuple[int, int]:
+        latest = (
+            select(_e.account, _e.balance_after)
+            .where(_e.user_id == user_id, _e.created_at <= instant)
+            .order_by(_e.account, _e.created_at.desc(), _e.id.desc())
+            .ext(distinct_on(_e.account))
+        )
+        found = {row.account: row.balance_after for row in await self._db.execute(latest)}
+        return found.get("available", 0), found.get("reserved", 0)

@@ -1,0 +1,47 @@
+"""What a statement asks for: sort, order, page size, period, kinds, position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from application.errors import ApplicationError
+from domain.ledger import EntryKind
+
+MAX_LIMIT = 500
+
+
+class StatementSort(Enum):
+    DATE = "date"
+    AMOUNT = "amount"  # by size: the largest movements first when descending
+
+
+class InvalidStatementQuery(ApplicationError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class StatementQuery:
+    user_id: int
+    sort: StatementSort = StatementSort.DATE
+    descending: bool = True
+    limit: int = 50
+    since: datetime | None = None
+    until: datetime | None = None
+    kinds: frozenset[EntryKind] = field(default_factory=frozenset)
+    after: tuple[int | str, int] | None = None
+    """Keyset position: (sort key, entry id) of the last line already seen."""
+    page: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise InvalidStatementQuery("limit", f"must be between 1 and {MAX_LIMIT}")
+        if self.since and self.until and self.since >= self.until:
+            raise InvalidStatementQuery("from", "must be before to")
+        if self.page is not None and self.page < 1:
+            raise InvalidStatementQuery("page", "must be 1 or more")
+        if self.page is not None and self.after is not None:
+            raise InvalidStatementQuery("cursor", "cannot be combined with page")
