@@ -31,43 +31,48 @@ def _filtered(query: StatementQuery, *columns: Any) -> Select[Any]:
     return statement
 
 
+def page_statement(query: StatementQuery) -> Select[Any]:
+    """One statement page; the keyset condition follows the index column order."""
+    key = _sort_key(query)
+    statement = _filtered(
+        query,
+        _e.id,
+        _e.transaction_id,
+        _e.kind,
+        _e.account,
+        _e.amount,
+        _e.balance_after,
+        _e.created_at,
+        _t.description,
+        _t.service_id,
+        literal(None).label("service_name"),
+        _t.order_id,
+        _t.user_id.label("transaction_user_id"),
+        _t.counterparty_user_id,
+    ).join_from(entries, transactions, _t.id == _e.transaction_id)
+    if query.after is not None:
+        position, entry_id = query.after
+        value = (
+            int(position)
+            if query.sort is StatementSort.AMOUNT
+            else datetime.fromisoformat(str(position))
+        )
+        after = tuple_(key, _e.id)
+        bound = tuple_(literal(value), literal(entry_id))
+        statement = statement.where(after < bound if query.descending else after > bound)
+    order = (key.desc(), _e.id.desc()) if query.descending else (key.asc(), _e.id.asc())
+    statement = statement.order_by(*order).limit(query.limit + 1)
+    if query.page is not None:
+        statement = statement.offset((query.page - 1) * query.limit)
+    return statement
+
+
 class PostgresStatements(Statements):
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
 
     async def page(self, query: StatementQuery) -> list[StatementRow]:
-        key = _sort_key(query)
-        statement = _filtered(
-            query,
-            _e.id,
-            _e.transaction_id,
-            _e.kind,
-            _e.account,
-            _e.amount,
-            _e.balance_after,
-            _e.created_at,
-            _t.description,
-            _t.service_id,
-            literal(None).label("service_name"),
-            _t.order_id,
-            _t.user_id.label("transaction_user_id"),
-            _t.counterparty_user_id,
-        ).join_from(entries, transactions, _t.id == _e.transaction_id)
-        if query.after is not None:
-            position, entry_id = query.after
-            value = (
-                int(position)
-                if query.sort is StatementSort.AMOUNT
-                else datetime.fromisoformat(str(position))
-            )
-            after = tuple_(key, _e.id)
-            bound = tuple_(literal(value), literal(entry_id))
-            statement = statement.where(after < bound if query.descending else after > bound)
-        order = (key.desc(), _e.id.desc()) if query.descending else (key.asc(), _e.id.asc())
-        statement = statement.order_by(*order).limit(query.limit + 1)
-        if query.page is not None:
-            statement = statement.offset((query.page - 1) * query.limit)
-        rows = await self._db.execute(statement)
+        rows = await self._db.execute(page_statement(query))
         return [StatementRow(*row) for row in rows]
 
     async def count(self, query: StatementQuery) -> int:

@@ -238,8 +238,12 @@ async def get_user_transactions(
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 50,
     cursor: CursorParam = None,
     page: PageParam = None,
-    since: Annotated[datetime | None, QueryParameter(query="from", description="inclusive")] = None,
-    until: Annotated[datetime | None, QueryParameter(query="to", description="exclusive")] = None,
+    since: Annotated[
+        str | None, QueryParameter(name="from", description="RFC 3339, inclusive")
+    ] = None,
+    until: Annotated[
+        str | None, QueryParameter(name="to", description="RFC 3339, exclusive")
+    ] = None,
     kind: KindParam = None,
 ) -> StatementResponse:
     """Every entry on the user's available and reserved accounts, explained."""
@@ -257,9 +261,13 @@ async def get_user_transactions(
     return render.statement_response(await statement(query, services.uow()))
 
 
-def _utc(moment: datetime | None, field: str) -> datetime | None:
-    if moment is None:
+def _utc(text: str | None, field: str) -> datetime | None:
+    if text is None:
         return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid_field(field, "must be an RFC 3339 time, e.g. 2022-11-01T00:00:00Z") from None
     if moment.tzinfo is None:
         raise invalid_field(field, "needs a time zone (RFC 3339), e.g. 2022-11-01T00:00:00Z")
     return moment.astimezone(UTC)
@@ -283,7 +291,7 @@ def _kinds(values: list[str] | None) -> frozenset[EntryKind] | None:
 async def get_user_balance(
     user_id: PathId,
     services: ServicesDep,
-    as_of: Annotated[datetime | None, QueryParameter(description="RFC 3339: balances then")] = None,
+    as_of: Annotated[str | None, QueryParameter(description="RFC 3339: the balances then")] = None,
 ) -> BalanceResponse:
     """A user's available and reserved money, now or as of a past instant."""
     moment = _utc(as_of, "as_of")

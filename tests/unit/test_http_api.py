@@ -269,3 +269,70 @@ def test_openapi_and_swagger_ui(api: Api) -> None:
     docs = api.client.get("/docs", follow_redirects=True)
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+def test_statement_over_http(api: Api) -> None:
+    for amount in ["1", "2", "3"]:
+        api.post("/v1/deposits", {"user_id": 1, "amount": amount})
+    first = api.client.get("/v1/users/1/transactions", params={"limit": 2, "sort": "amount"})
+    assert first.status_code == 200
+    body = first.json()
+    assert [i["amount"] for i in body["items"]] == ["3.00", "2.00"]
+    assert body["items"][0]["description"] == "Deposit"
+    rest = api.client.get("/v1/users/1/transactions", params={"cursor": body["next_cursor"]})
+    assert [i["amount"] for i in rest.json()["items"]] == ["1.00"]
+    assert rest.json()["next_cursor"] is None
+    paged = api.client.get("/v1/users/1/transactions", params={"page": 2, "limit": 2})
+    assert paged.json()["total"] == 3
+    kinds = api.client.get("/v1/users/1/transactions", params={"kind": "withdrawal,cancel"})
+    assert kinds.json()["items"] == []
+    as_of = api.client.get("/v1/users/1/balance", params={"as_of": "2000-01-01T00:00:00Z"})
+    assert as_of.json()["available"] == "0.00"
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ({"limit": 0}, 422, "limit"),
+        ({"limit": 501}, 422, "limit"),
+        ({"limit": "x"}, 422, "limit"),
+        ({"page": 0}, 422, "page"),
+        ({"sort": "size"}, 422, "sort"),
+        ({"order": "up"}, 422, "order"),
+        ({"kind": "bonus"}, 422, "kind"),
+        ({"cursor": "not-a-cursor"}, 422, "cursor"),
+        ({"cursor": "eyJhIjpbMSwxXX0"}, 422, "cursor"),
+        ({"from": "2022-02-01T00:00:00Z", "to": "2022-01-01T00:00:00Z"}, 422, "from"),
+        ({"from": "2022-02-01T00:00:00"}, 422, "from"),
+        ({"from": "yesterday"}, 422, "from"),
+    ],
+)
+def test_bad_statement_queries(api: Api, params: dict[str, Any], status: int, field: str) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "1"})
+    response = api.client.get("/v1/users/1/transactions", params=params)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert field in [e["field"] for e in response.json()["errors"]], response.json()
+
+
+def test_a_cursor_refuses_other_filters_and_unknown_users_are_404(api: Api) -> None:
+    for _ in range(3):
+        api.post("/v1/deposits", {"user_id": 1, "amount": "1"})
+    cursor = api.client.get("/v1/users/1/transactions", params={"limit": 1}).json()["next_cursor"]
+    others: list[dict[str, Any]] = [
+        {"sort": "amount"},
+        {"order": "asc"},
+        {"kind": "deposit"},
+        {"from": "2020-01-01T00:00:00Z"},
+        {"page": 2},
+    ]
+    for other in others:
+        response = api.client.get("/v1/users/1/transactions", params={"cursor": cursor, **other})
+        assert response.status_code == 422, (other, response.text)
+    same = api.client.get("/v1/users/1/transactions", params={"cursor": cursor, "order": "desc"})
+    assert same.status_code == 200
+    assert api.client.get("/v1/users/2/transactions").status_code == 404
+    assert (
+        api.client.get("/v1/users/2/balance", params={"as_of": "2022-01-01T00:00:00Z"}).status_code
+        == 404
+    )

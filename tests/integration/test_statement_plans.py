@@ -1,0 +1,65 @@
+"""A cursor page is an index range scan, never a scan of the user's entries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+from adapters.postgres.statements import page_statement
+from application.statement import build_query, encode_cursor
+from application.statement_query import StatementQuery, StatementSort
+from tests import postgres
+
+pytestmark = pytest.mark.postgres
+
+SEED = """
+WITH tx AS (INSERT INTO transactions (kind) VALUES ('deposit') RETURNING id)
+INSERT INTO entries (transaction_id, account, kind, user_id, amount, balance_after, created_at)
+SELECT tx.id, 'available', 'deposit', 1 + n % 50, 1 + n % 997, n,
+       timestamptz '2022-01-01' + n * interval '1 second'
+FROM tx, generate_series(1, 60000) AS n
+"""
+
+
+def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *[node for child in plan.get("Plans", []) for node in plan_nodes(child)]]
+
+
+async def explain(db: asyncpg.Connection, query: StatementQuery) -> list[dict[str, Any]]:
+    compiled = page_statement(query).compile(dialect=dialect())  # type: ignore[no-untyped-call]
+    params = [compiled.params[name] for name in compiled.positiontup or []]
+    raw = await db.fetchval(f"EXPLAIN (FORMAT JSON) {compiled}", *params)
+    return plan_nodes(json.loads(raw)[0]["Plan"])
+
+
+@pytest.mark.parametrize("sort", list(StatementSort))
+@pytest.mark.parametrize("descending", [True, False])
+async def test_cursor_pages_use_the_statement_indexes(
+    pg_url: str, sort: StatementSort, descending: bool
+) -> None:
+    await postgres.truncate(pg_url)
+    db = await asyncpg.connect(pg_url)
+    try:
+        await db.execute(SEED)
+        await db.execute("ANALYZE entries")
+        first = build_query(7, limit=50, sort=sort, descending=descending)
+        position: tuple[int | str, int] = (
+            (500, 30_000) if sort is StatementSort.AMOUNT else ("2022-01-01T05:00:00+00:00", 30_000)
+        )
+        deep = build_query(7, limit=50, cursor=encode_cursor(first, position))
+        for query in (first, deep):
+            nodes = await explain(db, query)
+            entry_scans = [n for n in nodes if n.get("Relation Name") == "entries"]
+            assert entry_scans, nodes
+            assert all(n["Node Type"] != "Seq Scan" for n in entry_scans), entry_scans
+            expected = (
+                "entries_user_by_amount" if sort is StatementSort.AMOUNT else "entries_user_by_date"
+            )
+            assert {n.get("Index Name") for n in entry_scans} == {expected}
+            assert not any(n["Node Type"] == "Sort" for n in nodes), "the index gives the order"
+    finally:
+        await db.close()
