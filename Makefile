@@ -6,7 +6,7 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean
+.PHONY: run test install lint check clean bench-statements
 
 run: install
 	$(VENV)/bin/balance serve
@@ -31,6 +31,10 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 check: lint test
+
+# Statement pages at any depth: seeds 10M entries into balance_bench_statements (~5 min).
+bench-statements: install
+	$(VENV)/bin/python bench/statements.py --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
 
 clean:
 	rm -rf $(VENV) $(TOOLS)
