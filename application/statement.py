@@ -30,6 +30,7 @@ class StatementLine:
     balance_after: Money
     description: str
     service_id: int | None
+    service_name: str | None
     order_id: int | None
     counterparty_user_id: int | None
     created_at: datetime
@@ -76,6 +77,7 @@ def explain(row: StatementRow) -> StatementLine:
         Money(row.balance_after),
         describe(kind, row, counterparty),
         row.service_id,
+        row.service_name,
         row.order_id,
         counterparty,
         row.created_at,

@@ -93,6 +93,7 @@ def statement_response(page: StatementPage) -> StatementResponse:
                 description=line.description,
                 created_at=line.created_at,
                 service_id=line.service_id,
+                service_name=line.service_name,
                 order_id=line.order_id,
                 counterparty_user_id=line.counterparty_user_id,
             )

@@ -131,6 +131,7 @@ class StatementItem(Struct, frozen=True):
     description: str
     created_at: datetime
     service_id: int | None = None
+    service_name: str | None = None
     order_id: int | None = None
     counterparty_user_id: int | None = None
 
