@@ -71,6 +71,13 @@ CREATE TABLE idempotency_keys (
     created_at   TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 
+-- Names for the service ids other services send; a service needs no name to earn.
+CREATE TABLE services (
+    service_id  BIGINT PRIMARY KEY CHECK (service_id > 0),
+    name        TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+
 CREATE FUNCTION refuse_ledger_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'the ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME

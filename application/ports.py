@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -11,6 +11,7 @@ from typing import Protocol, Self
 from application.statement_query import StatementQuery
 from domain.account import UserAccount
 from domain.ledger import JournalTransaction
+from domain.money import Money
 from domain.reservation import Reservation
 
 
@@ -118,6 +119,40 @@ class Statements(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RevenueLine:
+    service_id: int
+    name: str
+    total: Money
+
+
+class ServiceCatalogue(Protocol):
+    async def name(self, service_id: int, name: str) -> None:
+        """Give the service a name, or a new one."""
+        ...
+
+    async def all(self) -> list[tuple[int, str]]:
+        """Every named service, by id."""
+        ...
+
+
+class RevenueReports(Protocol):
+    """Read in one consistent snapshot, so a report taken during traffic adds up."""
+
+    async def totals(self, since: datetime, until: datetime) -> list[tuple[int, str | None, int]]:
+        """(service id, name if any, kopecks recognized) for each service that earned."""
+        ...
+
+
+class RevenueReportWriter(Protocol):
+    media_type: str
+    extension: str
+
+    def render(self, lines: Iterable[RevenueLine]) -> Iterator[str]:
+        """The report piece by piece, so it can be streamed."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls back."""
 
@@ -126,6 +161,7 @@ class UnitOfWork(Protocol):
     journal: Journal
     idempotency: IdempotencyKeys
     statements: Statements
+    services: ServiceCatalogue
 
     async def __aenter__(self) -> Self: ...
 

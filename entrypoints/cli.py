@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from adapters.embedded.server import EmbeddedPostgres
 from adapters.postgres.engine import migrate
+from application.reports import InvalidReportPeriod, ReportPeriod, revenue_report
+from entrypoints.container import build_container
 from entrypoints.settings import ConfigError, Settings
 
 logger = logging.getLogger("balance")
@@ -21,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate, then serve HTTP (granian)")
     commands.add_parser("migrate", help="bring the database schema to the newest version")
+    report = commands.add_parser("report", help="a month's revenue CSV on stdout")
+    report.add_argument("month", help="YYYY-MM, e.g. 2022-11")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -38,9 +42,32 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(migrate(settings.database_url))
         if args.command == "serve":
             serve(settings)
+        elif args.command == "report":
+            return print_report(settings, args.month)
     finally:
         if embedded is not None:
             embedded.stop()
+    return 0
+
+
+def print_report(settings: Settings, month: str) -> int:
+    try:
+        period = ReportPeriod.parse_month(month)
+    except InvalidReportPeriod as error:
+        print(f"balance: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+
+    async def write() -> None:
+        container = build_container(settings)
+        try:
+            lines = await revenue_report(period, container.reports)
+            for chunk in container.services().report_writer.render(lines):
+                sys.stdout.write(chunk)
+        finally:
+            if settings.store == "postgres":
+                await container.postgres.engine().dispose()
+
+    asyncio.run(write())
     return 0
 
 

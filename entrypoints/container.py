@@ -5,8 +5,11 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 from litestar import Litestar
 
+from adapters.csv.revenue import CsvRevenueReport
+from adapters.memory.reports import InMemoryRevenueReports
 from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
 from adapters.postgres.engine import create_engine
+from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.runner import MoneyMovements
 from entrypoints.http.app import create_app
@@ -17,12 +20,18 @@ from entrypoints.settings import Settings
 class MemoryAdapters(containers.DeclarativeContainer):
     store = providers.Singleton(InMemoryStore)
     unit_of_work = providers.Factory(InMemoryUnitOfWork, store=store)
+    reports = providers.Factory(
+        InMemoryRevenueReports,
+        transactions=store.provided.transactions,
+        names=store.provided.services,
+    )
 
 
 class PostgresAdapters(containers.DeclarativeContainer):
     config = providers.Configuration()
     engine = providers.Singleton(create_engine, url=config.database_url, pool_size=config.pool_size)
     unit_of_work = providers.Factory(PostgresUnitOfWork, engine=engine)
+    reports = providers.Factory(PostgresRevenueReports, engine=engine)
 
 
 class Container(containers.DeclarativeContainer):
@@ -32,8 +41,15 @@ class Container(containers.DeclarativeContainer):
     unit_of_work = providers.Selector(
         config.store, memory=memory.unit_of_work, postgres=postgres.unit_of_work
     )
+    reports = providers.Selector(config.store, memory=memory.reports, postgres=postgres.reports)
     movements = providers.Singleton(MoneyMovements, uow_factory=unit_of_work.provider)
-    services = providers.Singleton(Services, movements=movements, uow=unit_of_work.provider)
+    services = providers.Singleton(
+        Services,
+        movements=movements,
+        uow=unit_of_work.provider,
+        reports=reports.provider,
+        report_writer=providers.Singleton(CsvRevenueReport),
+    )
 
 
 def build_container(settings: Settings) -> Container:

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.memory.reports import InMemoryRevenueReports
 from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
 from adapters.postgres.engine import create_engine, migrate
+from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
-from application.ports import UnitOfWork
+from application.ports import RevenueReports, UnitOfWork
 from application.runner import MoneyMovements
 from tests import postgres
 from tests.ledger_view import LedgerView, MemoryLedgerView, PostgresLedgerView
@@ -46,6 +48,7 @@ class Adapter:
     uow: Callable[[], UnitOfWork]
     view: LedgerView
     reset: Callable[[], Awaitable[None]]
+    revenue: Callable[[], RevenueReports]
 
     @property
     def movements(self) -> MoneyMovements:
@@ -56,10 +59,22 @@ def memory() -> Adapter:
     store = InMemoryStore()
 
     async def reset() -> None:
-        for table in (store.accounts, store.reservations, store.transactions, store.idempotency):
+        for table in (
+            store.accounts,
+            store.reservations,
+            store.transactions,
+            store.idempotency,
+            store.services,
+        ):
             table.clear()
 
-    return Adapter("memory", lambda: InMemoryUnitOfWork(store), MemoryLedgerView(store), reset)
+    return Adapter(
+        "memory",
+        lambda: InMemoryUnitOfWork(store),
+        MemoryLedgerView(store),
+        reset,
+        lambda: InMemoryRevenueReports(store.transactions, store.services),
+    )
 
 
 async def on_postgres(url: str, engine: AsyncEngine) -> Adapter:
@@ -67,7 +82,13 @@ async def on_postgres(url: str, engine: AsyncEngine) -> Adapter:
         await postgres.truncate(url)
 
     await reset()
-    return Adapter("postgres", lambda: PostgresUnitOfWork(engine), PostgresLedgerView(url), reset)
+    return Adapter(
+        "postgres",
+        lambda: PostgresUnitOfWork(engine),
+        PostgresLedgerView(url),
+        reset,
+        lambda: PostgresRevenueReports(engine),
+    )
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import asyncpg
 
 from adapters.embedded.server import EmbeddedPostgres
 
-LEDGER_TABLES = "accounts, transactions, entries, reservations, idempotency_keys"
+LEDGER_TABLES = "accounts, transactions, entries, reservations, idempotency_keys, services"
 
 
 @contextmanager

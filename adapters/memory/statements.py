@@ -13,8 +13,9 @@ JournalLines = list[tuple[int, JournalTransaction, datetime]]
 
 
 class InMemoryStatements(Statements):
-    def __init__(self, transactions: JournalLines) -> None:
+    def __init__(self, transactions: JournalLines, names: dict[int, str]) -> None:
         self._transactions = transactions  # the committed journal, read only
+        self._names = names
 
     def _rows(self, user_id: int) -> Iterator[StatementRow]:
         entry_id = 0
@@ -33,7 +34,7 @@ class InMemoryStatements(Statements):
                     created_at,
                     tx.description,
                     tx.service_id,
-                    None,
+                    self._names.get(tx.service_id) if tx.service_id else None,
                     tx.order_id,
                     tx.user_id,
                     tx.counterparty_user_id,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.reports import InMemoryServiceCatalogue
 from adapters.memory.statements import InMemoryStatements
 from application.ports import (
     Clock,
@@ -46,6 +47,7 @@ class InMemoryStore:
     reservations: dict[int, Reservation] = field(default_factory=dict)
     transactions: list[tuple[int, JournalTransaction, datetime]] = field(default_factory=list)
     idempotency: dict[str, IdempotencyRecord | None] = field(default_factory=dict)
+    services: dict[int, str] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -134,7 +136,8 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.reservations = InMemoryReservations(self._store.reservations)
         self.journal = InMemoryJournal(self._store)
         self.idempotency = InMemoryIdempotencyKeys(self._store.idempotency)
-        self.statements = InMemoryStatements(self._store.transactions)
+        self.statements = InMemoryStatements(self._store.transactions, self._store.services)
+        self.services = InMemoryServiceCatalogue(self._store.services)
         return self
 
     async def __aexit__(
@@ -151,5 +154,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         store.reservations.update(self.reservations.changed)
         store.transactions.extend(self.journal.recorded)
         store.idempotency.update(self.idempotency.changed)
+        store.services.update(self.services.changed)
+        self.services.changed = {}
         self.accounts.changed, self.reservations.changed = {}, {}
         self.journal.recorded, self.idempotency.changed = [], {}

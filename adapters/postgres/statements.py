@@ -9,11 +9,11 @@ from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.postgres.tables import entries, transactions
+from adapters.postgres.tables import entries, services, transactions
 from application.ports import StatementRow, Statements
 from application.statement_query import StatementQuery, StatementSort
 
-_e, _t = entries.c, transactions.c
+_e, _t, _s = entries.c, transactions.c, services.c
 
 
 def _sort_key(query: StatementQuery) -> ColumnElement[Any]:
@@ -34,22 +34,26 @@ def _filtered(query: StatementQuery, *columns: Any) -> Select[Any]:
 def page_statement(query: StatementQuery) -> Select[Any]:
     """One statement page; the keyset condition follows the index column order."""
     key = _sort_key(query)
-    statement = _filtered(
-        query,
-        _e.id,
-        _e.transaction_id,
-        _e.kind,
-        _e.account,
-        _e.amount,
-        _e.balance_after,
-        _e.created_at,
-        _t.description,
-        _t.service_id,
-        literal(None).label("service_name"),
-        _t.order_id,
-        _t.user_id.label("transaction_user_id"),
-        _t.counterparty_user_id,
-    ).join_from(entries, transactions, _t.id == _e.transaction_id)
+    statement = (
+        _filtered(
+            query,
+            _e.id,
+            _e.transaction_id,
+            _e.kind,
+            _e.account,
+            _e.amount,
+            _e.balance_after,
+            _e.created_at,
+            _t.description,
+            _t.service_id,
+            _s.name.label("service_name"),
+            _t.order_id,
+            _t.user_id.label("transaction_user_id"),
+            _t.counterparty_user_id,
+        )
+        .join_from(entries, transactions, _t.id == _e.transaction_id)
+        .outerjoin(services, _s.service_id == _t.service_id)
+    )
     if query.after is not None:
         position, entry_id = query.after
         value = (

@@ -56,6 +56,14 @@ reservations = Table(
     Column("closed_at", TimestampTZ),
 )
 
+services = Table(
+    "services",
+    metadata,
+    Column("service_id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("updated_at", TimestampTZ, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

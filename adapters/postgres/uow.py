@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgres.errors import LOCK_NOT_AVAILABLE, sqlstate, translate
+from adapters.postgres.reports import PostgresServiceCatalogue
 from adapters.postgres.statements import PostgresStatements
 from adapters.postgres.tables import accounts, idempotency_keys, reservations
 from application.errors import RequestInProgress
@@ -243,6 +244,7 @@ class PostgresUnitOfWork(UnitOfWork):
         self.journal = PostgresJournal(connection)
         self.idempotency = PostgresIdempotencyKeys(connection)
         self.statements = PostgresStatements(connection)
+        self.services = PostgresServiceCatalogue(connection)
         return self
 
     async def __aexit__(

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 
 from entrypoints.http.controllers import ROUTES, Services
 from entrypoints.http.problems import EXCEPTION_HANDLERS
+from entrypoints.http.reports import REPORT_ROUTES
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -30,7 +31,7 @@ def create_app(
 ) -> Litestar:
     """`services` is asked once per request; the container makes it a singleton."""
     return Litestar(
-        route_handlers=[*ROUTES, docs],
+        route_handlers=[*ROUTES, *REPORT_ROUTES, docs],
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,

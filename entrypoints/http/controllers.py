@@ -15,7 +15,7 @@ from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParam
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
 from application.get_balance import get_balance
-from application.ports import StoredResponse, UnitOfWork
+from application.ports import RevenueReports, RevenueReportWriter, StoredResponse, UnitOfWork
 from application.recognize import Recognize, recognize
 from application.reservations import get_reservation
 from application.reserve import Reserve, reserve
@@ -50,6 +50,8 @@ from entrypoints.http.schemas import (
 class Services:
     movements: MoneyMovements
     uow: Callable[[], UnitOfWork]
+    reports: Callable[[], RevenueReports]
+    report_writer: RevenueReportWriter
 
 
 IdempotencyKey = Annotated[
@@ -74,7 +76,9 @@ def _reply(stored: StoredResponse) -> Response[bytes]:
     return Response(stored.body, status_code=stored.status, media_type="application/json")
 
 
-def _docs(success: int, body: type, description: str, *refusals: int) -> dict[int, ResponseSpec]:
+def openapi_responses(
+    success: int, body: type, description: str, *refusals: int
+) -> dict[int, ResponseSpec]:
     docs = {success: ResponseSpec(data_container=body, description=description)}
     for status in (400, 422, *refusals):
         docs[status] = ResponseSpec(
@@ -87,7 +91,7 @@ def _docs(success: int, body: type, description: str, *refusals: int) -> dict[in
     "/v1/deposits",
     dto=StrictJSON[DepositRequest],
     return_dto=None,
-    responses=_docs(201, MovementResponse, "Deposited; the balances after it"),
+    responses=openapi_responses(201, MovementResponse, "Deposited; the balances after it"),
     tags=["money"],
 )
 async def post_deposit(
@@ -103,7 +107,9 @@ async def post_deposit(
     "/v1/withdrawals",
     dto=StrictJSON[WithdrawalRequest],
     return_dto=None,
-    responses=_docs(201, MovementResponse, "Withdrawn; the balances after it", 404, 409),
+    responses=openapi_responses(
+        201, MovementResponse, "Withdrawn; the balances after it", 404, 409
+    ),
     tags=["money"],
 )
 async def post_withdrawal(
@@ -119,7 +125,9 @@ async def post_withdrawal(
     "/v1/transfers",
     dto=StrictJSON[TransferRequest],
     return_dto=None,
-    responses=_docs(201, TransferResponse, "Transferred; both users' balances after it", 404, 409),
+    responses=openapi_responses(
+        201, TransferResponse, "Transferred; both users' balances after it", 404, 409
+    ),
     tags=["money"],
 )
 async def post_transfer(
@@ -137,7 +145,9 @@ async def post_transfer(
     "/v1/reservations",
     dto=StrictJSON[ReservationRequest],
     return_dto=None,
-    responses=_docs(201, ReservationResponse, "Reserved (200: this order was already)", 404, 409),
+    responses=openapi_responses(
+        201, ReservationResponse, "Reserved (200: this order was already)", 404, 409
+    ),
     tags=["reservations"],
 )
 async def post_reservation(
@@ -162,7 +172,7 @@ async def post_reservation(
     dto=StrictJSON[RecognizeRequest],
     return_dto=None,
     status_code=200,
-    responses=_docs(200, ReservationResponse, "Recognized as revenue", 404, 409),
+    responses=openapi_responses(200, ReservationResponse, "Recognized as revenue", 404, 409),
     tags=["reservations"],
 )
 async def post_recognize(
@@ -182,7 +192,9 @@ async def post_recognize(
     dto=StrictJSON[CancelRequest],
     return_dto=None,
     status_code=200,
-    responses=_docs(200, ReservationResponse, "Cancelled; the money is available again", 404, 409),
+    responses=openapi_responses(
+        200, ReservationResponse, "Cancelled; the money is available again", 404, 409
+    ),
     tags=["reservations"],
 )
 async def post_cancel(
@@ -199,7 +211,7 @@ async def post_cancel(
 
 @get(
     "/v1/reservations/{order_id:int}",
-    responses=_docs(200, ReservationResponse, "", 404),
+    responses=openapi_responses(200, ReservationResponse, "", 404),
     tags=["reservations"],
 )
 async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> ReservationResponse:
@@ -226,7 +238,7 @@ KindParam = Annotated[
 
 @get(
     "/v1/users/{user_id:int}/transactions",
-    responses=_docs(200, StatementResponse, "", 404),
+    responses=openapi_responses(200, StatementResponse, "", 404),
     tags=["balances"],
 )
 async def get_user_transactions(
@@ -285,7 +297,7 @@ def _kinds(values: list[str] | None) -> frozenset[EntryKind] | None:
 
 @get(
     "/v1/users/{user_id:int}/balance",
-    responses=_docs(200, BalanceResponse, "", 404),
+    responses=openapi_responses(200, BalanceResponse, "", 404),
     tags=["balances"],
 )
 async def get_user_balance(

@@ -16,6 +16,7 @@ from application.errors import (
     RequestInProgress,
     StoreUnavailable,
 )
+from application.reports import InvalidReportPeriod
 from application.statement_query import InvalidStatementQuery
 from domain import errors as rules
 from entrypoints.http.decoding import RequestInvalid
@@ -40,6 +41,7 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
     RequestInProgress: (409, "request-in-progress", "Idempotency-Key"),
     StoreUnavailable: (503, "unavailable", None),
     InvalidStatementQuery: (422, "invalid-query", None),
+    InvalidReportPeriod: (422, "invalid-period", None),
     ConcurrentUpdate: (503, "unavailable", None),
 }
 

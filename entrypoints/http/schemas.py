@@ -142,6 +142,31 @@ class StatementResponse(Struct, frozen=True):
     total: int | None = None
 
 
+class ServiceNameRequest(Request):
+    name: Annotated[
+        str,
+        Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"),
+    ]
+
+
+class ServiceOut(Struct, frozen=True):
+    service_id: int
+    name: str
+
+
+class ServiceList(Struct, frozen=True):
+    items: list[ServiceOut]
+
+
+class ReportRequest(Request):
+    year: int
+    month: int
+
+
+class ReportLink(Struct, frozen=True):
+    url: str
+
+
 class ProblemField(Struct, frozen=True):
     field: str
     message: str

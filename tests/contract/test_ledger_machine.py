@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from adapters.postgres.engine import create_engine
+from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
@@ -66,6 +67,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 lambda: PostgresUnitOfWork(engine),
                 PostgresLedgerView(url),
                 lambda: postgres.truncate(url),
+                lambda: PostgresRevenueReports(engine),
             )
 
     def teardown(self) -> None:

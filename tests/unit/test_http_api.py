@@ -2,57 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-from entrypoints.container import build_app, build_container
-from entrypoints.settings import Settings
-from tests.ledger_view import MemoryLedgerView
-
-PROBLEM = "application/problem+json"
-
-
-class Api:
-    def __init__(self, client: TestClient[Any], view: MemoryLedgerView) -> None:
-        self.client = client
-        self.view = view
-
-    def post(self, path: str, body: Any, key: str | None = None, raw: bytes | None = None) -> Any:
-        headers = {"Idempotency-Key": key} if key is not None else {}
-        content = raw if raw is not None else json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-        return self.client.post(path, content=content, headers=headers)
-
-    def snapshot(self) -> Any:
-        return self.view.read()
-
-    def refused(
-        self, status: int, path: str, body: Any, field: str | None = None, **kw: Any
-    ) -> Any:
-        before = self.snapshot()
-        response = self.post(path, body, **kw)
-        assert response.status_code == status, response.text
-        assert response.headers["content-type"].startswith(PROBLEM)
-        problem = response.json()
-        assert problem["status"] == status
-        assert {"type", "title", "detail"} <= problem.keys()
-        if field is not None:
-            assert field in [e["field"] for e in problem["errors"]], problem
-        assert self.snapshot() == before, "a refusal wrote something"
-        return problem
-
-
-@pytest.fixture
-def api() -> Iterator[Api]:
-    settings = Settings(store="memory")
-    container = build_container(settings)
-    view = MemoryLedgerView(container.memory.store())
-    with TestClient(build_app(settings, container)) as client:
-        yield Api(client, view)
+from tests.http_api import PROBLEM, Api
 
 
 def test_deposit_answers_with_the_balance(api: Api) -> None:

@@ -1,0 +1,63 @@
+"""Service catalogue and revenue totals on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.postgres.errors import translate
+from adapters.postgres.tables import entries, services
+from application.ports import RevenueReports, ServiceCatalogue
+
+
+class PostgresServiceCatalogue(ServiceCatalogue):
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def name(self, service_id: int, name: str) -> None:
+        statement = insert(services).values(service_id=service_id, name=name)
+        await self._db.execute(
+            statement.on_conflict_do_update(
+                index_elements=[services.c.service_id],
+                set_={"name": statement.excluded.name, "updated_at": func.clock_timestamp()},
+            )
+        )
+
+    async def all(self) -> list[tuple[int, str]]:
+        rows = await self._db.execute(
+            select(services.c.service_id, services.c.name).order_by(services.c.service_id)
+        )
+        return [(row.service_id, row.name) for row in rows]
+
+
+# Recognized revenue per service: an index-only scan of entries_revenue_by_date,
+# aggregated in the database, so the answer is one row per service however many
+# recognitions the period holds.
+_TOTALS = (
+    select(entries.c.service_id, services.c.name, func.sum(entries.c.amount).label("total"))
+    .select_from(entries)
+    .outerjoin(services, services.c.service_id == entries.c.service_id)
+    .where(entries.c.account == "revenue")
+    .group_by(entries.c.service_id, services.c.name)
+)
+
+
+class PostgresRevenueReports(RevenueReports):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def totals(self, since: datetime, until: datetime) -> list[tuple[int, str | None, int]]:
+        query = _TOTALS.where(entries.c.created_at >= since, entries.c.created_at < until)
+        try:
+            async with self._engine.connect() as connection:
+                snapshot = await connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+                async with snapshot.begin():
+                    rows = await snapshot.execute(query)
+                    return [(r.service_id, r.name, int(r.total)) for r in rows]
+        except Exception as error:
+            raise (translate(error) or error) from error
