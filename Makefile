@@ -6,7 +6,7 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean bench-statements
+.PHONY: run test install lint check clean bench-statements bench-reports
 
 run: install
 	$(VENV)/bin/balance serve
@@ -35,6 +35,10 @@ check: lint test
 # Statement pages at any depth: seeds 10M entries into balance_bench_statements (~5 min).
 bench-statements: install
 	$(VENV)/bin/python bench/statements.py --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+
+# The monthly revenue CSV at 100k and 1M recognitions (~3 min).
+bench-reports: install
+	$(VENV)/bin/python bench/reports.py --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

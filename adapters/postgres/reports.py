@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,16 +34,23 @@ class PostgresServiceCatalogue(ServiceCatalogue):
         return [(row.service_id, row.name) for row in rows]
 
 
-# Recognized revenue per service: an index-only scan of entries_revenue_by_date,
-# aggregated in the database, so the answer is one row per service however many
-# recognitions the period holds.
-_TOTALS = (
-    select(entries.c.service_id, services.c.name, func.sum(entries.c.amount).label("total"))
-    .select_from(entries)
-    .outerjoin(services, services.c.service_id == entries.c.service_id)
-    .where(entries.c.account == "revenue")
-    .group_by(entries.c.service_id, services.c.name)
-)
+def _totals(since: datetime, until: datetime) -> Select[Any]:
+    """Recognized revenue per service: an index-only scan of entries_revenue_by_date,
+    aggregated first, then named, so one row per service leaves the database
+    however many recognitions the period holds."""
+    earned = (
+        select(entries.c.service_id, func.sum(entries.c.amount).label("total"))
+        .where(
+            entries.c.account == "revenue",
+            entries.c.created_at >= since,
+            entries.c.created_at < until,
+        )
+        .group_by(entries.c.service_id)
+        .subquery()
+    )
+    return select(earned.c.service_id, services.c.name, earned.c.total).outerjoin_from(
+        earned, services, services.c.service_id == earned.c.service_id
+    )
 
 
 class PostgresRevenueReports(RevenueReports):
@@ -50,7 +58,7 @@ class PostgresRevenueReports(RevenueReports):
         self._engine = engine
 
     async def totals(self, since: datetime, until: datetime) -> list[tuple[int, str | None, int]]:
-        query = _TOTALS.where(entries.c.created_at >= since, entries.c.created_at < until)
+        query = _totals(since, until)
         try:
             async with self._engine.connect() as connection:
                 snapshot = await connection.execution_options(

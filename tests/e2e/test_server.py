@@ -92,3 +92,25 @@ def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
         assert api.post("/v1/deposits", json={"user_id": 9, "amount": "12.34"}).status_code == 201
     with server(env, workers=1) as api:
         assert api.get("/v1/users/9/balance").json()["available"] == "12.34"
+
+
+def test_report_command_prints_the_csv(pg_server: str) -> None:
+    import asyncio
+
+    from tests import postgres
+
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    try:
+        environment = {**os.environ, "DATABASE_URL": url}
+        done = subprocess.run(
+            [str(BALANCE), "report", "2022-11"], env=environment, capture_output=True, check=True
+        )
+        assert done.stdout == b"service name;total\r\n"
+        bad = subprocess.run(
+            [str(BALANCE), "report", "2022-13"], env=environment, capture_output=True, check=False
+        )
+        assert bad.returncode == 2
+        assert b"month must be between 1 and 12" in bad.stderr
+    finally:
+        asyncio.run(postgres.drop_database(pg_server, name))
