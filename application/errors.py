@@ -26,6 +26,14 @@ class IdempotencyKeyReused(ApplicationError):
         super().__init__("this Idempotency-Key was used with a different request")
 
 
+class InvalidParameter(ApplicationError):
+    """A query parameter or report period the service cannot answer for."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field = field
+
+
 class RequestInProgress(ApplicationError):
     def __init__(self) -> None:
         super().__init__("a request with this Idempotency-Key is still running")

@@ -6,15 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from application.errors import ApplicationError
+from application.errors import InvalidParameter
 from application.ports import RevenueLine, RevenueReports
 from domain.money import Money
-
-
-class InvalidReportPeriod(ApplicationError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field} {reason}")
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +20,9 @@ class ReportPeriod:
     @classmethod
     def month(cls, year: int, month: int) -> ReportPeriod:
         if not 2000 <= year <= 9998:
-            raise InvalidReportPeriod("year", "must be between 2000 and 9998")
+            raise InvalidParameter("year", "must be between 2000 and 9998")
         if not 1 <= month <= 12:
-            raise InvalidReportPeriod("month", "must be between 1 and 12")
+            raise InvalidParameter("month", "must be between 1 and 12")
         since = datetime(year, month, 1, tzinfo=UTC)
         until = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
         return cls(since, until, f"{year:04d}-{month:02d}")
@@ -38,14 +32,14 @@ class ReportPeriod:
         """'2022-11' -> November 2022."""
         year, dash, month = text.partition("-")
         if not (dash and len(year) == 4 and len(month) == 2 and (year + month).isdigit()):
-            raise InvalidReportPeriod("period", "must be YYYY-MM, e.g. 2022-11")
+            raise InvalidParameter("period", "must be YYYY-MM, e.g. 2022-11")
         return cls.month(int(year), int(month))
 
     @classmethod
     def between(cls, first: date, end: date) -> ReportPeriod:
         """Days from `first` up to, not including, `end`."""
         if first >= end:
-            raise InvalidReportPeriod("from", "must be before to")
+            raise InvalidParameter("from", "must be before to")
         since = datetime(first.year, first.month, first.day, tzinfo=UTC)
         until = datetime(end.year, end.month, end.day, tzinfo=UTC)
         return cls(since, until, f"{first.isoformat()}_{end.isoformat()}")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from application.errors import InvalidParameter
 from application.ports import StatementRow, UnitOfWork
-from application.statement_query import InvalidStatementQuery, StatementQuery, StatementSort
+from application.statement_query import StatementQuery, StatementSort
 from domain.errors import UserNotFound
 from domain.ledger import AccountKind, EntryKind
 from domain.money import Money
@@ -159,7 +160,7 @@ def build_query(
         ("kind", kinds, carried.kinds),
     ]:
         if given is not None and given != kept:
-            raise InvalidStatementQuery(name, "differs from the one the cursor was made for")
+            raise InvalidParameter(name, "differs from the one the cursor was made for")
     return carried
 
 
@@ -175,9 +176,9 @@ def _decode(cursor: str) -> dict[str, Any]:
         if isinstance(key, str):
             datetime.fromisoformat(key)
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidStatementQuery("cursor", "is not a cursor this service made") from None
+        raise InvalidParameter("cursor", "is not a cursor this service made") from None
     if not (_is_bigint(entry_id) and (_is_bigint(key) or isinstance(key, str))):
-        raise InvalidStatementQuery("cursor", "is not a cursor this service made")
+        raise InvalidParameter("cursor", "is not a cursor this service made")
     return state  # type: ignore[no-any-return]
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from application.errors import ApplicationError
+from application.errors import InvalidParameter
 from domain.ledger import EntryKind
 
 MAX_LIMIT = 500
@@ -15,12 +15,6 @@ MAX_LIMIT = 500
 class StatementSort(Enum):
     DATE = "date"
     AMOUNT = "amount"  # by size: the largest movements first when descending
-
-
-class InvalidStatementQuery(ApplicationError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field} {reason}")
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +32,10 @@ class StatementQuery:
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:
-            raise InvalidStatementQuery("limit", f"must be between 1 and {MAX_LIMIT}")
+            raise InvalidParameter("limit", f"must be between 1 and {MAX_LIMIT}")
         if self.since and self.until and self.since >= self.until:
-            raise InvalidStatementQuery("from", "must be before to")
+            raise InvalidParameter("from", "must be before to")
         if self.page is not None and self.page < 1:
-            raise InvalidStatementQuery("page", "must be 1 or more")
+            raise InvalidParameter("page", "must be 1 or more")
         if self.page is not None and self.after is not None:
-            raise InvalidStatementQuery("cursor", "cannot be combined with page")
+            raise InvalidParameter("cursor", "cannot be combined with page")

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from adapters.embedded.server import EmbeddedPostgres
 from adapters.postgres.engine import migrate
-from application.reports import InvalidReportPeriod, ReportPeriod, revenue_report
+from application.errors import InvalidParameter
+from application.reports import ReportPeriod, revenue_report
 from entrypoints.container import build_container
 from entrypoints.settings import ConfigError, Settings
 
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_report(settings: Settings, month: str) -> int:
     try:
         period = ReportPeriod.parse_month(month)
-    except InvalidReportPeriod as error:
+    except InvalidParameter as error:
         print(f"balance: {error}", file=sys.stderr)  # noqa: T201
         return 2
 

@@ -13,11 +13,10 @@ from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
     IdempotencyKeyReused,
+    InvalidParameter,
     RequestInProgress,
     StoreUnavailable,
 )
-from application.reports import InvalidReportPeriod
-from application.statement_query import InvalidStatementQuery
 from domain import errors as rules
 from entrypoints.http.decoding import RequestInvalid
 from entrypoints.http.schemas import Problem, ProblemField
@@ -40,8 +39,7 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
     IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency-Key"),
     RequestInProgress: (409, "request-in-progress", "Idempotency-Key"),
     StoreUnavailable: (503, "unavailable", None),
-    InvalidStatementQuery: (422, "invalid-query", None),
-    InvalidReportPeriod: (422, "invalid-period", None),
+    InvalidParameter: (422, "invalid-parameter", None),
     ConcurrentUpdate: (503, "unavailable", None),
 }
 

@@ -10,7 +10,8 @@ from litestar import get, post, put
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Stream
 
-from application.reports import InvalidReportPeriod, ReportPeriod, revenue_report
+from application.errors import InvalidParameter
+from application.reports import ReportPeriod, revenue_report
 from application.services import NameService, list_services, name_service
 from entrypoints.http.controllers import PathId, ServicesDep, openapi_responses
 from entrypoints.http.decoding import StrictJSON
@@ -71,7 +72,7 @@ async def get_monthly_revenue(
     """The revenue per service for a month (UTC), e.g. /v1/reports/revenue/2022-11.csv."""
     month, dot, extension = period.rpartition(".")
     if not dot or extension != "csv":
-        raise InvalidReportPeriod("period", "must be YYYY-MM.csv, e.g. 2022-11.csv")
+        raise InvalidParameter("period", "must be YYYY-MM.csv, e.g. 2022-11.csv")
     return await _report(ReportPeriod.parse_month(month), services)
 
 
@@ -94,7 +95,7 @@ def _day(text: str, field: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidReportPeriod(field, "must be a date YYYY-MM-DD") from None
+        raise InvalidParameter(field, "must be a date YYYY-MM-DD") from None
 
 
 async def _report(period: ReportPeriod, services: ServicesDep) -> Stream:

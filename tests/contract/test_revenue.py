@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from adapters.csv.revenue import CsvRevenueReport
 from application.deposit import Deposit, deposit
+from application.errors import InvalidParameter
 from application.recognize import Recognize, recognize
-from application.reports import InvalidReportPeriod, ReportPeriod, revenue_report
+from application.reports import ReportPeriod, revenue_report
 from application.reserve import Reserve, reserve
 from application.services import NameService, list_services, name_service
 from domain.money import Money
@@ -110,7 +111,7 @@ def test_months_are_utc_and_roll_over_the_year() -> None:
     assert ReportPeriod.parse_month("2022-02").until == datetime(2022, 3, 1, tzinfo=UTC)
     assert ReportPeriod.between(date(2022, 1, 1), date(2022, 1, 2)).label == "2022-01-01_2022-01-02"
     for bad in ["2022-13", "2022-00", "22-11", "2022/11", "abcd-ef", "1999-12", "2022-1"]:
-        with pytest.raises(InvalidReportPeriod):
+        with pytest.raises(InvalidParameter):
             ReportPeriod.parse_month(bad)
-    with pytest.raises(InvalidReportPeriod):
+    with pytest.raises(InvalidParameter):
         ReportPeriod.between(date(2022, 1, 2), date(2022, 1, 2))
