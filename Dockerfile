@@ -21,5 +21,5 @@ ENV PATH=/app/.venv/bin:$PATH HOST=0.0.0.0 PORT=8080 PYTHONUNBUFFERED=1
 USER balance
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/schema/openapi.json', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health/ready', timeout=2)"]
 CMD ["balance", "serve"]

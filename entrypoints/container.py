@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from dependency_injector import containers, providers
 from litestar import Litestar
 
 from adapters.csv.revenue import CsvRevenueReport
 from adapters.memory.reports import InMemoryRevenueReports
 from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
-from adapters.postgres.engine import create_engine
+from adapters.postgres.engine import create_engine, head_revision, schema_problem
 from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.runner import MoneyMovements
 from entrypoints.http.app import create_app
 from entrypoints.http.controllers import Services
 from entrypoints.settings import Settings
+
+
+async def always_ready() -> str | None:
+    return None
 
 
 class MemoryAdapters(containers.DeclarativeContainer):
@@ -25,6 +31,7 @@ class MemoryAdapters(containers.DeclarativeContainer):
         transactions=store.provided.transactions,
         names=store.provided.services,
     )
+    readiness = providers.Object(always_ready)
 
 
 class PostgresAdapters(containers.DeclarativeContainer):
@@ -32,6 +39,9 @@ class PostgresAdapters(containers.DeclarativeContainer):
     engine = providers.Singleton(create_engine, url=config.database_url, pool_size=config.pool_size)
     unit_of_work = providers.Factory(PostgresUnitOfWork, engine=engine)
     reports = providers.Factory(PostgresRevenueReports, engine=engine)
+    readiness = providers.Singleton(
+        partial, schema_problem, engine, providers.Singleton(head_revision)
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -42,6 +52,9 @@ class Container(containers.DeclarativeContainer):
         config.store, memory=memory.unit_of_work, postgres=postgres.unit_of_work
     )
     reports = providers.Selector(config.store, memory=memory.reports, postgres=postgres.reports)
+    readiness = providers.Selector(
+        config.store, memory=memory.readiness, postgres=postgres.readiness
+    )
     movements = providers.Singleton(MoneyMovements, uow_factory=unit_of_work.provider)
     services = providers.Singleton(
         Services,
@@ -49,6 +62,7 @@ class Container(containers.DeclarativeContainer):
         uow=unit_of_work.provider,
         reports=reports.provider,
         report_writer=providers.Singleton(CsvRevenueReport),
+        readiness=readiness,
     )
 
 

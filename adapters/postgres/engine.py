@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -35,6 +36,27 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={"server_settings": SERVER_SETTINGS},
     )
+
+
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+async def schema_problem(engine: AsyncEngine, head: str) -> str | None:
+    """None when the database answers and its schema is at `head`; else what is wrong."""
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+    except Exception as error:
+        return f"database unreachable: {type(error).__name__}"
+    if found != head:
+        return f"schema at {found}, this code needs {head}"
+    return None
 
 
 def _upgrade(connection: Connection) -> None:

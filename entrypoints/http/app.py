@@ -11,6 +11,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.response import Redirect
 
 from entrypoints.http.controllers import ROUTES, Services
+from entrypoints.http.health import HEALTH_ROUTES
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.reports import REPORT_ROUTES
 
@@ -31,7 +32,7 @@ def create_app(
 ) -> Litestar:
     """`services` is asked once per request; the container makes it a singleton."""
     return Litestar(
-        route_handlers=[*ROUTES, *REPORT_ROUTES, docs],
+        route_handlers=[*ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs],
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -52,6 +52,7 @@ class Services:
     uow: Callable[[], UnitOfWork]
     reports: Callable[[], RevenueReports]
     report_writer: RevenueReportWriter
+    readiness: Callable[[], Awaitable[str | None]]
 
 
 IdempotencyKey = Annotated[

@@ -114,3 +114,29 @@ def test_report_command_prints_the_csv(pg_server: str) -> None:
         assert b"month must be between 1 and 12" in bad.stderr
     finally:
         asyncio.run(postgres.drop_database(pg_server, name))
+
+
+def test_ready_only_at_the_schema_head(pg_server: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from tests import postgres
+
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    try:
+        with server({"DATABASE_URL": url}, workers=1) as api:
+            assert api.get("/health/ready").json() == {"status": "ready"}
+
+            async def roll_back_a_version() -> None:
+                db = await asyncpg.connect(url)
+                await db.execute("UPDATE alembic_version SET version_num = '0001'")
+                await db.close()
+
+            asyncio.run(roll_back_a_version())
+            stale = api.get("/health/ready")
+            assert stale.status_code == 503
+            assert "schema at 0001" in stale.json()["detail"]
+    finally:
+        asyncio.run(postgres.drop_database(pg_server, name))

@@ -19,3 +19,15 @@ def test_unreachable_database_is_a_clean_503() -> None:
             assert response.headers["retry-after"] == "1"
             assert response.headers["content-type"] == "application/problem+json"
             assert "Traceback" not in response.text
+
+
+def test_readiness_flips_with_the_database() -> None:
+    down = Settings(store="postgres", database_url="postgresql://postgres@127.0.0.1:1/none")
+    with TestClient(build_app(down)) as client:
+        assert client.get("/health/live").json() == {"status": "ok"}
+        not_ready = client.get("/health/ready")
+        assert not_ready.status_code == 503
+        assert not_ready.headers["content-type"] == "application/problem+json"
+        assert "unreachable" in not_ready.json()["detail"]
+    with TestClient(build_app(Settings(store="memory"))) as client:
+        assert client.get("/health/ready").json() == {"status": "ready"}
