@@ -14,8 +14,6 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 SERVER_SETTINGS = {
     "application_name": "balance",
-    # A wait longer than this is a stuck request: fail it (503 / 409) rather than pile up.
-    "lock_timeout": "10s",
     "idle_in_transaction_session_timeout": "60s",
 }
 
@@ -28,13 +26,15 @@ def async_url(url: str) -> str:
     return f"postgresql+asyncpg://{rest}"
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+# lock_timeout: a wait longer than this is a stuck request; fail it (409 for a busy
+# idempotency key, 503 otherwise) rather than let requests pile up.
+def create_engine(url: str, pool_size: int = 10, lock_timeout: str = "10s") -> AsyncEngine:
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=False,
-        connect_args={"server_settings": SERVER_SETTINGS},
+        connect_args={"server_settings": {**SERVER_SETTINGS, "lock_timeout": lock_timeout}},
     )
 
 

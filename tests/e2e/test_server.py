@@ -90,6 +90,7 @@ def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
     env = {"BALANCE_DATA_DIR": str(tmp_path / "pg")}
     with server(env, workers=1) as api:
         assert api.post("/v1/deposits", json={"user_id": 9, "amount": "12.34"}).status_code == 201
+    assert not (tmp_path / "pg" / "postmaster.pid").exists(), "SIGTERM left PostgreSQL running"
     with server(env, workers=1) as api:
         assert api.get("/v1/users/9/balance").json()["available"] == "12.34"
 

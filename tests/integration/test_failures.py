@@ -6,9 +6,10 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.engine import create_engine
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.deposit import Deposit, deposit
-from application.errors import StoreUnavailable
+from application.errors import RequestInProgress, StoreUnavailable
 from application.ports import UnitOfWork
 from application.runner import MoneyMovements
 from application.withdraw import Withdraw, withdraw
@@ -88,3 +89,21 @@ async def test_a_database_that_keeps_failing_gives_up_with_503(
     with pytest.raises(StoreUnavailable):
         await runner.execute(deposit, Deposit(1, rub("5")), keep, "k-down")
     assert (await PostgresLedgerView(pg_url).snapshot()).accounts == {}
+
+
+async def test_a_key_still_in_flight_is_409_after_the_lock_timeout(pg_url: str) -> None:
+    await postgres.truncate(pg_url)
+    holder = await asyncpg.connect(pg_url)
+    engine = create_engine(pg_url, pool_size=2, lock_timeout="300ms")
+    try:
+        first = holder.transaction()
+        await first.start()
+        await holder.execute("INSERT INTO idempotency_keys (key, fingerprint) VALUES ('busy', 'x')")
+        runner = MoneyMovements(lambda: PostgresUnitOfWork(engine), attempts=1)
+        with pytest.raises(RequestInProgress):
+            await runner.execute(deposit, Deposit(1, rub("5")), keep, "busy")
+        await first.rollback()
+        assert (await PostgresLedgerView(pg_url).snapshot()).accounts == {}
+    finally:
+        await holder.close()
+        await engine.dispose()
