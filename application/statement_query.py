@@ -39,3 +39,13 @@ class StatementQuery:
             raise InvalidParameter("page", "must be 1 or more")
         if self.page is not None and self.after is not None:
             raise InvalidParameter("cursor", "cannot be combined with page")
+
+    @property
+    def after_key(self) -> tuple[int | datetime, int] | None:
+        """The keyset position typed as the sort column: a size or a moment, then the id."""
+        if self.after is None:
+            return None
+        position, entry_id = self.after
+        if self.sort is StatementSort.AMOUNT:
+            return int(position), entry_id
+        return datetime.fromisoformat(str(position)), entry_id

@@ -54,13 +54,8 @@ class InMemoryStatements(Statements):
             return size, row.entry_id
 
         rows.sort(key=key, reverse=query.descending)
-        if query.after is not None:
-            position = query.after
-            after = (
-                (int(position[0]), position[1])
-                if query.sort is StatementSort.AMOUNT
-                else (datetime.fromisoformat(str(position[0])), position[1])
-            )
+        after = query.after_key
+        if after is not None:
             rows = [r for r in rows if (key(r) < after if query.descending else key(r) > after)]
         return rows
 

@@ -54,13 +54,8 @@ def page_statement(query: StatementQuery) -> Select[Any]:
         .join_from(entries, transactions, _t.id == _e.transaction_id)
         .outerjoin(services, _s.service_id == _t.service_id)
     )
-    if query.after is not None:
-        position, entry_id = query.after
-        value = (
-            int(position)
-            if query.sort is StatementSort.AMOUNT
-            else datetime.fromisoformat(str(position))
-        )
+    if query.after_key is not None:
+        value, entry_id = query.after_key
         after = tuple_(key, _e.id)
         bound = tuple_(literal(value), literal(entry_id))
         statement = statement.where(after < bound if query.descending else after > bound)
