@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from application.ports import UnitOfWork
-from domain.errors import ReservationNotFound
+from application.results import Balance, ReservationResult
+from domain.errors import ReservationNotFound, UserNotFound
 from domain.reservation import Reservation
 
 
@@ -17,9 +18,13 @@ async def lock_reservation(
     return reservation
 
 
-async def get_reservation(uow: UnitOfWork, order_id: int) -> Reservation:
+async def get_reservation(uow: UnitOfWork, order_id: int) -> ReservationResult:
+    """The reservation and its user's balances, read in one unit of work."""
     async with uow:
         reservation = await uow.reservations.get(order_id)
-    if reservation is None:
-        raise ReservationNotFound(order_id)
-    return reservation
+        if reservation is None:
+            raise ReservationNotFound(order_id)
+        account = await uow.accounts.get(reservation.user_id)
+    if account is None:  # pragma: no cover - a reservation always has an account
+        raise UserNotFound(reservation.user_id)
+    return ReservationResult(reservation, Balance.of(account), created=False)

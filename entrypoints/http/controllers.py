@@ -19,7 +19,6 @@ from application.ports import RevenueReports, RevenueReportWriter, StoredRespons
 from application.recognize import Recognize, recognize
 from application.reservations import get_reservation
 from application.reserve import Reserve, reserve
-from application.results import ReservationResult
 from application.runner import MoneyMovements
 from application.statement import build_query, statement
 from application.statement_query import MAX_LIMIT, StatementSort
@@ -216,9 +215,7 @@ async def post_cancel(
     tags=["reservations"],
 )
 async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> ReservationResponse:
-    reservation = await get_reservation(services.uow(), order_id)
-    balance = await get_balance(reservation.user_id, services.uow())
-    return render.reservation_response(ReservationResult(reservation, balance, created=False))
+    return render.reservation_response(await get_reservation(services.uow(), order_id))
 
 
 KIND_VALUES = ", ".join(k.value for k in EntryKind)
