@@ -33,6 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"balance: configuration error: {error}", file=sys.stderr)  # noqa: T201
         return 2
+    try:  # before any database work: a bad month starts nothing
+        period = ReportPeriod.parse_month(args.month) if args.command == "report" else None
+    except InvalidParameter as error:
+        print(f"balance: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     embedded = None
     if settings.store == "postgres" and settings.database_url is None:
         embedded = EmbeddedPostgres(settings.data_dir)
@@ -43,21 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(migrate(settings.database_url))
         if args.command == "serve":
             serve(settings)
-        elif args.command == "report":
-            return print_report(settings, args.month)
+        elif period is not None:
+            print_report(settings, period)
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
 
 
-def print_report(settings: Settings, month: str) -> int:
-    try:
-        period = ReportPeriod.parse_month(month)
-    except InvalidParameter as error:
-        print(f"balance: {error}", file=sys.stderr)  # noqa: T201
-        return 2
-
+def print_report(settings: Settings, period: ReportPeriod) -> None:
     async def write() -> None:
         container = build_container(settings)
         try:
@@ -69,7 +68,6 @@ def print_report(settings: Settings, month: str) -> int:
                 await container.postgres.engine().dispose()
 
     asyncio.run(write())
-    return 0
 
 
 def serve(settings: Settings) -> None:
