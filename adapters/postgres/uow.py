@@ -263,7 +263,7 @@ class PostgresUnitOfWork(UnitOfWork):
             pass
         finally:
             await connection.close()
-        if exc is not None and not isinstance(exc, RequestInProgress):
+        if exc is not None:
             translated = translate(exc)
             if translated is not None:
                 raise translated from exc
