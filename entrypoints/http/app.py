@@ -12,6 +12,7 @@ from litestar.response import Redirect
 
 from entrypoints.http.controllers import ROUTES, Services
 from entrypoints.http.health import HEALTH_ROUTES
+from entrypoints.http.openapi import finish
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.reports import REPORT_ROUTES
 
@@ -31,7 +32,7 @@ def create_app(
     on_shutdown: Sequence[Hook] = (),
 ) -> Litestar:
     """`services` is asked once per request; the container makes it a singleton."""
-    return Litestar(
+    app = Litestar(
         route_handlers=[*ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs],
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -46,3 +47,5 @@ def create_app(
             render_plugins=[SwaggerRenderPlugin(path="/swagger")],
         ),
     )
+    finish(app)
+    return app

@@ -54,12 +54,15 @@ class Services:
     readiness: Callable[[], Awaitable[str | None]]
 
 
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]+$"
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
         name="Idempotency-Key",
         required=False,
         description="1..255 printable ASCII; the same key and request replay the first answer",
+        # Documented only: _key() checks it, so the refusal names the header.
+        schema_extra={"minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
     ),
 ]
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
@@ -77,9 +80,19 @@ def _reply(stored: StoredResponse) -> Response[bytes]:
 
 
 def openapi_responses(
-    success: int, body: type, description: str, *refusals: int
+    success: int,
+    body: type,
+    description: str,
+    *refusals: int,
+    media_type: str = "application/json",
+    also: tuple[int, str] | None = None,
 ) -> dict[int, ResponseSpec]:
-    docs = {success: ResponseSpec(data_container=body, description=description)}
+    """The documented answers: success (and `also`, a second success of the same body)."""
+    docs = {
+        success: ResponseSpec(data_container=body, description=description, media_type=media_type)
+    }
+    if also is not None:
+        docs[also[0]] = ResponseSpec(data_container=body, description=also[1])
     for status in (400, 422, *refusals):
         docs[status] = ResponseSpec(
             data_container=Problem, media_type="application/problem+json", description="Refused"
@@ -146,7 +159,12 @@ async def post_transfer(
     dto=StrictJSON[ReservationRequest],
     return_dto=None,
     responses=openapi_responses(
-        201, ReservationResponse, "Reserved (200: this order was already)", 404, 409
+        201,
+        ReservationResponse,
+        "Reserved",
+        404,
+        409,
+        also=(200, "This order was already reserved with these values: the reservation as is"),
     ),
     tags=["reservations"],
 )
@@ -249,10 +267,11 @@ async def get_user_transactions(
     cursor: CursorParam = None,
     page: PageParam = None,
     since: Annotated[
-        str | None, QueryParameter(name="from", description="RFC 3339, inclusive")
+        str | None,
+        QueryParameter(name="from", format="date-time", description="RFC 3339, inclusive"),
     ] = None,
     until: Annotated[
-        str | None, QueryParameter(name="to", description="RFC 3339, exclusive")
+        str | None, QueryParameter(name="to", format="date-time", description="RFC 3339, exclusive")
     ] = None,
     kind: KindParam = None,
 ) -> StatementResponse:
@@ -301,7 +320,9 @@ def _kinds(values: list[str] | None) -> frozenset[EntryKind] | None:
 async def get_user_balance(
     user_id: PathId,
     services: ServicesDep,
-    as_of: Annotated[str | None, QueryParameter(description="RFC 3339: the balances then")] = None,
+    as_of: Annotated[
+        str | None, QueryParameter(format="date-time", description="RFC 3339: the balances then")
+    ] = None,
 ) -> BalanceResponse:
     """A user's available and reserved money, now or as of a past instant."""
     moment = _utc(as_of, "as_of")

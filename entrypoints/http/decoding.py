@@ -7,6 +7,7 @@ bodies are decoded here straight from bytes to the declared struct.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Generic, TypeVar
 
@@ -17,6 +18,14 @@ T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
 
 _FIELD_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+# An amount sent as a string is written the one plain way: digits, then a point and
+# one or two decimals; Decimal() alone would also take " 1", "+1", "1_000", "1e2".
+# The form is checked here; the domain then says why "0" or too much is refused.
+# AMOUNT_TEXT, the documented pattern, is exactly the accepted strings (0.01 up to
+# 10000000000000.00).
+_AMOUNT_FORM = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")
+AMOUNT_TEXT = r"^([1-9][0-9]{0,12}(\.[0-9]{1,2})?|10000000000000(\.00?)?|0\.([1-9][0-9]?|0[1-9]))$"
 
 
 class FieldError(msgspec.Struct, frozen=True):
@@ -45,6 +54,8 @@ def decode_strict(body: bytes, type_: type[T]) -> T:
         raise _validation_problem(str(error)) from None
     except msgspec.DecodeError as error:
         raise RequestInvalid(400, f"malformed JSON: {error}", []) from None
+    except UnicodeDecodeError:
+        raise RequestInvalid(400, "malformed JSON: the body is not UTF-8", []) from None
 
 
 def _validation_problem(message: str) -> RequestInvalid:
@@ -65,5 +76,55 @@ def _validation_problem(message: str) -> RequestInvalid:
 class StrictJSON(MsgspecDTO[S], Generic[S]):
     """A DTO that keeps the struct's OpenAPI schema but decodes with `decode_strict`."""
 
+    def __class_getitem__(cls, annotation: Any) -> Any:
+        dto = super().__class_getitem__(annotation)
+        # The schema is named after the struct, the same in every app built in a process.
+        dto.__schema_name__ = getattr(annotation, "__name__", None)
+        return dto
+
     def decode_bytes(self, value: bytes) -> Any:
-        return decode_strict(value, self.model_type)
+        check_content_type(self.asgi_connection.headers.get("content-type"))
+        decoded = decode_strict(value, self.model_type)
+        check_body_text(value)
+        return decoded
+
+
+def check_content_type(value: str | None) -> None:
+    """JSON in UTF-8 only: a form post or text/plain is refused, not read as JSON."""
+    media, _, parameters = (value or "").partition(";")
+    charset = ""
+    for parameter in parameters.split(";"):
+        name, _, given = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = given.strip().strip('"').lower()
+    if media.strip().lower() != "application/json" or charset not in ("", "utf-8"):
+        message = "must be application/json (UTF-8)"
+        raise RequestInvalid(415, f"Content-Type: {message}", [FieldError("Content-Type", message)])
+
+
+def check_body_text(body: bytes) -> None:
+    """What typed decoding cannot see, on a body it already accepted: a key given
+    twice (msgspec keeps the last: {"amount": "1", "amount": "1000"} is ambiguous,
+    so refused), and the written form of a string amount."""
+    # Numbers stay text: the values were typed already, and int() of 5,000 digits fails.
+    json.loads(body, object_pairs_hook=_unique_keys, parse_int=_Number, parse_float=_Number)
+
+
+class _Number(str):
+    """A JSON number's text, told apart from a JSON string."""
+
+    __slots__ = ()
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in fields:
+            raise invalid_field(key, "is given more than once")
+        fields[key] = value
+    amount = fields.get("amount")
+    if type(amount) is str and not _AMOUNT_FORM.fullmatch(amount):
+        raise invalid_field(
+            "amount", 'must be written like "150.25": digits, then at most 2 decimals'
+        )
+    return fields

@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from entrypoints.http.controllers import ServicesDep
-from entrypoints.http.problems import problem
+from entrypoints.http.problems import PROBLEM_JSON, problem
+from entrypoints.http.schemas import HealthStatus, Problem
+
+_READY = msgspec.json.encode(HealthStatus("ready"))
 
 
 @get("/health/live", tags=["health"], sync_to_thread=False)
-def live() -> dict[str, str]:
+def live() -> HealthStatus:
     """The process answers."""
-    return {"status": "ok"}
+    return HealthStatus("ok")
 
 
-@get("/health/ready", tags=["health"])
-async def ready(services: ServicesDep) -> Response[bytes] | dict[str, str]:
+@get(
+    "/health/ready",
+    tags=["health"],
+    responses={
+        200: ResponseSpec(HealthStatus, description="Ready to serve"),
+        503: ResponseSpec(Problem, media_type=PROBLEM_JSON, description="Not ready, and why"),
+    },
+)
+async def ready(services: ServicesDep) -> Response[bytes]:
     """The database answers and its schema is the one this code needs; 503 otherwise."""
     trouble = await services.readiness()
     if trouble is not None:
         return problem(503, "not-ready", trouble, headers={"Retry-After": "5"})
-    return {"status": "ready"}
+    return Response(_READY, media_type="application/json")
 
 
 HEALTH_ROUTES = [live, ready]

@@ -74,7 +74,9 @@ def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
 
 
 def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:
-    slug = "malformed-request" if error.status == 400 else "validation-failed"
+    slug = {400: "malformed-request", 415: "unsupported-media-type"}.get(
+        error.status, "validation-failed"
+    )
     errors = [ProblemField(e.field, e.message) for e in error.errors]
     return problem(error.status, slug, error.detail, errors)
 

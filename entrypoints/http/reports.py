@@ -23,13 +23,15 @@ from entrypoints.http.schemas import (
     ServiceOut,
 )
 
+MONTH_CSV = r"^[0-9]{4}-(0[1-9]|1[0-2])\.csv$"
+
 
 @put(
     "/v1/services/{service_id:int}",
     dto=StrictJSON[ServiceNameRequest],
     return_dto=None,
     status_code=200,
-    responses=openapi_responses(200, ServiceOut, "The service's name"),
+    responses=openapi_responses(200, ServiceOut, "The service's name", 404),
     tags=["services"],
 )
 async def put_service(
@@ -63,11 +65,19 @@ async def post_revenue_report(data: JSONBody[ReportRequest]) -> ReportLink:
 @get(
     "/v1/reports/revenue/{period:str}",
     media_type="text/csv",
-    responses=openapi_responses(200, str, "service name;total, one row a service, sorted by name"),
+    responses=openapi_responses(
+        200,
+        str,
+        "service name;total, one row a service, sorted by name",
+        media_type="text/csv",
+    ),
     tags=["reports"],
 )
 async def get_monthly_revenue(
-    period: Annotated[str, PathParameter(description="YYYY-MM.csv")], services: ServicesDep
+    period: Annotated[
+        str, PathParameter(description="YYYY-MM.csv", schema_extra={"pattern": MONTH_CSV})
+    ],
+    services: ServicesDep,
 ) -> Stream:
     """The revenue per service for a month (UTC), e.g. /v1/reports/revenue/2022-11.csv."""
     month, dot, extension = period.rpartition(".")
@@ -79,13 +89,19 @@ async def get_monthly_revenue(
 @get(
     "/v1/reports/revenue.csv",
     media_type="text/csv",
-    responses=openapi_responses(200, str, "service name;total for the period"),
+    responses=openapi_responses(
+        200, str, "service name;total for the period", media_type="text/csv"
+    ),
     tags=["reports"],
 )
 async def get_period_revenue(
     services: ServicesDep,
-    first: Annotated[str, QueryParameter(name="from", description="YYYY-MM-DD, inclusive")],
-    end: Annotated[str, QueryParameter(name="to", description="YYYY-MM-DD, exclusive")],
+    first: Annotated[
+        str, QueryParameter(name="from", format="date", description="YYYY-MM-DD, inclusive")
+    ],
+    end: Annotated[
+        str, QueryParameter(name="to", format="date", description="YYYY-MM-DD, exclusive")
+    ],
 ) -> Stream:
     """The revenue per service for any period of whole days (UTC), streamed."""
     return await _report(ReportPeriod.between(_day(first, "from"), _day(end, "to")), services)

@@ -167,6 +167,10 @@ class ReportLink(Struct, frozen=True):
     url: str
 
 
+class HealthStatus(Struct, frozen=True):
+    status: Literal["ok", "ready"]
+
+
 class ProblemField(Struct, frozen=True):
     field: str
     message: str

@@ -1,0 +1,99 @@
+"""Final touches to the generated OpenAPI document, so generators send what we accept.
+
+Litestar writes numeric bounds as floats: `le=2**63-1` became 9.223372036854776e+18,
+which is 2**63 and lets clients and fuzzers send ids one past the largest. It also
+leaves request bodies open to unknown fields, which the strict decoder refuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Reference, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+
+from domain.money import MAX_AMOUNT_RUBLES
+from entrypoints.http.decoding import AMOUNT_TEXT
+from entrypoints.http.problems import PROBLEM_JSON
+from entrypoints.http.schemas import MAX_ID
+
+AMOUNT_IN = Schema(
+    one_of=[
+        Schema(type=OpenAPIType.STRING, pattern=AMOUNT_TEXT, examples=["150.25"]),
+        Schema(
+            type=OpenAPIType.NUMBER,
+            exclusive_minimum=0,
+            maximum=MAX_AMOUNT_RUBLES,
+            multiple_of=0.01,
+            examples=[150.25],
+        ),
+    ],
+    description=(
+        "Decimal rubles, > 0 and at most 10000000000000.00, at most 2 decimals:"
+        ' a string such as "150.25" (preferred) or a JSON number'
+    ),
+)
+
+
+def finish(app: Litestar) -> OpenAPI:
+    document = app.openapi_schema
+    components = document.components.schemas or {}
+    for path in (document.paths or {}).values():
+        for operation in (path.post, path.put):
+            if operation is None or operation.request_body is None:
+                continue
+            operation.responses = {**(operation.responses or {}), **_BODY_REFUSALS}
+            for media in (operation.request_body.content or {}).values():  # type: ignore[union-attr]
+                if isinstance(media.schema, Reference):
+                    _close(components[media.schema.ref.rsplit("/", 1)[1]])
+    for schema in _schemas(document):
+        _exact_integer_bounds(schema)
+    return document
+
+
+def _close(body: Schema) -> None:
+    """The strict decoder refuses unknown fields and reads amounts as AMOUNT_IN says."""
+    body.additional_properties = False
+    if body.properties and "amount" in body.properties:
+        body.properties["amount"] = AMOUNT_IN
+
+
+_BODY_REFUSALS = {
+    str(status): OpenAPIResponse(
+        description=description,
+        content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference("#/components/schemas/Problem"))},
+    )
+    for status, description in (
+        (413, "Body over 64 KiB"),
+        (415, "Content-Type is not application/json"),
+    )
+}
+
+
+def _exact_integer_bounds(schema: Schema) -> None:
+    for bound in ("maximum", "minimum", "exclusive_maximum", "exclusive_minimum"):
+        value = getattr(schema, bound)
+        if isinstance(value, float) and value.is_integer():
+            setattr(schema, bound, MAX_ID if value == float(MAX_ID) else int(value))
+
+
+def _schemas(node: Any, seen: set[int] | None = None) -> list[Schema]:
+    """Every Schema object in the document tree."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return []
+    seen.add(id(node))
+    found = [node] if isinstance(node, Schema) else []
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        children: Any = (getattr(node, f.name) for f in dataclasses.fields(node))
+    elif isinstance(node, dict):
+        children = node.values()
+    elif isinstance(node, list | tuple):
+        children = node
+    else:
+        return found
+    for child in children:
+        found.extend(_schemas(child, seen))
+    return found
