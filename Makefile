@@ -6,7 +6,7 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean bench-statements bench-reports
+.PHONY: run test install lint check clean soak bench-statements bench-reports
 
 run: install
 	$(VENV)/bin/balance serve
@@ -39,6 +39,11 @@ bench-statements: install
 # The monthly revenue CSV at 100k and 1M recognitions (~3 min).
 bench-reports: install
 	$(VENV)/bin/python bench/reports.py --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+
+# The bank test for minutes (default 300 s; SOAK_SECONDS=...), with a summary at the end.
+# Uses TEST_DATABASE_URL's server when set, else an embedded PostgreSQL.
+soak: install
+	$(VENV)/bin/python -m tests.bank --seconds $${SOAK_SECONDS:-300} --clients 64
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

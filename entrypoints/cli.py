@@ -88,6 +88,9 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         interface=Interfaces.ASGI,
+        # A worker that dies (OOM kill, segfault) is replaced; its clients retry.
+        respawn_failed_workers=True,
+        respawn_interval=0.5,
     ).serve()
 
 

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,46 +11,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.servers import BALANCE, ServerProcess
+
 pytestmark = pytest.mark.postgres
-
-BALANCE = Path(sys.executable).with_name("balance")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
 def server(env: dict[str, str], workers: int = 2) -> Iterator[httpx.Client]:
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    environment |= {"PORT": str(port), "WORKERS": str(workers), **env}
-    process = subprocess.Popen(
-        [str(BALANCE), "serve"], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
+    process = ServerProcess(env, workers)
+    process.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/schema/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read().decode() if process.stdout else ""
-                    raise RuntimeError(f"server did not start:\n{output}") from None
-                time.sleep(0.2)
-        with httpx.Client(base_url=base, timeout=10) as client:
+        with httpx.Client(base_url=process.base_url, timeout=10) as client:
             yield client
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        process.stop()
 
 
 def test_serves_money_movements_on_an_empty_database(pg_server: str) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from tests.bank.soak import main
+
+sys.exit(main())

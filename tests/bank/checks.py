@@ -1,0 +1,199 @@
+"""After a bank run: the invariants, checked in SQL and through the API."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import asyncpg
+import httpx
+
+from tests.bank.workload import Operation, Run
+from tests.ledger_view import LedgerSnapshot, PostgresLedgerView, check_invariants
+
+
+def kopecks(amount: str) -> int:
+    return int(Decimal(amount) * 100)
+
+
+@dataclass
+class Verdict:
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    async def check(self, name: str, test: Callable[[], Awaitable[list[str]]]) -> None:
+        try:
+            problems = await test()
+        except AssertionError as error:
+            problems = [f"{type(error).__name__}: {error}"]
+        if problems:
+            self.failed.append(name)
+            self.failures.extend(f"{name}: {p}" for p in problems[:20])
+        else:
+            self.passed.append(name)
+
+
+async def verify(run: Run, database_url: str, base_url: str, replays: int = 300) -> Verdict:
+    ledger = await PostgresLedgerView(database_url).snapshot()
+    db = await asyncpg.connect(database_url)
+    try:
+        transactions = await db.fetch(
+            "SELECT id, kind, description, order_id FROM transactions ORDER BY id"
+        )
+    finally:
+        await db.close()
+    verdict = Verdict()
+
+    async def invariants() -> list[str]:
+        check_invariants(ledger)
+        return []
+
+    async def sums_to_zero() -> list[str]:
+        total = sum(e.amount for e in ledger.entries)
+        return [] if total == 0 else [f"all accounts sum to {total}"]
+
+    async def movements_once() -> list[str]:
+        return movements_in_ledger(run.operations, transactions)
+
+    async def reservations_closed_as_answered() -> list[str]:
+        return reservations_match(run.operations, ledger, transactions)
+
+    async def through_the_api() -> list[str]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+            return await api_agrees(api, ledger)
+
+    async def replays_answer_the_same() -> list[str]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+            return await replayed(api, run.operations, replays)
+
+    await verdict.check(
+        "ledger invariants (double entry, no balance below 0, reserved = open"
+        " reservations, replaying entries rebuilds every balance_after and balance,"
+        " each reservation closed at most once)",
+        invariants,
+    )
+    await verdict.check("the sum of all accounts is 0", sums_to_zero)
+    await verdict.check(
+        "acknowledged movements are in the ledger exactly once, refused ones never,"
+        " unacknowledged ones at most once",
+        movements_once,
+    )
+    await verdict.check(
+        "every answered reserve, recognize and cancel matches its reservation",
+        reservations_closed_as_answered,
+    )
+    await verdict.check("the API's balances and statements agree with the ledger", through_the_api)
+    await verdict.check(
+        "replaying acknowledged keys returns the first answer", replays_answer_the_same
+    )
+    return verdict
+
+
+def movements_in_ledger(
+    operations: list[Operation], transactions: list[asyncpg.Record]
+) -> list[str]:
+    found: dict[str, list[int]] = defaultdict(list)
+    for t in transactions:
+        if t["description"] and t["description"].startswith("bank "):
+            found[t["description"]].append(t["id"])
+    problems = []
+    described = {op.description: op for op in operations if op.description}
+    for description, ids in found.items():
+        if description not in described:
+            problems.append(f"transaction(s) {ids} belong to no operation sent: {description}")
+    for description, op in described.items():
+        ids = found.get(description, [])
+        if op.outcome == "ok":
+            if len(ids) != 1:
+                problems.append(f"acknowledged {op.kind} {op.key} is in the ledger {len(ids)}x")
+            elif op.response and op.response.get("transaction_id", ids[0]) != ids[0]:
+                problems.append(f"{op.key} answered {op.response} but wrote {ids[0]}")
+        elif op.outcome == "refused" and ids:
+            problems.append(f"refused {op.kind} {op.key} ({op.status}) wrote {ids}")
+        elif len(ids) > 1:
+            problems.append(f"unacknowledged {op.kind} {op.key} is in the ledger {len(ids)}x")
+    return problems
+
+
+def reservations_match(
+    operations: list[Operation], ledger: LedgerSnapshot, transactions: list[asyncpg.Record]
+) -> list[str]:
+    reservations = {r.order_id: r for r in ledger.reservations}
+    closings: dict[int, int] = defaultdict(int)
+    for t in transactions:
+        if t["kind"] in ("recognize", "cancel"):
+            closings[t["order_id"]] += 1
+    problems = [f"order {o} closed {n} times" for o, n in closings.items() if n > 1]
+    for op in operations:
+        order_id = op.order_id
+        if order_id is None or op.outcome == "unknown":
+            continue
+        row = reservations.get(order_id)
+        if op.kind == "reserve":
+            if op.outcome == "refused":
+                if row is not None:
+                    problems.append(f"refused reserve {op.key} left reservation {row}")
+                continue
+            expected = (op.body["user_id"], op.body["service_id"], kopecks(op.body["amount"]))
+            if row is None or (row.user_id, row.service_id, row.amount) != expected:
+                problems.append(f"reserve {op.key} answered ok, reservation is {row}")
+        elif op.outcome == "ok":
+            if row is None:
+                problems.append(f"{op.kind} {op.key} answered ok for a missing order {order_id}")
+            elif op.kind == "cancel" and row.status != "cancelled":
+                problems.append(f"cancel {op.key} answered ok, reservation is {row}")
+            elif op.kind == "recognize" and (
+                row.status != "recognized" or row.recognized_amount != kopecks(op.body["amount"])
+            ):
+                problems.append(f"recognize {op.key} answered ok, reservation is {row}")
+    return problems
+
+
+async def api_agrees(api: httpx.AsyncClient, ledger: LedgerSnapshot) -> list[str]:
+    problems = []
+    entries_per_user: dict[int, int] = defaultdict(int)
+    for e in ledger.entries:
+        if e.user_id is not None:
+            entries_per_user[e.user_id] += 1
+    for user_id, (available, reserved) in sorted(ledger.accounts.items()):
+        balance = (await api.get(f"/v1/users/{user_id}/balance")).json()
+        shown = (kopecks(balance["available"]), kopecks(balance["reserved"]))
+        if shown != (available, reserved):
+            problems.append(f"user {user_id}: API shows {shown}, ledger has {available, reserved}")
+        replay = {"available": 0, "reserved": 0}
+        seen = 0
+        cursor = None
+        while True:
+            params: dict[str, str | int] = {"order": "asc", "limit": 500}
+            if cursor:
+                params["cursor"] = cursor
+            page = (await api.get(f"/v1/users/{user_id}/transactions", params=params)).json()
+            for item in page["items"]:
+                seen += 1
+                replay[item["account"]] += kopecks(item["amount"])
+                if replay[item["account"]] != kopecks(item["balance_after"]):
+                    problems.append(f"user {user_id}: statement item {item} breaks the replay")
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        if (replay["available"], replay["reserved"]) != (available, reserved):
+            problems.append(f"user {user_id}: the statement sums to {replay}")
+        if seen != entries_per_user[user_id]:
+            problems.append(
+                f"user {user_id}: statement lists {seen} of {entries_per_user[user_id]}"
+            )
+    return problems
+
+
+async def replayed(api: httpx.AsyncClient, operations: list[Operation], limit: int) -> list[str]:
+    acknowledged = [op for op in operations if op.outcome == "ok"]
+    problems = []
+    for op in random.sample(acknowledged, min(limit, len(acknowledged))):
+        again = await api.post(op.path, json=op.body, headers={"Idempotency-Key": op.key})
+        if again.status_code != op.status or again.json() != op.response:
+            problems.append(f"{op.key}: first {op.status} {op.response}, replay {again.text}")
+    return problems

@@ -1,0 +1,400 @@
+"""Hostile input against the real server on PostgreSQL: each refusal is a problem+json
+naming what is wrong, and writes nothing; hostile text that is valid is stored
+verbatim, never executed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests import postgres
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.postgres
+
+SQL = "'; DROP TABLE entries; --"
+SQL_OR = "1' OR '1'='1"
+BIG = 2**63
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
+STATE = (
+    "SELECT * FROM accounts ORDER BY user_id",
+    "SELECT count(*), max(id) FROM transactions",
+    "SELECT count(*), max(id) FROM entries",
+    "SELECT * FROM reservations ORDER BY order_id",
+    "SELECT key FROM idempotency_keys ORDER BY key",
+    "SELECT * FROM services ORDER BY service_id",
+)
+
+
+@dataclass
+class Target:
+    api: httpx.Client
+    url: str
+
+    def state(self) -> tuple[Any, ...]:
+        async def read() -> tuple[Any, ...]:
+            db = await asyncpg.connect(self.url)
+            try:
+                return tuple([[tuple(r.values()) for r in await db.fetch(q)] for q in STATE])
+            finally:
+                await db.close()
+
+        return asyncio.run(read())
+
+
+@pytest.fixture(scope="module")
+def target(pg_server: str) -> Iterator[Target]:
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    server = ServerProcess({"DATABASE_URL": url}, workers=1)
+    try:
+        server.start()
+        with httpx.Client(base_url=server.base_url, timeout=30) as api:
+            for body in ({"user_id": 1, "amount": "100.00"}, {"user_id": 2, "amount": "5"}):
+                assert api.post("/v1/deposits", json=body).status_code == 201
+            order = {"user_id": 1, "service_id": 3, "order_id": 5, "amount": "10"}
+            assert api.post("/v1/reservations", json=order).status_code == 201
+            assert api.put("/v1/services/3", json={"name": "Delivery"}).status_code == 200
+            yield Target(api, url)
+    finally:
+        server.kill()
+        asyncio.run(postgres.drop_database(pg_server, name))
+
+
+def deposit(**change: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"user_id": 1, "amount": "1.00"}
+    for key, value in change.items():
+        if value is ...:
+            del body[key]
+        else:
+            body[key] = value
+    return body
+
+
+# (name, method, path, body: JSON value, or bytes sent as they are, headers, status, field)
+Case = tuple[str, str, str, Any, dict[str, str], int, str | None]
+REFUSALS: list[Case] = [
+    # wrong types and missing fields
+    ("amount as text", "POST", "/v1/deposits", deposit(amount="abc"), {}, 422, "amount"),
+    ("amount null", "POST", "/v1/deposits", deposit(amount=None), {}, 422, "amount"),
+    ("amount true", "POST", "/v1/deposits", deposit(amount=True), {}, 422, "amount"),
+    ("amount list", "POST", "/v1/deposits", deposit(amount=[1]), {}, 422, "amount"),
+    ("amount object", "POST", "/v1/deposits", deposit(amount={"v": 1}), {}, 422, "amount"),
+    ("amount missing", "POST", "/v1/deposits", deposit(amount=...), {}, 422, "amount"),
+    ("user_id as text", "POST", "/v1/deposits", deposit(user_id="1"), {}, 422, "user_id"),
+    ("user_id float", "POST", "/v1/deposits", deposit(user_id=1.5), {}, 422, "user_id"),
+    ("user_id null", "POST", "/v1/deposits", deposit(user_id=None), {}, 422, "user_id"),
+    ("user_id missing", "POST", "/v1/deposits", deposit(user_id=...), {}, 422, "user_id"),
+    ("description number", "POST", "/v1/deposits", deposit(description=5), {}, 422, "description"),
+    ("unknown field", "POST", "/v1/deposits", deposit(admin=True), {}, 422, "admin"),
+    ("body is a list", "POST", "/v1/deposits", [deposit()], {}, 422, "body"),
+    ("body is a string", "POST", "/v1/deposits", "deposit", {}, 422, "body"),
+    ("body is null", "POST", "/v1/deposits", None, {}, 422, "body"),
+    # numbers that are not money
+    ("3 decimals, float", "POST", "/v1/deposits", deposit(amount=150.255), {}, 422, "amount"),
+    ("3 decimals, text", "POST", "/v1/deposits", deposit(amount="150.255"), {}, 422, "amount"),
+    ("0.001", "POST", "/v1/deposits", deposit(amount="0.001"), {}, 422, "amount"),
+    ("1e400", "POST", "/v1/deposits", b'{"user_id": 1, "amount": 1e400}', {}, 422, "amount"),
+    ("1e30", "POST", "/v1/deposits", b'{"user_id": 1, "amount": 1e30}', {}, 422, "amount"),
+    (
+        "above the maximum",
+        "POST",
+        "/v1/deposits",
+        deposit(amount="10000000000000.01"),
+        {},
+        422,
+        "amount",
+    ),
+    ("NaN text", "POST", "/v1/deposits", deposit(amount="NaN"), {}, 422, "amount"),
+    ("Infinity text", "POST", "/v1/deposits", deposit(amount="Infinity"), {}, 422, "amount"),
+    ("-Infinity text", "POST", "/v1/deposits", deposit(amount="-Infinity"), {}, 422, "amount"),
+    ("NaN literal", "POST", "/v1/deposits", b'{"user_id": 1, "amount": NaN}', {}, 400, None),
+    (
+        "Infinity literal",
+        "POST",
+        "/v1/deposits",
+        b'{"user_id": 1, "amount": Infinity}',
+        {},
+        400,
+        None,
+    ),
+    ("negative zero", "POST", "/v1/deposits", b'{"user_id": 1, "amount": -0.0}', {}, 422, "amount"),
+    ("negative zero text", "POST", "/v1/deposits", deposit(amount="-0"), {}, 422, "amount"),
+    ("zero", "POST", "/v1/deposits", deposit(amount=0), {}, 422, "amount"),
+    ("negative", "POST", "/v1/deposits", deposit(amount="-1.00"), {}, 422, "amount"),
+    ("exponent text", "POST", "/v1/deposits", deposit(amount="1e2"), {}, 422, "amount"),
+    ("padded text", "POST", "/v1/deposits", deposit(amount=" 1"), {}, 422, "amount"),
+    ("signed text", "POST", "/v1/deposits", deposit(amount="+1"), {}, 422, "amount"),
+    ("underscored text", "POST", "/v1/deposits", deposit(amount="1_000"), {}, 422, "amount"),
+    # ids out of range
+    ("user_id 0", "POST", "/v1/deposits", deposit(user_id=0), {}, 422, "user_id"),
+    ("user_id -1", "POST", "/v1/deposits", deposit(user_id=-1), {}, 422, "user_id"),
+    ("user_id 2^63", "POST", "/v1/deposits", deposit(user_id=BIG), {}, 422, "user_id"),
+    (
+        "to_user_id 2^63",
+        "POST",
+        "/v1/transfers",
+        {"from_user_id": 1, "to_user_id": BIG, "amount": "1"},
+        {},
+        422,
+        "to_user_id",
+    ),
+    (
+        "order_id 0",
+        "POST",
+        "/v1/reservations",
+        {"user_id": 1, "service_id": 1, "order_id": 0, "amount": "1"},
+        {},
+        422,
+        "order_id",
+    ),
+    (
+        "service_id -1",
+        "POST",
+        "/v1/reservations",
+        {"user_id": 1, "service_id": -1, "order_id": 6, "amount": "1"},
+        {},
+        422,
+        "service_id",
+    ),
+    (
+        "path order 0",
+        "POST",
+        "/v1/reservations/0/cancel",
+        {"user_id": 1, "service_id": 3},
+        {},
+        422,
+        "order_id",
+    ),
+    (
+        "path order -1",
+        "POST",
+        "/v1/reservations/-1/recognize",
+        {"user_id": 1, "service_id": 3, "amount": "1"},
+        {},
+        422,
+        "order_id",
+    ),
+    (
+        "path order 2^63",
+        "POST",
+        f"/v1/reservations/{BIG}/cancel",
+        {"user_id": 1, "service_id": 3},
+        {},
+        422,
+        "order_id",
+    ),
+    ("path user 2^63", "GET", f"/v1/users/{BIG}/balance", None, {}, 422, "user_id"),
+    ("path service 0", "PUT", "/v1/services/0", {"name": "x"}, {}, 422, "service_id"),
+    # text that is not allowed
+    (
+        "NUL in description",
+        "POST",
+        "/v1/deposits",
+        deposit(description="a\x00b"),
+        {},
+        422,
+        "description",
+    ),
+    (
+        "newline in description",
+        "POST",
+        "/v1/deposits",
+        deposit(description="a\nb"),
+        {},
+        422,
+        "description",
+    ),
+    (
+        "DEL in description",
+        "POST",
+        "/v1/deposits",
+        deposit(description="a\x7fb"),
+        {},
+        422,
+        "description",
+    ),
+    (
+        "description too long",
+        "POST",
+        "/v1/deposits",
+        deposit(description="я" * 501),
+        {},
+        422,
+        "description",
+    ),
+    ("empty service name", "PUT", "/v1/services/3", {"name": ""}, {}, 422, "name"),
+    ("control chars in name", "PUT", "/v1/services/3", {"name": "a\tb"}, {}, 422, "name"),
+    # bodies that are not JSON, or too big
+    ("truncated JSON", "POST", "/v1/deposits", b'{"user_id": 1,', {}, 400, None),
+    ("not UTF-8", "POST", "/v1/deposits", b'{"user_id": 1, "amount": "\xff"}', {}, 400, None),
+    ("empty body", "POST", "/v1/deposits", b"", {}, 400, "body"),
+    (
+        "duplicate keys",
+        "POST",
+        "/v1/deposits",
+        b'{"user_id": 1, "amount": "1", "amount": "2"}',
+        {},
+        422,
+        "amount",
+    ),
+    (
+        "1 MB body",
+        "POST",
+        "/v1/deposits",
+        json.dumps(deposit(description="x" * 2**20)).encode(),
+        {},
+        413,
+        None,
+    ),
+    ("10 MB body", "POST", "/v1/deposits", b"{" + b" " * 10 * 2**20 + b"}", {}, 413, None),
+    (
+        "text/plain",
+        "POST",
+        "/v1/deposits",
+        json.dumps(deposit()).encode(),
+        {"Content-Type": "text/plain"},
+        415,
+        "Content-Type",
+    ),
+    (
+        "form post",
+        "POST",
+        "/v1/deposits",
+        b"user_id=1&amount=1",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        415,
+        "Content-Type",
+    ),
+    (
+        "latin-1 JSON",
+        "POST",
+        "/v1/deposits",
+        json.dumps(deposit()).encode(),
+        {"Content-Type": "application/json; charset=latin-1"},
+        415,
+        "Content-Type",
+    ),
+    # Idempotency-Key
+    (
+        "key of 256 chars",
+        "POST",
+        "/v1/deposits",
+        deposit(),
+        {"Idempotency-Key": "k" * 256},
+        422,
+        "Idempotency-Key",
+    ),
+    (
+        "key of 8 KiB",
+        "POST",
+        "/v1/deposits",
+        deposit(),
+        {"Idempotency-Key": "k" * 8192},
+        422,
+        "Idempotency-Key",
+    ),
+    (
+        "empty key",
+        "POST",
+        "/v1/deposits",
+        deposit(),
+        {"Idempotency-Key": ""},
+        422,
+        "Idempotency-Key",
+    ),
+    (
+        "tab in key",
+        "POST",
+        "/v1/deposits",
+        deposit(),
+        {"Idempotency-Key": "a\tb"},
+        422,
+        "Idempotency-Key",
+    ),
+    # SQL where only a value of a kind is allowed
+    ("SQL in cursor", "GET", f"/v1/users/1/transactions?cursor={SQL}", None, {}, 422, "cursor"),
+    ("SQL in kind", "GET", f"/v1/users/1/transactions?kind={SQL}", None, {}, 422, "kind"),
+    ("SQL in sort", "GET", f"/v1/users/1/transactions?sort={SQL_OR}", None, {}, 422, "sort"),
+    ("SQL in from", "GET", f"/v1/users/1/transactions?from={SQL_OR}", None, {}, 422, "from"),
+    ("SQL in as_of", "GET", f"/v1/users/1/balance?as_of={SQL}", None, {}, 422, "as_of"),
+    ("SQL in limit", "GET", f"/v1/users/1/transactions?limit={SQL_OR}", None, {}, 422, "limit"),
+    (
+        "SQL in period",
+        "GET",
+        "/v1/reports/revenue/2022-11'%20OR%20'1'='1.csv",
+        None,
+        {},
+        422,
+        "period",
+    ),
+    (
+        "SQL in report dates",
+        "GET",
+        f"/v1/reports/revenue.csv?from={SQL_OR}&to=2022-12-01",
+        None,
+        {},
+        422,
+        "from",
+    ),
+    ("SQL in user path", "GET", "/v1/users/1%20OR%201=1/balance", None, {}, 404, None),
+    ("month 13", "POST", "/v1/reports/revenue", {"year": 2022, "month": 13}, {}, 422, "month"),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case[0]) for case in REFUSALS])
+def test_refused_with_the_field_named_and_nothing_written(target: Target, case: Case) -> None:
+    _, method, path, body, headers, status, field = case
+    before = target.state()
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    send_headers = {**JSON_TYPE, **headers} if method != "GET" else headers
+    response = target.api.request(
+        method, path, content=content if method != "GET" else None, headers=send_headers
+    )
+    assert response.status_code == status, response.text[:2000]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status
+    if field is not None:
+        assert field in [e["field"] for e in problem["errors"]], problem
+    assert target.state() == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SQL,
+        SQL_OR,
+        "Оплата заказа №5 🚀 中文 ﷺ",
+        "\u202eRTL override\u202c and zero\u200bwidth",
+        "$$; SELECT pg_sleep(10); $$",
+        "\\x00 looks like NUL but is text",
+    ],
+)
+def test_hostile_text_is_stored_verbatim(target: Target, text: str) -> None:
+    key = f"verbatim-{SQL}-{abs(hash(text))}"
+    moved = target.api.post(
+        "/v1/deposits", json=deposit(user_id=2, description=text), headers={"Idempotency-Key": key}
+    )
+    assert moved.status_code == 201, moved.text
+    page = target.api.get("/v1/users/2/transactions", params={"limit": 1}).json()
+    assert page["items"][0]["description"] == f"Deposit: {text}"
+    assert target.api.put("/v1/services/4", json={"name": text}).json()["name"] == text
+    names = {s["service_id"]: s["name"] for s in target.api.get("/v1/services").json()["items"]}
+    assert names[4] == text
+    again = target.api.post(
+        "/v1/deposits", json=deposit(user_id=2, description=text), headers={"Idempotency-Key": key}
+    )
+    assert again.content == moved.content
+    tables = target.state()
+    assert len(tables[0]) == 2
+    assert tables[2][0][0] > 0
