@@ -6,7 +6,7 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean soak bench-statements bench-reports
+.PHONY: run test install lint check clean soak bench bench-statements bench-reports
 
 run: install
 	$(VENV)/bin/balance serve
@@ -31,6 +31,10 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 check: lint test
+
+# Money movements against pgbench running the same SQL (~10 min; needs wrk and pgbench).
+bench: install
+	$(VENV)/bin/python -m bench.run --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} --write
 
 # Statement pages at any depth: seeds 10M entries into balance_bench_statements (~5 min).
 bench-statements: install

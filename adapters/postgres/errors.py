@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from application.errors import ConcurrentUpdate, StoreUnavailable
@@ -14,9 +15,31 @@ _RETRYABLE = {SERIALIZATION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE}
 
 
 def sqlstate(error: BaseException) -> str | None:
-    orig = getattr(error, "orig", None)
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    """The SQLSTATE of an asyncpg error, or of one SQLAlchemy wrapped."""
+    code = getattr(error, "sqlstate", None)
+    if code is None:
+        orig = getattr(error, "orig", None)
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return str(code) if code else None
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    code = sqlstate(error)
+    return (
+        isinstance(
+            error,
+            InterfaceError
+            | OperationalError
+            | ConnectionError
+            | OSError
+            | asyncpg.InterfaceError
+            | asyncpg.InternalClientError
+            | asyncpg.ConnectionDoesNotExistError
+            | asyncpg.PostgresConnectionError,
+        )
+        or (isinstance(error, DBAPIError) and error.connection_invalidated)
+        or (code is not None and code.startswith(("08", "57P")))
+    )
 
 
 def translate(error: BaseException, *, during_commit: bool = False) -> Exception | None:
@@ -26,11 +49,6 @@ def translate(error: BaseException, *, during_commit: bool = False) -> Exception
         return StoreUnavailable(f"database refused for now ({code})")
     if code == UNIQUE_VIOLATION:
         return ConcurrentUpdate(str(getattr(error, "orig", error)))
-    lost = (
-        isinstance(error, InterfaceError | OperationalError | ConnectionError | OSError)
-        or (isinstance(error, DBAPIError) and error.connection_invalidated)
-        or (code is not None and code.startswith(("08", "57P")))
-    )
-    if lost:
+    if is_connection_lost(error):
         return StoreUnavailable("database connection lost", outcome_known=not during_commit)
     return None

@@ -5,33 +5,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.errors import translate
+from adapters.postgres.sql import Writes, compile_sql
 from adapters.postgres.tables import entries, services
 from application.ports import RevenueReports, ServiceCatalogue
 
+_named = insert(services).values(service_id=bindparam("service_id"), name=bindparam("name"))
+_NAME = compile_sql(
+    _named.on_conflict_do_update(
+        index_elements=[services.c.service_id],
+        set_={"name": _named.excluded.name, "updated_at": func.clock_timestamp()},
+    )
+)
+_ALL = compile_sql(select(services.c.service_id, services.c.name).order_by(services.c.service_id))
+
 
 class PostgresServiceCatalogue(ServiceCatalogue):
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._db = connection
+    def __init__(self, work: Writes) -> None:
+        self._work = work
 
     async def name(self, service_id: int, name: str) -> None:
-        statement = insert(services).values(service_id=service_id, name=name)
-        await self._db.execute(
-            statement.on_conflict_do_update(
-                index_elements=[services.c.service_id],
-                set_={"name": statement.excluded.name, "updated_at": func.clock_timestamp()},
-            )
-        )
+        await self._work.begin()
+        await self._work.db.run(_NAME, service_id=service_id, name=name)
 
     async def all(self) -> list[tuple[int, str]]:
-        rows = await self._db.execute(
-            select(services.c.service_id, services.c.name).order_by(services.c.service_id)
-        )
-        return [(row.service_id, row.name) for row in rows]
+        return [(row["service_id"], row["name"]) for row in await self._work.db.rows(_ALL)]
 
 
 def _totals(since: datetime, until: datetime) -> Select[Any]:

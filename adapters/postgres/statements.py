@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.postgres.sql import Db, compile_sql
 from adapters.postgres.tables import entries, services, transactions
 from application.ports import StatementRow, Statements
 from application.statement_query import StatementQuery, StatementSort
@@ -67,16 +67,16 @@ def page_statement(query: StatementQuery) -> Select[Any]:
 
 
 class PostgresStatements(Statements):
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._db = connection
+    def __init__(self, db: Db) -> None:
+        self._db = db
 
     async def page(self, query: StatementQuery) -> list[StatementRow]:
-        rows = await self._db.execute(page_statement(query))
+        rows = await self._db.rows(compile_sql(page_statement(query)))
         return [StatementRow(*row) for row in rows]
 
     async def count(self, query: StatementQuery) -> int:
-        total = await self._db.scalar(_filtered(query, func.count()).select_from(entries))
-        return int(total or 0)
+        counted = _filtered(query, func.count()).select_from(entries)
+        return int(await self._db.value(compile_sql(counted)) or 0)
 
     async def balances_at(self, user_id: int, instant: datetime) -> tuple[int, int]:
         latest = (
@@ -85,5 +85,6 @@ class PostgresStatements(Statements):
             .order_by(_e.account, _e.created_at.desc(), _e.id.desc())
             .ext(distinct_on(_e.account))
         )
-        found = {row.account: row.balance_after for row in await self._db.execute(latest)}
+        rows = await self._db.rows(compile_sql(latest))
+        found = {row["account"]: row["balance_after"] for row in rows}
         return found.get("available", 0), found.get("reserved", 0)

@@ -32,8 +32,8 @@ class KilledOnce(PostgresUnitOfWork):
     async def commit(self) -> None:
         if KilledOnce.kills < self._times:
             KilledOnce.kills += 1
-            assert self._connection is not None
-            pid = (await self._connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+            assert self._work is not None
+            pid = self._work.db.connection.get_server_pid()
             admin = await asyncpg.connect(self.admin_url)
             try:
                 await admin.execute("SELECT pg_terminate_backend($1)", pid)
