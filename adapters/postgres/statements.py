@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, tuple_
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import ColumnElement, Select, Text, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 
-from adapters.postgres.sql import Db, compile_sql
+from adapters.postgres.sql import Db
 from adapters.postgres.tables import entries, services, transactions
 from application.ports import StatementRow, Statements
 from application.statement_query import StatementQuery, StatementSort
@@ -26,8 +26,9 @@ def _filtered(query: StatementQuery, *columns: Any) -> Select[Any]:
         statement = statement.where(_e.created_at >= query.since)
     if query.until is not None:
         statement = statement.where(_e.created_at < query.until)
-    if query.kinds:
-        statement = statement.where(_e.kind.in_(sorted(k.value for k in query.kinds)))
+    if query.kinds:  # one array parameter, so any set of kinds has the same shape
+        kinds = sorted(k.value for k in query.kinds)
+        statement = statement.where(_e.kind == func.any(literal(kinds, ARRAY(Text))))
     return statement
 
 
@@ -71,12 +72,12 @@ class PostgresStatements(Statements):
         self._db = db
 
     async def page(self, query: StatementQuery) -> list[StatementRow]:
-        rows = await self._db.rows(compile_sql(page_statement(query)))
+        rows = await self._db.query(page_statement(query))
         return [StatementRow(*row) for row in rows]
 
     async def count(self, query: StatementQuery) -> int:
         counted = _filtered(query, func.count()).select_from(entries)
-        return int(await self._db.value(compile_sql(counted)) or 0)
+        return int((await self._db.query(counted))[0][0] or 0)
 
     async def balances_at(self, user_id: int, instant: datetime) -> tuple[int, int]:
         latest = (
@@ -85,6 +86,6 @@ class PostgresStatements(Statements):
             .order_by(_e.account, _e.created_at.desc(), _e.id.desc())
             .ext(distinct_on(_e.account))
         )
-        rows = await self._db.rows(compile_sql(latest))
+        rows = await self._db.query(latest)
         found = {row["account"]: row["balance_after"] for row in rows}
         return found.get("available", 0), found.get("reserved", 0)
