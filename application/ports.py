@@ -153,6 +153,14 @@ class RevenueReportWriter(Protocol):
         ...
 
 
+class MovementObserver(Protocol):
+    """Told of every money movement the runner applied or answered from a stored key."""
+
+    def applied(self, kind: str, amount_kopecks: int | None) -> None: ...
+
+    def replayed(self, kind: str) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the block without `commit()` rolls back."""
 

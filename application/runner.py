@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from application.errors import ConcurrentUpdate, IdempotencyKeyReused, StoreUnavailable
-from application.ports import StoredResponse, UnitOfWork
+from application.ports import MovementObserver, StoredResponse, UnitOfWork
+from domain.money import Money
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -22,13 +23,26 @@ def fingerprint(use_case: Callable[..., object], command: object) -> str:
     return hashlib.sha256(f"{use_case.__name__}:{command!r}".encode()).hexdigest()
 
 
+class _Unobserved:
+    def applied(self, kind: str, amount_kopecks: int | None) -> None:
+        pass
+
+    def replayed(self, kind: str) -> None:
+        pass
+
+
 class MoneyMovements:
     def __init__(
-        self, uow_factory: Callable[[], UnitOfWork], attempts: int = 4, backoff: float = 0.005
+        self,
+        uow_factory: Callable[[], UnitOfWork],
+        attempts: int = 4,
+        backoff: float = 0.005,
+        observer: MovementObserver | None = None,
     ) -> None:
         self._uow_factory = uow_factory
         self._attempts = attempts
         self._backoff = backoff
+        self._observer = observer or _Unobserved()
 
     async def execute(
         self,
@@ -66,9 +80,13 @@ class MoneyMovements:
                 if claimed is not None:
                     if claimed.fingerprint != request_print:
                         raise IdempotencyKeyReused
+                    self._observer.replayed(use_case.__name__)
                     return claimed.response
             response = render(await use_case(command, uow))
             if key is not None:
                 await uow.idempotency.complete(key, response)
             await uow.commit()
-            return response
+        amount = getattr(command, "amount", None)
+        kopecks = amount.kopecks if isinstance(amount, Money) else None
+        self._observer.applied(use_case.__name__, kopecks)
+        return response

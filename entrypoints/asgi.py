@@ -3,8 +3,11 @@
 from litestar import Litestar
 
 from entrypoints.container import build_app
+from entrypoints.http.observe import configure_logging
 from entrypoints.settings import Settings
 
 
 def app() -> Litestar:
-    return build_app(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    return build_app(settings)

@@ -6,14 +6,17 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from adapters.embedded.server import EmbeddedPostgres
-from adapters.postgres.engine import migrate
+from adapters.postgres.engine import grant_app_role, migrate
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
 from entrypoints.container import build_container
+from entrypoints.http.observe import configure_logging
 from entrypoints.settings import ConfigError, Settings
 
 logger = logging.getLogger("balance")
@@ -27,12 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = commands.add_parser("report", help="a month's revenue CSV on stdout")
     report.add_argument("month", help="YYYY-MM, e.g. 2022-11")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
     except ConfigError as error:
         print(f"balance: configuration error: {error}", file=sys.stderr)  # noqa: T201
         return 2
+    configure_logging(settings.log_level, settings.log_format)
     try:  # before any database work: a bad month starts nothing
         period = ReportPeriod.parse_month(args.month) if args.command == "report" else None
     except InvalidParameter as error:
@@ -44,8 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["DATABASE_URL"] = embedded.start()
         settings = Settings.from_env()
     try:
-        if settings.database_url is not None:
+        if settings.database_url is not None and (settings.migrate or args.command == "migrate"):
             asyncio.run(migrate(settings.database_url))
+            if args.command == "migrate" and settings.app_role is not None:
+                asyncio.run(grant_app_role(settings.database_url, settings.app_role))
+                logger.info("granted the service's privileges to role %s", settings.app_role)
         if args.command == "serve":
             serve(settings)
         elif period is not None:
@@ -71,9 +77,6 @@ def print_report(settings: Settings, period: ReportPeriod) -> None:
 
 
 def serve(settings: Settings) -> None:
-    from granian import Granian  # noqa: PLC0415 - only the serving process needs it
-    from granian.constants import Interfaces  # noqa: PLC0415
-
     logger.info(
         "serving on http://%s:%d (%s store, %d workers); docs at /docs",
         settings.host,
@@ -81,6 +84,19 @@ def serve(settings: Settings) -> None:
         settings.store,
         settings.workers,
     )
+    # Every worker counts into its own files here; /metrics sums them.
+    metrics_dir = tempfile.mkdtemp(prefix="balance-metrics-")
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+    try:
+        _granian(settings)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _granian(settings: Settings) -> None:
+    from granian import Granian  # noqa: PLC0415 - only the serving process needs it
+    from granian.constants import Interfaces  # noqa: PLC0415
+
     Granian(
         "entrypoints.asgi:app",
         factory=True,
@@ -91,6 +107,9 @@ def serve(settings: Settings) -> None:
         # A worker that dies (OOM kill, segfault) is replaced; its clients retry.
         respawn_failed_workers=True,
         respawn_interval=0.5,
+        # SIGTERM: stop accepting, let in-flight requests finish, then stop workers.
+        workers_kill_timeout=settings.shutdown_timeout,
+        log_dictconfig={"version": 1, "disable_existing_loggers": False},
     ).serve()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 from dependency_injector import containers, providers
@@ -15,8 +16,12 @@ from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.runner import MoneyMovements
 from entrypoints.http.app import create_app
+from entrypoints.http.auth import Tokens
 from entrypoints.http.controllers import Services
+from entrypoints.http.metrics import MovementMetrics
 from entrypoints.settings import Settings
+
+logger = logging.getLogger("balance")
 
 
 async def always_ready() -> str | None:
@@ -55,7 +60,11 @@ class Container(containers.DeclarativeContainer):
     readiness = providers.Selector(
         config.store, memory=memory.readiness, postgres=postgres.readiness
     )
-    movements = providers.Singleton(MoneyMovements, uow_factory=unit_of_work.provider)
+    movements = providers.Singleton(
+        MoneyMovements,
+        uow_factory=unit_of_work.provider,
+        observer=providers.Singleton(MovementMetrics),
+    )
     services = providers.Singleton(
         Services,
         movements=movements,
@@ -93,4 +102,16 @@ def build_app(settings: Settings, container: Container | None = None) -> Litesta
     def services() -> Services:
         return container.services()
 
-    return create_app(services, on_startup=[start], on_shutdown=[stop])
+    def pool_in_use() -> int:
+        return int(container.postgres.engine().pool.checkedout())
+
+    tokens = Tokens.of(settings.api_tokens) if settings.api_tokens else None
+    if tokens is None:
+        logger.warning("BALANCE_API_TOKENS is not set: the API is open to anyone who can reach it")
+    return create_app(
+        services,
+        on_startup=[start],
+        on_shutdown=[stop],
+        tokens=tokens,
+        pool_in_use=pool_in_use if settings.store == "postgres" else None,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,12 @@ class Settings:
     port: int = 8080
     workers: int = 1
     pool_size: int = 10
+    api_tokens: tuple[tuple[str, frozenset[str]], ...] = ()
+    log_level: str = "INFO"
+    log_format: str = "json"
+    migrate: bool = True
+    shutdown_timeout: int = 30
+    app_role: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -39,6 +46,12 @@ class Settings:
             port=_int(env, "PORT", 8080, 1, 65535),
             workers=_int(env, "WORKERS", 1, 1, 64),
             pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
+            api_tokens=_tokens(env.get("BALANCE_API_TOKENS", "")),
+            log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
+            migrate=_choice(env, "BALANCE_MIGRATE", "1", ("1", "0")) == "1",
+            shutdown_timeout=_int(env, "SHUTDOWN_TIMEOUT", 30, 1, 600),
+            app_role=_role(env.get("BALANCE_APP_ROLE") or None),
         )
 
 
@@ -53,3 +66,44 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+SCOPES = ("read", "write", "report")
+MIN_TOKEN_LENGTH = 16
+
+
+def _tokens(raw: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """'tok1=read+write+report,tok2=read' -> ((tok1, {read, write, report}), (tok2, {read}))."""
+    grants: dict[str, frozenset[str]] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        token, equals, scopes = item.partition("=")
+        where = "BALANCE_API_TOKENS"
+        if not equals or not scopes:
+            raise ConfigError(f"{where}: each entry is token=scope+scope, got one without scopes")
+        if len(token) < MIN_TOKEN_LENGTH or not all("!" <= ch <= "~" for ch in token):
+            raise ConfigError(
+                f"{where}: tokens must be at least {MIN_TOKEN_LENGTH} printable ASCII characters"
+                " without spaces"
+            )
+        wanted = frozenset(scopes.split("+"))
+        if not wanted <= set(SCOPES):
+            unknown = ", ".join(sorted(wanted - set(SCOPES)))
+            raise ConfigError(f"{where}: unknown scope {unknown} (known: read, write, report)")
+        if token in grants:
+            raise ConfigError(f"{where}: a token is listed twice")
+        grants[token] = wanted
+    return tuple(grants.items())
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name) or default
+    value = raw.upper() if name == "LOG_LEVEL" else raw.lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return value
+
+
+def _role(name: str | None) -> str | None:
+    if name is not None and re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name) is None:
+        raise ConfigError(f"BALANCE_APP_ROLE must be a plain lower-case role name, got {name!r}")
+    return name

@@ -100,5 +100,13 @@ class ServerProcess:
             self.kill()
             raise
 
+    def signal_term(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        assert self._process is not None
+        return self._process.wait(timeout=timeout)
+
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None

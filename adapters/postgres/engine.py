@@ -76,3 +76,27 @@ async def migrate(url: str) -> None:
             await connection.run_sync(_upgrade)
     finally:
         await engine.dispose()
+
+
+# Least privilege for the role the service runs as: the ledger (transactions,
+# entries) can be read and appended to, never changed; no DDL, no TRUNCATE.
+APP_GRANTS = (
+    "GRANT USAGE ON SCHEMA public TO {role}",
+    "GRANT SELECT, INSERT ON transactions, entries TO {role}",
+    "GRANT SELECT, INSERT, UPDATE ON accounts, reservations, idempotency_keys, services TO {role}",
+    "GRANT SELECT ON alembic_version TO {role}",
+    "REVOKE UPDATE, DELETE, TRUNCATE ON transactions, entries FROM {role}",
+)
+
+
+async def grant_app_role(url: str, role: str) -> None:
+    """Give `role` (which must exist) exactly what the service needs."""
+    if not role.replace("_", "").isalnum() or not role.isascii() or role[0].isdigit():
+        raise ValueError(f"not a plain role name: {role!r}")
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as connection:
+            for grant in APP_GRANTS:
+                await connection.execute(text(grant.format(role=f'"{role}"')))
+    finally:
+        await engine.dispose()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from litestar import Litestar, get
+from litestar import Litestar, Response, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 
+from entrypoints.http import metrics
+from entrypoints.http.auth import SCHEME, Tokens, check_every_route_has_a_scope, require_scopes
 from entrypoints.http.controllers import ROUTES, Services
 from entrypoints.http.health import HEALTH_ROUTES
+from entrypoints.http.observe import observe
 from entrypoints.http.openapi import finish
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.reports import REPORT_ROUTES
@@ -26,14 +30,29 @@ async def docs() -> Redirect:
     return Redirect("/schema/swagger")
 
 
+@get("/metrics", tags=["health"], sync_to_thread=False, media_type="text/plain")
+def prometheus() -> Response[bytes]:
+    """Prometheus text format: requests, latency, pool, money movements, replays, refusals."""
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
 def create_app(
     services: Callable[[], Services],
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    tokens: Tokens | None = None,
+    pool_in_use: Callable[[], int] | None = None,
 ) -> Litestar:
-    """`services` is asked once per request; the container makes it a singleton."""
+    """`services` is asked once per request; the container makes it a singleton.
+
+    With `tokens`, every /v1 route needs a bearer token holding its scope."""
+    handlers = [*ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs, prometheus]
+    check_every_route_has_a_scope((path, h) for h in handlers for path in h.paths)
     app = Litestar(
-        route_handlers=[*ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs],
+        route_handlers=handlers,
+        guards=[require_scopes(tokens)] if tokens is not None else [],
+        middleware=[observe(pool_in_use)],
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
@@ -45,6 +64,15 @@ def create_app(
             description="User balances on a double-entry ledger. Amounts are decimal rubles.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    SCHEME: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="A token from BALANCE_API_TOKENS (scopes read, write, report)",
+                    )
+                }
+            ),
         ),
     )
     finish(app)

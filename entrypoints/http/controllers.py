@@ -27,6 +27,7 @@ from application.withdraw import Withdraw, withdraw
 from domain.ledger import EntryKind
 from domain.money import Money
 from entrypoints.http import render
+from entrypoints.http.auth import READ, WRITE
 from entrypoints.http.decoding import StrictJSON, invalid_field
 from entrypoints.http.schemas import (
     MAX_ID,
@@ -106,6 +107,7 @@ def openapi_responses(
     return_dto=None,
     responses=openapi_responses(201, MovementResponse, "Deposited; the balances after it"),
     tags=["money"],
+    opt=WRITE,
 )
 async def post_deposit(
     data: JSONBody[DepositRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
@@ -124,6 +126,7 @@ async def post_deposit(
         201, MovementResponse, "Withdrawn; the balances after it", 404, 409
     ),
     tags=["money"],
+    opt=WRITE,
 )
 async def post_withdrawal(
     data: JSONBody[WithdrawalRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
@@ -142,6 +145,7 @@ async def post_withdrawal(
         201, TransferResponse, "Transferred; both users' balances after it", 404, 409
     ),
     tags=["money"],
+    opt=WRITE,
 )
 async def post_transfer(
     data: JSONBody[TransferRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
@@ -167,6 +171,7 @@ async def post_transfer(
         also=(200, "This order was already reserved with these values: the reservation as is"),
     ),
     tags=["reservations"],
+    opt=WRITE,
 )
 async def post_reservation(
     data: JSONBody[ReservationRequest],
@@ -192,6 +197,7 @@ async def post_reservation(
     status_code=200,
     responses=openapi_responses(200, ReservationResponse, "Recognized as revenue", 404, 409),
     tags=["reservations"],
+    opt=WRITE,
 )
 async def post_recognize(
     order_id: PathId,
@@ -214,6 +220,7 @@ async def post_recognize(
         200, ReservationResponse, "Cancelled; the money is available again", 404, 409
     ),
     tags=["reservations"],
+    opt=WRITE,
 )
 async def post_cancel(
     order_id: PathId,
@@ -231,6 +238,7 @@ async def post_cancel(
     "/v1/reservations/{order_id:int}",
     responses=openapi_responses(200, ReservationResponse, "", 404),
     tags=["reservations"],
+    opt=READ,
 )
 async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> ReservationResponse:
     return render.reservation_response(await get_reservation(services.uow(), order_id))
@@ -256,6 +264,7 @@ KindParam = Annotated[
     "/v1/users/{user_id:int}/transactions",
     responses=openapi_responses(200, StatementResponse, "", 404),
     tags=["balances"],
+    opt=READ,
 )
 async def get_user_transactions(
     user_id: PathId,
@@ -316,6 +325,7 @@ def _kinds(values: list[str] | None) -> frozenset[EntryKind] | None:
     "/v1/users/{user_id:int}/balance",
     responses=openapi_responses(200, BalanceResponse, "", 404),
     tags=["balances"],
+    opt=READ,
 )
 async def get_user_balance(
     user_id: PathId,

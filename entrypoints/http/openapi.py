@@ -15,6 +15,7 @@ from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Re
 from litestar.openapi.spec.enums import OpenAPIType
 
 from domain.money import MAX_AMOUNT_RUBLES
+from entrypoints.http.auth import SCHEME
 from entrypoints.http.decoding import AMOUNT_TEXT
 from entrypoints.http.problems import PROBLEM_JSON
 from entrypoints.http.schemas import MAX_ID
@@ -40,6 +41,12 @@ AMOUNT_IN = Schema(
 def finish(app: Litestar) -> OpenAPI:
     document = app.openapi_schema
     components = document.components.schemas or {}
+    for route, path in (document.paths or {}).items():
+        if route.startswith("/v1"):
+            for operation in (path.get, path.post, path.put):
+                if operation is not None:
+                    operation.security = [{SCHEME: []}]
+                    operation.responses = {**(operation.responses or {}), **_AUTH_REFUSALS}
     for path in (document.paths or {}).values():
         for operation in (path.post, path.put):
             if operation is None or operation.request_body is None:
@@ -60,6 +67,17 @@ def _close(body: Schema) -> None:
         body.properties["amount"] = AMOUNT_IN
 
 
+def _problem(description: str) -> OpenAPIResponse:
+    return OpenAPIResponse(
+        description=description,
+        content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference("#/components/schemas/Problem"))},
+    )
+
+
+_AUTH_REFUSALS = {
+    "401": _problem("No bearer token, or not a valid one (when BALANCE_API_TOKENS is set)"),
+    "403": _problem("The token lacks the scope this route needs"),
+}
 _BODY_REFUSALS = {
     str(status): OpenAPIResponse(
         description=description,

@@ -18,6 +18,7 @@ from application.errors import (
     StoreUnavailable,
 )
 from domain import errors as rules
+from entrypoints.http import metrics
 from entrypoints.http.decoding import RequestInvalid
 from entrypoints.http.schemas import Problem, ProblemField
 
@@ -53,6 +54,7 @@ def problem(
     errors: list[ProblemField] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
+    metrics.refused(slug)
     body = Problem(
         type=f"/problems/{slug}",
         title=slug.replace("-", " ").capitalize(),
@@ -82,9 +84,13 @@ def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Respons
 
 
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
-    slug = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(
-        error.status_code, "http-error"
-    )
+    slug = {
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "body-too-large",
+    }.get(error.status_code, "http-error")
     if error.status_code == 400 and isinstance(error.extra, list):
         if any(isinstance(e, dict) and e.get("key") == "data" for e in error.extra):
             body = [ProblemField("body", "a JSON body is required")]

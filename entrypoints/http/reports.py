@@ -13,6 +13,7 @@ from litestar.response import Stream
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
 from application.services import NameService, list_services, name_service
+from entrypoints.http.auth import READ, REPORT, WRITE
 from entrypoints.http.controllers import PathId, ServicesDep, openapi_responses
 from entrypoints.http.decoding import StrictJSON
 from entrypoints.http.schemas import (
@@ -33,6 +34,7 @@ MONTH_CSV = r"^[0-9]{4}-(0[1-9]|1[0-2])\.csv$"
     status_code=200,
     responses=openapi_responses(200, ServiceOut, "The service's name", 404),
     tags=["services"],
+    opt=WRITE,
 )
 async def put_service(
     service_id: PathId, data: JSONBody[ServiceNameRequest], services: ServicesDep
@@ -42,7 +44,7 @@ async def put_service(
     return ServiceOut(named.service_id, named.name)
 
 
-@get("/v1/services", tags=["services"])
+@get("/v1/services", tags=["services"], opt=READ)
 async def get_services(services: ServicesDep) -> ServiceList:
     return ServiceList(
         [ServiceOut(s.service_id, s.name) for s in await list_services(services.uow())]
@@ -55,6 +57,7 @@ async def get_services(services: ServicesDep) -> ServiceList:
     return_dto=None,
     responses=openapi_responses(201, ReportLink, "Where the month's report is"),
     tags=["reports"],
+    opt=REPORT,
 )
 async def post_revenue_report(data: JSONBody[ReportRequest]) -> ReportLink:
     """The link to a month's revenue CSV. The file is built on every read: never stale."""
@@ -72,6 +75,7 @@ async def post_revenue_report(data: JSONBody[ReportRequest]) -> ReportLink:
         media_type="text/csv",
     ),
     tags=["reports"],
+    opt=REPORT,
 )
 async def get_monthly_revenue(
     period: Annotated[
@@ -93,6 +97,7 @@ async def get_monthly_revenue(
         200, str, "service name;total for the period", media_type="text/csv"
     ),
     tags=["reports"],
+    opt=REPORT,
 )
 async def get_period_revenue(
     services: ServicesDep,

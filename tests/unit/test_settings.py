@@ -17,8 +17,42 @@ def test_defaults() -> None:
         ({"DB_POOL_SIZE": "-1"}, "DB_POOL_SIZE"),
         ({"BALANCE_STORE": "redis"}, "BALANCE_STORE"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"BALANCE_API_TOKENS": "short=read"}, "BALANCE_API_TOKENS"),
+        ({"BALANCE_API_TOKENS": "a-long-enough-token-1=read+admin"}, "BALANCE_API_TOKENS"),
+        ({"BALANCE_API_TOKENS": "a-long-enough-token-1"}, "BALANCE_API_TOKENS"),
+        (
+            {"BALANCE_API_TOKENS": "a-long-enough-token-1=read,a-long-enough-token-1=write"},
+            "BALANCE_API_TOKENS",
+        ),
+        ({"BALANCE_API_TOKENS": "a long enough token 1=read"}, "BALANCE_API_TOKENS"),
+        ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"BALANCE_MIGRATE": "yes"}, "BALANCE_MIGRATE"),
+        ({"SHUTDOWN_TIMEOUT": "0"}, "SHUTDOWN_TIMEOUT"),
     ],
 )
 def test_a_bad_value_names_its_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(env)
+
+
+def test_tokens_with_scopes_for_rotation() -> None:
+    settings = Settings.from_env(
+        {"BALANCE_API_TOKENS": "old-token-0123456789=read+write+report, new-token-0123456789=read"}
+    )
+    assert settings.api_tokens == (
+        ("old-token-0123456789", frozenset({"read", "write", "report"})),
+        ("new-token-0123456789", frozenset({"read"})),
+    )
+    assert Settings.from_env({}).api_tokens == ()
+
+
+def test_the_command_line_stops_on_a_bad_value_with_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from entrypoints.cli import main
+
+    monkeypatch.setenv("WORKERS", "many")
+    assert main(["serve"]) == 2
+    error = capsys.readouterr().err
+    assert error == "balance: configuration error: WORKERS must be an integer, got 'many'\n"

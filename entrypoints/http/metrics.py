@@ -1,0 +1,97 @@
+"""Prometheus metrics. Under `balance serve` every granian worker writes to
+PROMETHEUS_MULTIPROC_DIR (set before the workers start) and /metrics sums them,
+so a scrape answered by any worker shows the whole server."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.requests = Counter(
+            "balance_http_requests", "HTTP requests answered", ["method", "route", "status"]
+        )
+        self.latency = Histogram(
+            "balance_http_request_duration_seconds",
+            "Time from the request's arrival to its answer",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.pool_in_use = Gauge(
+            "balance_db_pool_connections_in_use",
+            "Database connections checked out of the pool",
+            multiprocess_mode="livesum",
+        )
+        self.movements = Counter("balance_money_movements", "Money movements applied", ["kind"])
+        self.moved = Counter(
+            "balance_money_moved_rubles", "Sum of the amounts of money movements", ["kind"]
+        )
+        self.replays = Counter(
+            "balance_idempotent_replays",
+            "Requests answered from a stored Idempotency-Key answer",
+            ["kind"],
+        )
+        self.refusals = Counter("balance_refusals", "Requests refused, by problem type", ["reason"])
+
+
+_metrics: _Metrics | None = None
+
+
+def _get() -> _Metrics:
+    """Made at first use, in the worker: granian forks workers from the main process,
+    and prometheus_client picks its multiprocess storage from the environment."""
+    global _metrics  # noqa: PLW0603
+    if _metrics is None:
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        _metrics = _Metrics()
+    return _metrics
+
+
+def request_done(method: str, route: str, status: int, seconds: float) -> None:
+    m = _get()
+    m.requests.labels(method, route, str(status)).inc()
+    m.latency.labels(method, route).observe(seconds)
+
+
+def pool_in_use(count: int) -> None:
+    _get().pool_in_use.set(count)
+
+
+def refused(reason: str) -> None:
+    _get().refusals.labels(reason).inc()
+
+
+class MovementMetrics:
+    """The application's MovementObserver: counts what the runner applied or replayed."""
+
+    def applied(self, kind: str, amount_kopecks: int | None) -> None:
+        m = _get()
+        m.movements.labels(kind).inc()
+        if amount_kopecks:
+            m.moved.labels(kind).inc(amount_kopecks / 100)
+
+    def replayed(self, kind: str) -> None:
+        _get().replays.labels(kind).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    _get()
+    registry: Any = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,124 @@
+"""One JSON log line and the metrics for every request, and its X-Request-ID.
+
+A pure ASGI middleware, outermost, so it times and counts everything, refusals
+and unmatched routes included. The request id comes from the caller's
+X-Request-ID when it is a sane token, else a new one; it is returned on the
+response and attached to every log line written while the request runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Send
+
+from entrypoints.http import metrics
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+access = logging.getLogger("balance.access")
+
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+
+def observe(pool_in_use: Callable[[], int] | None = None) -> Callable[[ASGIApp], ASGIApp]:
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def observed(scope: Any, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            started = time.perf_counter()
+            given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+            rid = given.decode() if given and _SANE_ID.fullmatch(given) else uuid.uuid4().hex
+            token = request_id.set(rid)
+            status = 500
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        (b"x-request-id", rid.encode()),
+                    ]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                duration = time.perf_counter() - started
+                route = scope.get("path_template") or "unmatched"
+                method = scope["method"]
+                metrics.request_done(method, route, status, duration)
+                if pool_in_use is not None:
+                    metrics.pool_in_use(pool_in_use())
+                access.info(
+                    "%s %s %d",
+                    method,
+                    route,
+                    status,
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 3),
+                        "request_id": rid,
+                    },
+                )
+                request_id.reset(token)
+
+        return observed
+
+    return middleware
+
+
+_RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, request id, extras, error."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        rid = getattr(record, "request_id", None) or request_id.get()
+        if rid is not None:
+            line["request_id"] = rid
+        line.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            line["error"] = f"{type(error).__name__}: {error}"
+            line["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def _with_request_id(record: logging.LogRecord) -> bool:
+    """Stamp the request being served on every line written while it runs."""
+    if not hasattr(record, "request_id"):
+        record.request_id = request_id.get()
+    return True
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(_with_request_id)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,217 @@
+"""What an operator relies on: bearer tokens with scopes on every /v1 route, metrics
+that move with requests, a request id on every answer and log line, no secrets in
+logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from entrypoints.container import build_app, build_container
+from entrypoints.http.auth import SCOPES, scope_of
+from entrypoints.http.observe import JsonFormatter
+from entrypoints.settings import Settings
+
+ALL = "token-all-scopes-0123456789"
+ONLY = {scope: f"token-only-{scope}-0123456789" for scope in SCOPES}
+TOKENS = ",".join([f"{ALL}=read+write+report", *(f"{t}={s}" for s, t in ONLY.items())])
+
+# One request that succeeds for every /v1 route, on the store `seeded` prepares.
+SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
+    ("POST", "/v1/deposits"): ("/v1/deposits", {"user_id": 1, "amount": "5"}),
+    ("POST", "/v1/withdrawals"): ("/v1/withdrawals", {"user_id": 1, "amount": "1"}),
+    ("POST", "/v1/transfers"): (
+        "/v1/transfers",
+        {"from_user_id": 1, "to_user_id": 2, "amount": "1"},
+    ),
+    ("POST", "/v1/reservations"): (
+        "/v1/reservations",
+        {"user_id": 1, "service_id": 3, "order_id": 90, "amount": "1"},
+    ),
+    ("POST", "/v1/reservations/{order_id:int}/recognize"): (
+        "/v1/reservations/5/recognize",
+        {"user_id": 1, "service_id": 3, "amount": "2"},
+    ),
+    ("POST", "/v1/reservations/{order_id:int}/cancel"): (
+        "/v1/reservations/6/cancel",
+        {"user_id": 1, "service_id": 3},
+    ),
+    ("GET", "/v1/reservations/{order_id:int}"): ("/v1/reservations/5", None),
+    ("GET", "/v1/users/{user_id:int}/balance"): ("/v1/users/1/balance", None),
+    ("GET", "/v1/users/{user_id:int}/transactions"): ("/v1/users/1/transactions", None),
+    ("PUT", "/v1/services/{service_id:int}"): ("/v1/services/3", {"name": "Delivery"}),
+    ("GET", "/v1/services"): ("/v1/services", None),
+    ("POST", "/v1/reports/revenue"): ("/v1/reports/revenue", {"year": 2022, "month": 11}),
+    ("GET", "/v1/reports/revenue/{period:str}"): ("/v1/reports/revenue/2022-11.csv", None),
+    ("GET", "/v1/reports/revenue.csv"): (
+        "/v1/reports/revenue.csv?from=2022-11-01&to=2022-12-01",
+        None,
+    ),
+}
+
+
+def v1_routes(app: Litestar) -> dict[tuple[str, str], str | None]:
+    """(method, path) -> the scope it declares, for every /v1 route the app serves."""
+    found: dict[tuple[str, str], str | None] = {}
+    for route in app.routes:
+        if route.path.startswith("/v1"):
+            for handler in getattr(route, "route_handlers", ()):
+                for method in getattr(handler, "http_methods", ()):
+                    if method != "OPTIONS":  # Litestar's own, answers the allowed methods
+                        found[(method, route.path)] = scope_of(handler)
+    return found
+
+
+def with_tokens(**env: str) -> Iterator[TestClient[Litestar]]:
+    settings = Settings.from_env({"BALANCE_STORE": "memory", **env})
+    with TestClient(build_app(settings, build_container(settings))) as client:
+        yield client
+
+
+@pytest.fixture
+def guarded() -> Iterator[TestClient[Litestar]]:
+    yield from with_tokens(BALANCE_API_TOKENS=TOKENS)
+
+
+def seed(client: TestClient[Litestar]) -> None:
+    auth = {"Authorization": f"Bearer {ALL}"}
+    for path, body in (
+        ("/v1/deposits", {"user_id": 1, "amount": "100"}),
+        ("/v1/reservations", {"user_id": 1, "service_id": 3, "order_id": 5, "amount": "10"}),
+        ("/v1/reservations", {"user_id": 1, "service_id": 3, "order_id": 6, "amount": "10"}),
+    ):
+        assert client.post(path, json=body, headers=auth).status_code == 201
+
+
+def send(
+    client: TestClient[Litestar], method: str, route: tuple[str, str], token: str | None
+) -> Any:
+    path, body = SAMPLES[route]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.request(method, path, json=body, headers=headers)
+
+
+def test_every_v1_route_declares_a_scope_and_has_a_sample(guarded: TestClient[Litestar]) -> None:
+    routes = v1_routes(guarded.app)
+    assert set(routes) == set(SAMPLES), "a new /v1 route needs a sample here"
+    assert all(scope in SCOPES for scope in routes.values()), routes
+
+
+@pytest.mark.parametrize("route", sorted(SAMPLES))
+def test_401_without_a_token_403_with_another_scope_2xx_with_the_right_one(
+    guarded: TestClient[Litestar], route: tuple[str, str]
+) -> None:
+    method = route[0]
+    needed = v1_routes(guarded.app)[route]
+    seed(guarded)
+    for token in (None, "not-a-token-of-ours-0123456789"):
+        missing = send(guarded, method, route, token)
+        assert missing.status_code == 401, missing.text
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert missing.headers["www-authenticate"].startswith("Bearer")
+    for scope, token in ONLY.items():
+        answer = send(guarded, method, route, token)
+        if scope == needed:
+            assert 200 <= answer.status_code < 300, answer.text
+        else:
+            assert answer.status_code == 403, answer.text
+            assert needed in answer.json()["detail"]
+
+
+def test_a_refused_token_writes_nothing(guarded: TestClient[Litestar]) -> None:
+    seed(guarded)
+    before = guarded.get("/v1/users/1/balance", headers={"Authorization": f"Bearer {ALL}"}).json()
+    for token in (None, ONLY["read"], ONLY["report"]):
+        send(guarded, "POST", ("POST", "/v1/deposits"), token)
+    after = guarded.get("/v1/users/1/balance", headers={"Authorization": f"Bearer {ALL}"}).json()
+    assert after == before
+
+
+def test_health_metrics_and_docs_need_no_token(guarded: TestClient[Litestar]) -> None:
+    for path in ("/health/live", "/health/ready", "/metrics", "/schema/openapi.json"):
+        assert guarded.get(path).status_code == 200, path
+
+
+def test_the_schema_declares_bearer_auth_on_v1(guarded: TestClient[Litestar]) -> None:
+    document = guarded.get("/schema/openapi.json").json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["BearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schemes["BearerToken"]["description"],
+    }
+    deposit = document["paths"]["/v1/deposits"]["post"]
+    assert deposit["security"] == [{"BearerToken": []}]
+    assert {"401", "403"} <= deposit["responses"].keys()
+    assert "security" not in document["paths"]["/health/live"]["get"]
+
+
+def test_without_tokens_the_service_warns_that_it_is_open(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "balance"):
+        client = next(with_tokens())
+        assert client.post("/v1/deposits", json={"user_id": 1, "amount": "1"}).status_code == 201
+    assert "BALANCE_API_TOKENS is not set" in caplog.text
+
+
+def counter(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
+        if match and ",".join(sorted((match.group(1) or "").split(","))) == wanted:
+            return float(match.group(2))
+    return 0.0
+
+
+def test_metrics_move_with_requests(guarded: TestClient[Litestar]) -> None:
+    auth = {"Authorization": f"Bearer {ALL}", "Idempotency-Key": "metrics-1"}
+    before = guarded.get("/metrics").text
+    body = {"user_id": 7, "amount": "12.50"}
+    assert guarded.post("/v1/deposits", json=body, headers=auth).status_code == 201
+    assert guarded.post("/v1/deposits", json=body, headers=auth).status_code == 201  # replay
+    assert guarded.post("/v1/withdrawals", json=body, headers=auth).status_code == 422  # key reuse
+    assert guarded.get("/v1/users/7/balance").status_code == 401
+    after = guarded.get("/metrics").text
+
+    def moved(name: str, **labels: str) -> float:
+        return counter(after, name, **labels) - counter(before, name, **labels)
+
+    route = {"method": "POST", "route": "/v1/deposits"}
+    assert moved("balance_http_requests_total", **route, status="201") == 2
+    assert moved("balance_http_request_duration_seconds_count", **route) == 2
+    assert moved("balance_money_movements_total", kind="deposit") == 1
+    assert moved("balance_money_moved_rubles_total", kind="deposit") == 12.5
+    assert moved("balance_idempotent_replays_total", kind="deposit") == 1
+    assert moved("balance_refusals_total", reason="idempotency-key-reused") == 1
+    assert moved("balance_refusals_total", reason="unauthorized") == 1
+    assert "balance_db_pool_connections_in_use" in after
+
+
+def test_the_request_id_is_returned_and_logged_and_secrets_are_not(
+    guarded: TestClient[Litestar], caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = {"Authorization": f"Bearer {ALL}"}
+    with caplog.at_level(logging.INFO, "balance.access"):
+        given = guarded.get("/v1/services", headers={**auth, "X-Request-ID": "req-42.a:b"})
+        made = guarded.get("/v1/services", headers=auth)
+        hostile = guarded.get("/v1/services", headers={**auth, "X-Request-ID": "bad id;drop"})
+    assert given.headers["x-request-id"] == "req-42.a:b"
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", hostile.headers["x-request-id"])
+    formatter = JsonFormatter()
+    lines = [json.loads(formatter.format(r)) for r in caplog.records]
+    first = lines[0]
+    assert {"method", "route", "status", "duration_ms", "message", "level", "ts"} <= first.keys()
+    assert (first["route"], first["status"], first["request_id"]) == (
+        "/v1/services",
+        200,
+        "req-42.a:b",
+    )
+    logged = "\n".join(formatter.format(r) for r in caplog.records)
+    assert ALL not in logged
