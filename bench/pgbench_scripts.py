@@ -48,15 +48,15 @@ def command(statement: str) -> str:
     return " ".join(statement.split()) + ";"
 
 
-def claimed_and_completed(*body: str, status: int = 201) -> str:
-    lines = [
-        "\\set seq random(1, 9000000000000000000)",
-        "BEGIN;",
-        command(bind(uow._CLAIM_KEY, key=KEY, fingerprint=FINGERPRINT)),
-        *body,
-        command(bind(uow._COMPLETE_KEY, key=KEY, status=status, body=BODY)),
-        "COMMIT;",
-    ]
+def claimed_and_completed(*body: str, status: int = 201, compound: bool = False) -> str:
+    """BEGIN, the key's claim, `body`, the key's answer, COMMIT. `compound` sends
+    BEGIN with the claim and the answer with COMMIT, one message each, as the
+    service does (pgbench can only do that in -M simple)."""
+    claim = uow._CLAIM_KEY.format(key=KEY, fingerprint=FINGERPRINT)
+    answer = uow._COMPLETE_KEY.format(status=status, body="7b" * 180, key=KEY)
+    head = [f"BEGIN\\; {claim};"] if compound else ["BEGIN;", f"{claim};"]
+    tail = [f"{answer}\\; COMMIT;"] if compound else [f"{answer};", "COMMIT;"]
+    lines = ["\\set seq random(1, 9000000000000000000)", *head, *body, *tail]
     return "\n".join(lines) + "\n"
 
 
@@ -74,7 +74,7 @@ def lock(*ids: str) -> str:
     return command(bind(uow._LOCK_ACCOUNTS, ids=bigints(*ids)))
 
 
-def deposit(uid: str = ":uid") -> str:
+def deposit(uid: str = ":uid", compound: bool = False) -> str:
     return claimed_and_completed(
         lock(uid),
         record(
@@ -90,10 +90,11 @@ def deposit(uid: str = ":uid") -> str:
             amounts=bigints(-100, 100),
             balances=bigints("NULL", BIG),
         ),
+        compound=compound,
     )
 
 
-def transfer(sender: str = ":a", receiver: str = ":b") -> str:
+def transfer(sender: str = ":a", receiver: str = ":b", compound: bool = False) -> str:
     return claimed_and_completed(
         lock(sender, receiver),
         record(
@@ -110,10 +111,11 @@ def transfer(sender: str = ":a", receiver: str = ":b") -> str:
             amounts=bigints(-100, 100),
             balances=bigints(BIG, BIG),
         ),
+        compound=compound,
     )
 
 
-def reserve_then_recognize() -> str:
+def reserve_then_recognize(compound: bool = False) -> str:
     order = {"order_id": ":oid::bigint"}
     reserve = claimed_and_completed(
         command(bind(uow._GET_RESERVATION, **order)),
@@ -144,6 +146,7 @@ def reserve_then_recognize() -> str:
                 created_at="clock_timestamp()",
             )
         ),
+        compound=compound,
     )
     recognize = claimed_and_completed(
         command(bind(uow._LOCK_RESERVATION, **order)),
@@ -173,6 +176,7 @@ def reserve_then_recognize() -> str:
             )
         ),
         status=200,
+        compound=compound,
     )
     return "\\set oid random(1, 9000000000000000000)\n" + reserve + recognize
 
@@ -194,15 +198,21 @@ UID = "\\set uid random(1, :users)\n"
 PAIR = "\\set a random(1, :users)\n\\set b (:a % :users) + 1\n"
 
 
-def scripts() -> dict[str, list[tuple[str, str]]]:
-    """Scenario -> [(script text, weight)] (pgbench -f file@weight)."""
+def scripts(compound: bool = False) -> dict[str, list[tuple[str, str]]]:
+    """Scenario -> [(script text, weight)] (pgbench -f file@weight).
+
+    compound=True: the service's exact messages (BEGIN with the claim, the answer
+    with COMMIT), which pgbench can send only in -M simple (nothing prepared);
+    False: each statement on its own, prepared. The ceiling is the faster one.
+    """
+    c = compound
     return {
-        "deposit": [(UID + deposit(), "1")],
-        "reserve+recognize": [(UID + reserve_then_recognize(), "1")],
-        "transfer": [(PAIR + transfer(), "1")],
+        "deposit": [(UID + deposit(compound=c), "1")],
+        "reserve+recognize": [(UID + reserve_then_recognize(compound=c), "1")],
+        "transfer": [(PAIR + transfer(compound=c), "1")],
         "hot user": [
-            (deposit("1"), "1"),
-            ("\\set b random(2, :users)\n" + transfer("1", ":b"), "1"),
+            (deposit("1", compound=c), "1"),
+            ("\\set b random(2, :users)\n" + transfer("1", ":b", compound=c), "1"),
         ],
         "balance": [(UID + balance(), "1")],
         "statement page": [(UID + statement_page(), "1")],

@@ -15,6 +15,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 SERVER_SETTINGS = {
     "application_name": "balance",
     "idle_in_transaction_session_timeout": "60s",
+    "standard_conforming_strings": "on",  # uow._literal relies on it
 }
 
 

@@ -140,21 +140,29 @@ _CLOSE_RESERVATION = compile_sql(
     )
 )
 
-_CLAIM_KEY = compile_sql(
-    text(
-        "INSERT INTO idempotency_keys (key, fingerprint) VALUES (:key, :fingerprint)"
-        " ON CONFLICT DO NOTHING RETURNING key"
-    )
+# The key's claim rides with BEGIN, its answer with COMMIT: two statements in one
+# simple-protocol message each (a round trip saved twice), so their values are
+# written as literals by _literal.
+_CLAIM_KEY = (
+    "INSERT INTO idempotency_keys (key, fingerprint) VALUES ({key}, {fingerprint})"
+    " ON CONFLICT DO NOTHING"
 )
+_COMPLETE_KEY = (
+    "UPDATE idempotency_keys SET status = {status}, body = '\\x{body}'::bytea WHERE key = {key}"
+)
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal (standard_conforming_strings is on for every connection)."""
+    if "\x00" in value:
+        raise ValueError("a NUL cannot be sent to PostgreSQL")
+    return "'" + value.replace("'", "''") + "'"
+
+
 _GET_KEY = compile_sql(
     select(
         idempotency_keys.c.fingerprint, idempotency_keys.c.status, idempotency_keys.c.body
     ).where(idempotency_keys.c.key == bindparam("key"))
-)
-_COMPLETE_KEY = compile_sql(
-    update(idempotency_keys)
-    .where(idempotency_keys.c.key == bindparam("key"))
-    .values(status=bindparam("status"), body=bindparam("body"))
 )
 
 
@@ -168,11 +176,12 @@ class _Work:
     read is one round trip instead of three).
     """
 
-    __slots__ = ("begun", "db", "to_open", "to_save")
+    __slots__ = ("answer", "begun", "db", "to_open", "to_save")
 
     def __init__(self, db: Db) -> None:
         self.db = db
         self.begun = False
+        self.answer: str | None = None  # the idempotency answer, sent with COMMIT
         self.to_open: set[int] = set()
         self.to_save: dict[int, UserAccount] = {}
 
@@ -331,19 +340,24 @@ class PostgresIdempotencyKeys(IdempotencyKeys):
     async def claim(self, key: str, fingerprint: str) -> IdempotencyRecord | None:
         # A concurrent transaction holding the same key makes this INSERT wait
         # until it commits (then we replay) or rolls back (then the key is ours).
-        await self._work.begin()
+        claim = _CLAIM_KEY.format(key=_literal(key), fingerprint=_literal(fingerprint))
+        if not self._work.begun:
+            self._work.begun = True  # set first: if the claim fails, ROLLBACK is due
+            claim = f"BEGIN; {claim}"
         try:
-            claimed = await self._db.value(_CLAIM_KEY, key=key, fingerprint=fingerprint)
+            tag = await self._db.connection.execute(claim)
         except asyncpg.LockNotAvailableError as error:
             raise RequestInProgress from error
-        if claimed is not None:
+        if tag == "INSERT 0 1":
             return None
         row = await self._db.row(_GET_KEY, key=key)
         assert row is not None
         return IdempotencyRecord(row["fingerprint"], StoredResponse(row["status"], row["body"]))
 
     async def complete(self, key: str, response: StoredResponse) -> None:
-        await self._db.run(_COMPLETE_KEY, key=key, status=response.status, body=response.body)
+        self._work.answer = _COMPLETE_KEY.format(
+            status=int(response.status), body=response.body.hex(), key=_literal(key)
+        )
 
 
 class PostgresUnitOfWork(UnitOfWork):
@@ -410,8 +424,9 @@ class PostgresUnitOfWork(UnitOfWork):
         if not self._work.begun:
             self._committed = True  # it only read
             return
+        answer, self._work.answer = self._work.answer, None
         try:
-            await self._work.db.connection.execute("COMMIT")
+            await self._work.db.connection.execute(f"{answer}; COMMIT" if answer else "COMMIT")
             self._committed = True
         except Exception as error:
             raise (translate(error, during_commit=True) or error) from error

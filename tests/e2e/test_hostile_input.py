@@ -381,7 +381,7 @@ def test_refused_with_the_field_named_and_nothing_written(target: Target, case: 
     ],
 )
 def test_hostile_text_is_stored_verbatim(target: Target, text: str) -> None:
-    key = f"verbatim-{SQL}-{abs(hash(text))}"
+    key = f"verbatim-{SQL}-\\\\x27\\\\-{abs(hash(text))}"  # quotes and backslashes
     moved = target.api.post(
         "/v1/deposits", json=deposit(user_id=2, description=text), headers={"Idempotency-Key": key}
     )
@@ -396,5 +396,6 @@ def test_hostile_text_is_stored_verbatim(target: Target, text: str) -> None:
     )
     assert again.content == moved.content
     tables = target.state()
+    assert (key,) in tables[4]  # the key is stored exactly as sent
     assert len(tables[0]) == 2
     assert tables[2][0][0] > 0
