@@ -103,7 +103,7 @@ class Server:
         self.port = port
         env = {**os.environ, "DATABASE_URL": url, "WORKERS": str(workers), "PORT": str(port)}
         env.update({"DB_POOL_SIZE": os.environ.get("DB_POOL_SIZE", "16")})
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115
+        self.log = tempfile.TemporaryFile(mode="a+b")  # noqa: SIM115
         self.process = subprocess.Popen(
             [str(BALANCE), "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT
         )

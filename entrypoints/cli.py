@@ -16,7 +16,7 @@ from adapters.postgres.engine import grant_app_role, migrate
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
 from entrypoints.container import build_container
-from entrypoints.http.observe import configure_logging
+from entrypoints.http.observe import configure_logging, granian_logging
 from entrypoints.settings import ConfigError, Settings
 
 logger = logging.getLogger("balance")
@@ -109,7 +109,7 @@ def _granian(settings: Settings) -> None:
         respawn_interval=0.5,
         # SIGTERM: stop accepting, let in-flight requests finish, then stop workers.
         workers_kill_timeout=settings.shutdown_timeout,
-        log_dictconfig={"version": 1, "disable_existing_loggers": False},
+        log_dictconfig=granian_logging(settings.log_level, settings.log_format),
     ).serve()
 
 

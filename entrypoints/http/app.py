@@ -53,6 +53,7 @@ def create_app(
         route_handlers=handlers,
         guards=[require_scopes(tokens)] if tokens is not None else [],
         middleware=[observe(pool_in_use)],
+        logging_config=None,  # configure_logging owns the root logger (JSON lines)
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,

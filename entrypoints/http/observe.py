@@ -97,7 +97,9 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None) or request_id.get()
         if rid is not None:
             line["request_id"] = rid
-        line.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
+        line.update(
+            {k: v for k, v in record.__dict__.items() if k not in _RESERVED and v is not None}
+        )
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
             line["error"] = f"{type(error).__name__}: {error}"
@@ -105,16 +107,47 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def _with_request_id(record: logging.LogRecord) -> bool:
+class RequestIdFilter(logging.Filter):
     """Stamp the request being served on every line written while it runs."""
-    if not hasattr(record, "request_id"):
-        record.request_id = request_id.get()
-    return True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        return True
+
+
+def granian_logging(level: str, fmt: str) -> dict[str, Any]:
+    """granian's own loggers (start, stop, workers) in the same format as ours."""
+    formatter = (
+        {"()": JsonFormatter}
+        if fmt == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    )
+    # granian applies this in every worker, and dictConfig drops the handlers set
+    # before it: so the root logger (ours) is configured here too.
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"balance": formatter},
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "balance",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": level, "propagate": False},
+            "granian.access": {"handlers": ["console"], "level": level, "propagate": False},
+        },
+    }
 
 
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler()
-    handler.addFilter(_with_request_id)
+    handler.addFilter(RequestIdFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

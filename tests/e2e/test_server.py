@@ -111,3 +111,26 @@ def test_ready_only_at_the_schema_head(pg_server: str) -> None:
             assert "schema at 0001" in stale.json()["detail"]
     finally:
         asyncio.run(postgres.drop_database(pg_server, name))
+
+
+def test_workers_log_one_json_line_per_request(pg_server: str) -> None:
+    import asyncio
+    import json
+
+    from tests import postgres
+
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    process = ServerProcess({"DATABASE_URL": url, "LOG_FORMAT": "json"}, workers=2)
+    try:
+        process.start()
+        for n in range(4):  # reaches both workers, most likely
+            httpx.get(f"{process.base_url}/v1/services", headers={"X-Request-ID": f"e2e-{n}"})
+        assert process.stop() == 0
+        lines = [json.loads(line) for line in process.output().splitlines()]  # all JSON
+        access = [line for line in lines if line.get("route") == "/v1/services"]
+        assert sorted(line["request_id"] for line in access) == [f"e2e-{n}" for n in range(4)]
+        assert {line["logger"] for line in access} == {"balance.access"}
+    finally:
+        process.kill()
+        asyncio.run(postgres.drop_database(pg_server, name))
