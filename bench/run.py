@@ -14,7 +14,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,13 +24,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
 
 from adapters.postgres.engine import migrate
 from bench.pgbench_scripts import scripts
+from tests.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-BALANCE = Path(sys.executable).with_name("balance")
 WRK = {
     "deposit": "deposit.lua",
     "reserve+recognize": "reserve_recognize.lua",
@@ -98,43 +96,24 @@ async def prepare(url: str, users: int) -> str:
     return bench_url
 
 
-class Server:
-    def __init__(self, url: str, workers: int, port: int) -> None:
-        self.port = port
-        env = {**os.environ, "DATABASE_URL": url, "WORKERS": str(workers), "PORT": str(port)}
-        env.update({"DB_POOL_SIZE": os.environ.get("DB_POOL_SIZE", "16")})
-        self.log = tempfile.TemporaryFile(mode="a+b")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(BALANCE), "serve"], env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        self.log.seek(0)
-        raise RuntimeError(f"server did not start: {self.log.read().decode()}")
+def start_server(url: str, workers: int, port: int) -> ServerProcess:
+    pool = os.environ.get("DB_POOL_SIZE", "16")
+    server = ServerProcess({"DATABASE_URL": url, "DB_POOL_SIZE": pool}, workers=workers, port=port)
+    server.start()
+    return server
 
-    def worker_rss_mb(self) -> float:
-        """The largest worker's resident memory."""
-        rss = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            if f"PPid:\t{self.process.pid}\n" in status:
-                kb = re.search(r"VmRSS:\s+(\d+) kB", status)
-                rss.append(int(kb.group(1)) / 1024 if kb else 0)
-        return max(rss, default=0.0)
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
+def worker_rss_mb(server: ServerProcess) -> float:
+    """The largest worker's resident memory."""
+    rss = [0.0]
+    for pid in server.workers_pids():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if kb := re.search(r"VmRSS:\s+(\d+) kB", status):
+            rss.append(int(kb.group(1)) / 1024)
+    return max(rss)
 
 
 def seconds(text: str) -> float:
@@ -291,10 +270,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         for run in range(args.runs):
             for scenario, figures in results.items():
-                server = Server(url, args.workers, args.port)
+                server = start_server(url, args.workers, args.port)
                 try:
                     rps, p50, p99, errors = run_wrk(args.port, scenario, args)
-                    figures.rss_mb.append(server.worker_rss_mb())
+                    figures.rss_mb.append(worker_rss_mb(server))
                 finally:
                     server.stop()
                 figures.rps.append(rps)
