@@ -97,7 +97,7 @@ async def prepare(url: str, users: int) -> str:
 
 
 def start_server(url: str, workers: int, port: int) -> ServerProcess:
-    pool = os.environ.get("DB_POOL_SIZE", "16")
+    pool = os.environ.get("DB_POOL_SIZE", "4")
     server = ServerProcess({"DATABASE_URL": url, "DB_POOL_SIZE": pool}, workers=workers, port=port)
     server.start()
     return server
@@ -231,7 +231,7 @@ def table(results: dict[str, Figures], args: argparse.Namespace) -> str:
         f" --users {args.users}`), {time.strftime('%Y-%m-%d')}",
         f"- Each figure is the median of {args.runs} runs of {args.duration} s;"
         f" {args.connections} connections for wrk and pgbench alike; server with"
-        f" {args.workers} granian workers, DB_POOL_SIZE={os.environ.get('DB_POOL_SIZE', '16')}.",
+        f" {args.workers} granian workers, DB_POOL_SIZE={os.environ.get('DB_POOL_SIZE', '4')}.",
         "",
         "| scenario | service req/s | p50 ms | p99 ms | errors | RSS/worker MB"
         " | pgbench ops/s (same SQL) | service/pgbench |",
