@@ -47,7 +47,9 @@ class Settings:
             workers=_int(env, "WORKERS", 1, 1, 64),
             pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
             api_tokens=_tokens(env.get("BALANCE_API_TOKENS", "")),
-            log_level=_choice(env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            log_level=_choice(
+                env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True
+            ),
             log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
             migrate=_choice(env, "BALANCE_MIGRATE", "1", ("1", "0")) == "1",
             shutdown_timeout=_int(env, "SHUTDOWN_TIMEOUT", 30, 1, 600),
@@ -95,9 +97,16 @@ def _tokens(raw: str) -> tuple[tuple[str, frozenset[str]], ...]:
     return tuple(grants.items())
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+def _choice(
+    env: Mapping[str, str],
+    name: str,
+    default: str,
+    allowed: tuple[str, ...],
+    *,
+    upper: bool = False,
+) -> str:
     raw = env.get(name) or default
-    value = raw.upper() if name == "LOG_LEVEL" else raw.lower()
+    value = raw.upper() if upper else raw.lower()
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
     return value

@@ -85,9 +85,6 @@ class Db:
     async def row(self, sql: Sql, **params: Any) -> asyncpg.Record | None:
         return await self.connection.fetchrow(sql.text, *sql.arguments(params))
 
-    async def value(self, sql: Sql, **params: Any) -> Any:
-        return await self.connection.fetchval(sql.text, *sql.arguments(params))
-
     async def run(self, sql: Sql, **params: Any) -> str:
         """The command tag, e.g. 'UPDATE 1'."""
         return await self.connection.execute(sql.text, *sql.arguments(params))  # type: ignore[no-any-return]

@@ -13,7 +13,8 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
-SCOPES = ("read", "write", "report")
+from entrypoints.settings import SCOPES
+
 READ, WRITE, REPORT = ({"scope": s} for s in SCOPES)
 SCHEME = "BearerToken"
 

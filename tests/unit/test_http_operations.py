@@ -15,9 +15,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from entrypoints.container import build_app, build_container
-from entrypoints.http.auth import SCOPES, scope_of
+from entrypoints.http.auth import scope_of
 from entrypoints.http.observe import JsonFormatter
-from entrypoints.settings import Settings
+from entrypoints.settings import SCOPES, Settings
 
 ALL = "token-all-scopes-0123456789"
 ONLY = {scope: f"token-only-{scope}-0123456789" for scope in SCOPES}
