@@ -6,7 +6,7 @@ import logging
 from functools import partial
 
 from dependency_injector import containers, providers
-from litestar import Litestar
+from litestar.types import ASGIApp
 
 from adapters.csv.revenue import CsvRevenueReport
 from adapters.memory.reports import InMemoryRevenueReports
@@ -87,7 +87,7 @@ def build_container(settings: Settings) -> Container:
     return container
 
 
-def build_app(settings: Settings, container: Container | None = None) -> Litestar:
+def build_app(settings: Settings, container: Container | None = None) -> ASGIApp:
     """One worker's app: its resources (the engine) open at start-up, close at shutdown."""
     container = container or build_container(settings)
 

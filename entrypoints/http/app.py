@@ -10,11 +10,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
+from litestar.types import ASGIApp
 
 from entrypoints.http import metrics
 from entrypoints.http.auth import SCHEME, Tokens, check_every_route_has_a_scope, require_scopes
 from entrypoints.http.controllers import ROUTES, Services
 from entrypoints.http.health import HEALTH_ROUTES
+from entrypoints.http.hot_path import hot_path
 from entrypoints.http.observe import observe
 from entrypoints.http.openapi import finish
 from entrypoints.http.problems import EXCEPTION_HANDLERS
@@ -43,16 +45,28 @@ def create_app(
     on_shutdown: Sequence[Hook] = (),
     tokens: Tokens | None = None,
     pool_in_use: Callable[[], int] | None = None,
-) -> Litestar:
-    """`services` is asked once per request; the container makes it a singleton.
+) -> ASGIApp:
+    """The service: every request observed (request id, access log, metrics), the
+    money routes' valid requests served by the hot path, the rest by Litestar.
 
+    `services` is asked once per request; the container makes it a singleton.
     With `tokens`, every /v1 route needs a bearer token holding its scope."""
+    app = create_litestar(services, on_startup, on_shutdown, tokens)
+    return observe(pool_in_use)(hot_path(app, services, tokens, MAX_BODY_BYTES))
+
+
+def create_litestar(
+    services: Callable[[], Services],
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    tokens: Tokens | None = None,
+) -> Litestar:
+    """Every route, documented at /docs; what the hot path hands on is answered here."""
     handlers = [*ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs, prometheus]
     check_every_route_has_a_scope((path, h) for h in handlers for path in h.paths)
     app = Litestar(
         route_handlers=handlers,
         guards=[require_scopes(tokens)] if tokens is not None else [],
-        middleware=[observe(pool_in_use)],
         logging_config=None,  # configure_logging owns the root logger (JSON lines)
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

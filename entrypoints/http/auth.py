@@ -43,6 +43,13 @@ def scope_of(handler: BaseRouteHandler) -> str | None:
     return scope if isinstance(scope, str) else None
 
 
+def bearer(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if that is what it is."""
+    scheme, _, credentials = authorization.partition(" ")
+    token = credentials.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def require_scopes(tokens: Tokens) -> Guard:
     async def guard(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
@@ -50,13 +57,13 @@ def require_scopes(tokens: Tokens) -> Guard:
         needed = scope_of(handler)
         if needed is None:
             return  # health, metrics, documentation
-        scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
+        credentials = bearer(connection.headers.get("authorization", ""))
+        if credentials is None:
             raise NotAuthorizedException(
                 "an Authorization: Bearer token is required",
                 headers={"WWW-Authenticate": 'Bearer realm="balance"'},
             )
-        granted = tokens.scopes(credentials.strip())
+        granted = tokens.scopes(credentials)
         if granted is None:
             raise NotAuthorizedException(
                 "the bearer token is not valid",

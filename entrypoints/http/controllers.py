@@ -12,23 +12,27 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
-from application.cancel import Cancel, cancel
-from application.deposit import Deposit, deposit
 from application.get_balance import get_balance
-from application.ports import RevenueReports, RevenueReportWriter, StoredResponse, UnitOfWork
-from application.recognize import Recognize, recognize
+from application.ports import RevenueReports, RevenueReportWriter, UnitOfWork
 from application.reservations import get_reservation
-from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements
 from application.statement import build_query, statement
 from application.statement_query import MAX_LIMIT, StatementSort
-from application.transfer import Transfer, transfer
-from application.withdraw import Withdraw, withdraw
 from domain.ledger import EntryKind
-from domain.money import Money
 from entrypoints.http import render
 from entrypoints.http.auth import READ, WRITE
 from entrypoints.http.decoding import StrictJSON, invalid_field
+from entrypoints.http.money import (
+    CANCELLATION,
+    DEPOSIT,
+    RECOGNITION,
+    RESERVATION,
+    TRANSFER,
+    WITHDRAWAL,
+    MoneyRoute,
+    S,
+    idempotency_key,
+)
 from entrypoints.http.schemas import (
     MAX_ID,
     BalanceResponse,
@@ -62,7 +66,7 @@ IdempotencyKey = Annotated[
         name="Idempotency-Key",
         required=False,
         description="1..255 printable ASCII; the same key and request replay the first answer",
-        # Documented only: _key() checks it, so the refusal names the header.
+        # Documented only: idempotency_key() checks it, so the refusal names the header.
         schema_extra={"minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
     ),
 ]
@@ -70,13 +74,10 @@ PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 ServicesDep = NamedDependency[Services]
 
 
-def _key(value: str | None) -> str | None:
-    if value is not None and not (1 <= len(value) <= 255 and all(" " <= ch <= "~" for ch in value)):
-        raise invalid_field("Idempotency-Key", "must be 1..255 printable ASCII characters")
-    return value
-
-
-def _reply(stored: StoredResponse) -> Response[bytes]:
+async def _apply(
+    route: MoneyRoute[S], services: Services, data: S, order_id: int, key: str | None
+) -> Response[bytes]:
+    stored = await route.apply(services.movements, data, order_id, idempotency_key(key))
     return Response(stored.body, status_code=stored.status, media_type="application/json")
 
 
@@ -102,7 +103,7 @@ def openapi_responses(
 
 
 @post(
-    "/v1/deposits",
+    DEPOSIT.path,
     dto=StrictJSON[DepositRequest],
     return_dto=None,
     responses=openapi_responses(201, MovementResponse, "Deposited; the balances after it"),
@@ -113,13 +114,11 @@ async def post_deposit(
     data: JSONBody[DepositRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> Response[bytes]:
     """Money paid in from outside to a user; the first deposit opens the user's account."""
-    cmd = Deposit(data.user_id, Money.amount(data.amount), data.description or None)
-    key = _key(idempotency_key)
-    return _reply(await services.movements.execute(deposit, cmd, render.movement, key))
+    return await _apply(DEPOSIT, services, data, 0, idempotency_key)
 
 
 @post(
-    "/v1/withdrawals",
+    WITHDRAWAL.path,
     dto=StrictJSON[WithdrawalRequest],
     return_dto=None,
     responses=openapi_responses(
@@ -132,13 +131,11 @@ async def post_withdrawal(
     data: JSONBody[WithdrawalRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> Response[bytes]:
     """Money paid out of a user's available balance."""
-    cmd = Withdraw(data.user_id, Money.amount(data.amount), data.description or None)
-    key = _key(idempotency_key)
-    return _reply(await services.movements.execute(withdraw, cmd, render.movement, key))
+    return await _apply(WITHDRAWAL, services, data, 0, idempotency_key)
 
 
 @post(
-    "/v1/transfers",
+    TRANSFER.path,
     dto=StrictJSON[TransferRequest],
     return_dto=None,
     responses=openapi_responses(
@@ -151,15 +148,11 @@ async def post_transfer(
     data: JSONBody[TransferRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
 ) -> Response[bytes]:
     """Move money between two users' available balances."""
-    cmd = Transfer(
-        data.from_user_id, data.to_user_id, Money.amount(data.amount), data.description or None
-    )
-    key = _key(idempotency_key)
-    return _reply(await services.movements.execute(transfer, cmd, render.transfer, key))
+    return await _apply(TRANSFER, services, data, 0, idempotency_key)
 
 
 @post(
-    "/v1/reservations",
+    RESERVATION.path,
     dto=StrictJSON[ReservationRequest],
     return_dto=None,
     responses=openapi_responses(
@@ -179,19 +172,11 @@ async def post_reservation(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[bytes]:
     """Hold money for an order. The same order again answers 200 with the reservation."""
-    cmd = Reserve(
-        data.user_id,
-        data.service_id,
-        data.order_id,
-        Money.amount(data.amount),
-        data.description or None,
-    )
-    key = _key(idempotency_key)
-    return _reply(await services.movements.execute(reserve, cmd, render.reservation_opened, key))
+    return await _apply(RESERVATION, services, data, 0, idempotency_key)
 
 
 @post(
-    "/v1/reservations/{order_id:int}/recognize",
+    RECOGNITION.path,
     dto=StrictJSON[RecognizeRequest],
     return_dto=None,
     status_code=200,
@@ -206,13 +191,11 @@ async def post_recognize(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[bytes]:
     """Recognize held money as revenue; an amount below the reserved one releases the rest."""
-    cmd = Recognize(order_id, data.user_id, data.service_id, Money.amount(data.amount))
-    key = _key(idempotency_key)
-    return _reply(await services.movements.execute(recognize, cmd, render.reservation_closed, key))
+    return await _apply(RECOGNITION, services, data, order_id, idempotency_key)
 
 
 @post(
-    "/v1/reservations/{order_id:int}/cancel",
+    CANCELLATION.path,
     dto=StrictJSON[CancelRequest],
     return_dto=None,
     status_code=200,
@@ -229,9 +212,7 @@ async def post_cancel(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[bytes]:
     """Release held money back to the user: the service could not be provided."""
-    cmd = Cancel(order_id, data.user_id, data.service_id)
-    key = _key(idempotency_key)
-    return _reply(await services.movements.execute(cancel, cmd, render.reservation_closed, key))
+    return await _apply(CANCELLATION, services, data, order_id, idempotency_key)
 
 
 @get(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from litestar import Request, Response
@@ -47,13 +47,21 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
 _encoder = msgspec.json.Encoder()
 
 
-def problem(
+class Answer(NamedTuple):
+    """A refusal ready for the wire: the hot path sends it, Litestar wraps it."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] | None
+
+
+def answer(
     status: int,
     slug: str,
     detail: str,
     errors: list[ProblemField] | None = None,
     headers: dict[str, str] | None = None,
-) -> Response[bytes]:
+) -> Answer:
     metrics.refused(slug)
     body = Problem(
         type=f"/problems/{slug}",
@@ -62,17 +70,36 @@ def problem(
         detail=detail,
         errors=errors or [],
     )
+    return Answer(status, _encoder.encode(body), headers)
+
+
+def problem(
+    status: int,
+    slug: str,
+    detail: str,
+    errors: list[ProblemField] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    return _response(answer(status, slug, detail, errors, headers))
+
+
+def _response(refusal: Answer) -> Response[bytes]:
     return Response(
-        _encoder.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+        refusal.body, status_code=refusal.status, media_type=PROBLEM_JSON, headers=refusal.headers
     )
 
 
-def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+def refusal(error: Exception) -> Answer:
+    """A broken rule (domain or application) as its problem."""
     status, slug, field = REFUSALS[_rule_of(error)]
     field = getattr(error, "field", field)
     errors = [ProblemField(field, str(error))] if field else []
     headers = {"Retry-After": "1"} if status == 503 else None
-    return problem(status, slug, str(error), errors, headers)
+    return answer(status, slug, str(error), errors, headers)
+
+
+def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    return _response(refusal(error))
 
 
 def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:
@@ -104,13 +131,18 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[byte
     return problem(error.status_code, slug, error.detail, None, error.headers)
 
 
-def unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return problem(
+def failure(method: str, path: str, error: Exception) -> Answer:
+    """An error no rule explains: logged with its trace, answered without it."""
+    logger.error("unhandled error on %s %s", method, path, exc_info=error)
+    return answer(
         500,
         "internal-error",
         "the service failed; if this moved money, retry with the same Idempotency-Key",
     )
+
+
+def unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    return _response(failure(request.method, request.url.path, error))
 
 
 def _rule_of(error: Exception) -> type[Exception]:

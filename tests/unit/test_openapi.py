@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from domain.errors import InvalidAmount
 from domain.money import Money
-from entrypoints.http.app import create_app
+from entrypoints.http.app import create_litestar
 from entrypoints.http.decoding import AMOUNT_TEXT, RequestInvalid, check_body_text
 from entrypoints.http.schemas import MAX_ID
 
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return create_app(lambda: None).openapi_schema.to_schema()  # type: ignore[arg-type,return-value]
+    return create_litestar(lambda: None).openapi_schema.to_schema()  # type: ignore[arg-type,return-value]
 
 
 def parameter(document: dict[str, Any], path: str, method: str, name: str) -> dict[str, Any]:
