@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -107,3 +109,54 @@ async def test_a_key_still_in_flight_is_409_after_the_lock_timeout(pg_url: str) 
     finally:
         await holder.close()
         await engine.dispose()
+
+
+class RefusedOnce(PostgresUnitOfWork):
+    """PostgreSQL itself raises `sqlstate` inside the transaction, after the use case
+    wrote and before commit, the first time only: as a deadlock victim would."""
+
+    sqlstate = ""
+    attempts = 0
+
+    async def commit(self) -> None:
+        RefusedOnce.attempts += 1
+        if RefusedOnce.attempts == 1:
+            assert self._work is not None
+            await self._work.db.connection.execute(
+                f"DO $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '{self.sqlstate}'; END $$"
+            )
+        await super().commit()
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "error"),
+    [
+        ("40P01", asyncpg.DeadlockDetectedError),
+        ("40001", asyncpg.SerializationError),
+    ],
+    ids=["deadlock", "serialization failure"],
+)
+@pytest.mark.parametrize("key", [None, "k-refused"], ids=["no key", "a key"])
+async def test_a_deadlock_or_serialization_failure_is_rolled_back_and_retried(
+    pg_url: str, pg_engine: AsyncEngine, sqlstate: str, error: type[Exception], key: str | None
+) -> None:
+    await postgres.truncate(pg_url)
+    await MoneyMovements(lambda: PostgresUnitOfWork(pg_engine)).execute(
+        deposit, Deposit(1, rub("10")), keep
+    )
+    RefusedOnce.sqlstate, RefusedOnce.attempts = sqlstate, 0
+    seen: list[BaseException] = []
+
+    class Watched(RefusedOnce):
+        async def __aexit__(self, *exc_info: Any) -> None:
+            if exc_info[1] is not None:
+                seen.append(exc_info[1])
+            await super().__aexit__(*exc_info)
+
+    runner = MoneyMovements(lambda: Watched(pg_engine), attempts=3, backoff=0)
+    await runner.execute(withdraw, Withdraw(1, rub("4")), keep, key)
+    assert RefusedOnce.attempts == 2
+    assert [type(e) for e in seen] == [error]  # PostgreSQL's own error, then a clean retry
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    assert ledger.accounts == {1: (600, 0)}  # applied once: the first attempt rolled back
+    check_invariants(ledger)
