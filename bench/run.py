@@ -49,6 +49,31 @@ class Figures:
     errors: list[int] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     pg_tps: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # machine CPU per request, service
+    worker_ms: list[float] = field(default_factory=list)  # of which the server's processes
+    pg_cpu_ms: list[float] = field(default_factory=list)  # machine CPU per op, pgbench
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time spent by the whole machine, all cores (/proc/stat: busy, not idle)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / _TICK
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
 
 
 def with_database(url: str, name: str) -> str:
@@ -160,9 +185,12 @@ def run_wrk(port: int, scenario: str, args: argparse.Namespace) -> tuple[float, 
 WRITES = {"deposit", "reserve+recognize", "transfer", "hot user"}
 
 
-def run_pgbench(url: str, scenario: str, args: argparse.Namespace, folder: Path) -> float:
+def run_pgbench(
+    url: str, scenario: str, args: argparse.Namespace, folder: Path
+) -> tuple[float, float]:
     """The ceiling: the faster of prepared single statements and (for writes) the
-    service's own compound messages in -M simple."""
+    service's own compound messages in -M simple. Ops/s and the machine's CPU
+    milliseconds per op."""
     best = _pgbench(url, scenario, args, folder, compound=False)
     if scenario in WRITES:
         best = max(best, _pgbench(url, scenario, args, folder, compound=True))
@@ -171,13 +199,14 @@ def run_pgbench(url: str, scenario: str, args: argparse.Namespace, folder: Path)
 
 def _pgbench(
     url: str, scenario: str, args: argparse.Namespace, folder: Path, *, compound: bool
-) -> float:
+) -> tuple[float, float]:
     parts = urlsplit(url)
     files = []
     for i, (text, weight) in enumerate(scripts(compound)[scenario]):
         path = folder / f"{re.sub(r'[^a-z]+', '_', scenario)}_{i}_{int(compound)}.sql"
         path.write_text(text)
         files += ["-f", f"{path}@{weight}"]
+    machine_0 = machine_cpu_seconds()
     done = subprocess.run(
         [
             "pgbench",
@@ -207,9 +236,11 @@ def _pgbench(
     )
     if done.returncode != 0:
         raise RuntimeError(f"pgbench failed for {scenario}:\n{done.stdout}\n{done.stderr}")
+    cpu = machine_cpu_seconds() - machine_0
     tps = float(re.search(r"tps = ([\d.]+) \(without", done.stdout).group(1))  # type: ignore[union-attr]
     # A reserve+recognize script is two of the service's requests.
-    return tps * (2 if scenario == "reserve+recognize" else 1)
+    ops = tps * (2 if scenario == "reserve+recognize" else 1)
+    return ops, 1000 * cpu / (ops * args.duration)
 
 
 def machine() -> str:
@@ -232,17 +263,21 @@ def table(results: dict[str, Figures], args: argparse.Namespace) -> str:
         f"- Each figure is the median of {args.runs} runs of {args.duration} s;"
         f" {args.connections} connections for wrk and pgbench alike; server with"
         f" {args.workers} granian workers, DB_POOL_SIZE={os.environ.get('DB_POOL_SIZE', '4')}.",
+        "- CPU ms: the whole machine's CPU time (all cores, /proc/stat) over the run, per"
+        " request or op; in brackets the part spent in the server's own processes.",
         "",
         "| scenario | service req/s | p50 ms | p99 ms | errors | RSS/worker MB"
-        " | pgbench ops/s (same SQL) | service/pgbench |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        " | pgbench ops/s (same SQL) | service/pgbench"
+        " | CPU ms/req: service (its workers) | CPU ms/op: pgbench |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, f in results.items():
         rps, pg = statistics.median(f.rps), statistics.median(f.pg_tps)
         lines.append(
             f"| {scenario} | {rps:,.0f} | {statistics.median(f.p50):.1f}"
             f" | {statistics.median(f.p99):.1f} | {sum(f.errors)} | {max(f.rss_mb):.0f}"
-            f" | {pg:,.0f} | {rps / pg:.2f}x |"
+            f" | {pg:,.0f} | {rps / pg:.2f}x | {statistics.median(f.cpu_ms):.2f}"
+            f" ({statistics.median(f.worker_ms):.2f}) | {statistics.median(f.pg_cpu_ms):.2f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -272,7 +307,14 @@ def main() -> int:
             for scenario, figures in results.items():
                 server = start_server(url, args.workers, args.port)
                 try:
+                    pids = [server.pid, *server.workers_pids()]
+                    machine_0, server_0 = machine_cpu_seconds(), process_cpu_seconds(pids)
                     rps, p50, p99, errors = run_wrk(args.port, scenario, args)
+                    requests = rps * args.duration
+                    figures.cpu_ms.append(1000 * (machine_cpu_seconds() - machine_0) / requests)
+                    figures.worker_ms.append(
+                        1000 * (process_cpu_seconds(pids) - server_0) / requests
+                    )
                     figures.rss_mb.append(worker_rss_mb(server))
                 finally:
                     server.stop()
@@ -280,7 +322,9 @@ def main() -> int:
                 figures.p50.append(p50)
                 figures.p99.append(p99)
                 figures.errors.append(errors)
-                figures.pg_tps.append(run_pgbench(url, scenario, args, Path(folder)))
+                tps, cpu_ms = run_pgbench(url, scenario, args, Path(folder))
+                figures.pg_tps.append(tps)
+                figures.pg_cpu_ms.append(cpu_ms)
                 print(
                     f"run {run + 1} {scenario}: {rps:,.0f} req/s p99 {p99:.1f} ms"
                     f" errors {errors}; pgbench {figures.pg_tps[-1]:,.0f}/s",
