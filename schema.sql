@@ -71,6 +71,9 @@ CREATE TABLE idempotency_keys (
     created_at   TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 
+-- Keys arrive in time order: a block-range index finds the old ones for `balance prune-keys`.
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys USING brin (created_at);
+
 -- Names for the service ids other services send; a service needs no name to earn.
 CREATE TABLE services (
     service_id  BIGINT PRIMARY KEY CHECK (service_id > 0),

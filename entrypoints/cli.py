@@ -1,4 +1,5 @@
-"""`balance serve | migrate`: the once-only work happens here, before workers start."""
+"""`balance serve | migrate | report | prune-keys`: the once-only work happens here,
+before workers start."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import timedelta
 
 from adapters.embedded.server import EmbeddedPostgres
 from adapters.postgres.engine import grant_app_role, migrate
+from adapters.postgres.retention import prune_idempotency_keys
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
 from entrypoints.container import build_container
@@ -29,6 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("migrate", help="bring the database schema to the newest version")
     report = commands.add_parser("report", help="a month's revenue CSV on stdout")
     report.add_argument("month", help="YYYY-MM, e.g. 2022-11")
+    prune = commands.add_parser(
+        "prune-keys", help="forget idempotency keys older than --days (run as the schema owner)"
+    )
+    prune.add_argument("--days", type=_days, required=True, help="retention window, at least 1")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -56,10 +63,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve(settings)
         elif period is not None:
             print_report(settings, period)
+        elif args.command == "prune-keys" and settings.database_url is not None:
+            count = asyncio.run(prune_idempotency_keys(settings.database_url, args.days))
+            logger.info("forgot %d idempotency keys older than %d days", count, args.days.days)
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _days(text: str) -> timedelta:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("must be a whole number of days, at least 1")
+    return timedelta(days=int(text))
 
 
 def print_report(settings: Settings, period: ReportPeriod) -> None:

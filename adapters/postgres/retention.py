@@ -1,0 +1,45 @@
+"""Forgetting idempotency keys past their retention window (`balance prune-keys`).
+
+A key is what makes a retried money movement safe, so none is forgotten by the
+service itself: an operator runs this (daily, say) with the schema owner's URL,
+and a key older than the window counts as new again. Deleted in batches, each its
+own short transaction, so the hot path's inserts never wait long.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from adapters.postgres.engine import async_url
+
+# now(), not clock_timestamp(): a volatile cutoff could not use the index. The
+# rows are deleted by their ctid, a TID scan, not by a join back on the key.
+FORGET_BATCH = """
+    DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM idempotency_keys
+        WHERE created_at < now() - CAST(:age AS interval)
+        LIMIT :batch
+    ))
+"""
+
+
+async def prune_idempotency_keys(url: str, older_than: timedelta, batch: int = 10_000) -> int:
+    """Delete the keys created more than `older_than` ago; how many were deleted."""
+    if older_than < timedelta(days=1):
+        raise ValueError("keys are kept at least one day")
+    engine = create_async_engine(async_url(url))
+    deleted = 0
+    try:
+        while True:
+            async with engine.begin() as connection:
+                result = await connection.execute(
+                    text(FORGET_BATCH), {"age": older_than, "batch": batch}
+                )
+            deleted += result.rowcount
+            if result.rowcount < batch:
+                return deleted
+    finally:
+        await engine.dispose()
