@@ -82,27 +82,24 @@ async def test_a_window_under_a_day_is_refused(pg_url: str) -> None:
         await prune_idempotency_keys(pg_url, timedelta(hours=23))
 
 
-def test_the_command_prunes_and_refuses_a_bad_window(pg_url: str) -> None:
-    env = {"DATABASE_URL": pg_url, "PATH": "/usr/bin:/bin"}
-    for bad in ("0", "-1", "7d"):
-        refused = subprocess.run(
-            [sys.executable, "-m", "entrypoints.cli", "prune-keys", "--days", bad],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert refused.returncode == 2, refused.stderr
-        assert "at least 1" in refused.stderr
-    done = subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", "prune-keys", "--days", "30"],
-        env=env,
+def prune_keys(url: str, days: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "prune-keys", "--days", days],
+        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_the_command_prunes_and_refuses_a_bad_window(pg_url: str) -> None:
+    for bad in ("0", "-1", "7d"):
+        refused = prune_keys(pg_url, bad)
+        assert refused.returncode == 2, refused.stderr
+        assert "at least 1" in refused.stderr
+    done = prune_keys(pg_url, "30")
     assert done.returncode == 0, done.stderr
-    assert "forgot 0 idempotency keys" in done.stderr
+    assert "forgot 0 idempotency keys older than 30 days" in done.stderr
 
 
 async def test_old_keys_are_found_through_the_index_and_deleted_by_tid(pg_url: str) -> None:
