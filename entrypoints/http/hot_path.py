@@ -1,11 +1,11 @@
 """The money routes served straight from ASGI, in front of Litestar.
 
-A money movement spent more of its CPU in Litestar's per-request machinery
-(routing, kwargs, dependency injection, DTO, response objects) than in
-PostgreSQL's (bench/RESULTS.md). The hot path serves a POST to a money route that
-it fully understands with the same pieces the Litestar handler uses: the route
-table of `money.py`, strict decoding, the token check, the use case under its
-Idempotency-Key, and the problem table for refusals of the rules.
+Litestar's per-request machinery (routing, kwargs, dependency injection, DTO,
+response objects) is about an eighth of a worker's CPU for a money movement
+(bench/RESULTS.md, `python -m bench.app_cpu`). The hot path serves a POST to a
+money route that it fully understands with the same pieces the Litestar handler
+uses: the route table of `money.py`, strict decoding, the token check, the use
+case under its Idempotency-Key, and the problem table for refusals of the rules.
 
 Anything else goes to Litestar untouched, the body read so far replayed: other
 routes and methods, a missing or unfit token, a Content-Type, Content-Length,

@@ -48,7 +48,7 @@ _encoder = msgspec.json.Encoder()
 
 
 class Answer(NamedTuple):
-    """A refusal ready for the wire: the hot path sends it, Litestar wraps it."""
+    """An answer ready for the wire: the hot path sends it, Litestar wraps a refusal."""
 
     status: int
     body: bytes
