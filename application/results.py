@@ -51,3 +51,8 @@ class ReservationResult:
     balance: Balance
     created: bool
     """False when the request repeated one already applied: nothing new was written."""
+
+
+def wrote(result: object) -> bool:
+    """Whether a use case's result moved money, or repeated what an earlier one did."""
+    return not isinstance(result, ReservationResult) or result.created

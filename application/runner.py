@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from application.errors import ConcurrentUpdate, IdempotencyKeyReused, StoreUnavailable
 from application.ports import MovementObserver, StoredResponse, UnitOfWork
+from application.results import wrote
 from domain.money import Money
 
 C = TypeVar("C")
@@ -82,11 +83,13 @@ class MoneyMovements:
                         raise IdempotencyKeyReused
                     self._observer.replayed(use_case.__name__)
                     return claimed.response
-            response = render(await use_case(command, uow))
+            result = await use_case(command, uow)
+            response = render(result)
             if key is not None:
                 await uow.idempotency.complete(key, response)
             await uow.commit()
-        amount = getattr(command, "amount", None)
-        kopecks = amount.kopecks if isinstance(amount, Money) else None
-        self._observer.applied(use_case.__name__, kopecks)
+        if wrote(result):  # a reservation closed again or reserved again moved nothing
+            amount = getattr(command, "amount", None)
+            kopecks = amount.kopecks if isinstance(amount, Money) else None
+            self._observer.applied(use_case.__name__, kopecks)
         return response

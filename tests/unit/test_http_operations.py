@@ -216,3 +216,26 @@ def test_the_request_id_is_returned_and_logged_and_secrets_are_not(
     )
     logged = "\n".join(formatter.format(r) for r in caplog.records)
     assert ALL not in logged
+
+
+def test_a_repeated_reservation_or_cancellation_is_not_counted_as_a_movement(
+    guarded: TestClient[ASGIApp],
+) -> None:
+    auth = {"Authorization": f"Bearer {ALL}"}
+    deposit = {"user_id": 8, "amount": "10"}
+    assert guarded.post("/v1/deposits", json=deposit, headers=auth).status_code == 201
+    before = guarded.get("/metrics").text
+    order = {"user_id": 8, "service_id": 2, "order_id": 77, "amount": "3"}
+    closing = {"user_id": 8, "service_id": 2}
+    for path, body, statuses in (
+        ("/v1/reservations", order, (201, 200)),
+        ("/v1/reservations/77/cancel", closing, (200, 200)),
+    ):
+        for status in statuses:
+            assert guarded.post(path, json=body, headers=auth).status_code == status
+    after = guarded.get("/metrics").text
+    for kind in ("reserve", "cancel"):
+        counted = counter(after, "balance_money_movements_total", kind=kind)
+        assert counted - counter(before, "balance_money_movements_total", kind=kind) == 1
+    moved = counter(after, "balance_money_moved_rubles_total", kind="reserve")
+    assert moved - counter(before, "balance_money_moved_rubles_total", kind="reserve") == 3
