@@ -13,7 +13,13 @@ from litestar.response import Redirect
 from litestar.types import ASGIApp
 
 from entrypoints.http import metrics
-from entrypoints.http.auth import SCHEME, Tokens, check_every_route_has_a_scope, require_scopes
+from entrypoints.http.auth import (
+    SCHEME,
+    Tokens,
+    check_every_route_has_a_scope,
+    require_scopes,
+    scope_of,
+)
 from entrypoints.http.controllers import ROUTES, Services
 from entrypoints.http.health import HEALTH_ROUTES
 from entrypoints.http.hot_path import hot_path
@@ -52,7 +58,13 @@ def create_app(
     `services` is asked once per request; the container makes it a singleton.
     With `tokens`, every /v1 route needs a bearer token holding its scope."""
     app = create_litestar(services, on_startup, on_shutdown, tokens)
-    return observe(pool_in_use)(hot_path(app, services, tokens, MAX_BODY_BYTES))
+    served = hot_path(app, services, tokens, MAX_BODY_BYTES, route_scopes())
+    return observe(pool_in_use)(served)
+
+
+def route_scopes() -> dict[str, str]:
+    """path -> the scope its handler declares, for every /v1 route."""
+    return {path: scope for h in ROUTES for path in h.paths if (scope := scope_of(h)) is not None}
 
 
 def create_litestar(

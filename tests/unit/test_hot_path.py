@@ -15,10 +15,11 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
 from entrypoints.container import build_app, build_container
-from entrypoints.http.app import MAX_BODY_BYTES, create_litestar
+from entrypoints.http.app import MAX_BODY_BYTES, create_litestar, route_scopes
 from entrypoints.http.auth import Tokens
 from entrypoints.http.controllers import Services
 from entrypoints.http.hot_path import hot_path
+from entrypoints.http.money import MONEY_ROUTES
 from entrypoints.settings import Settings
 
 TOKEN = "hot-path-token-0123456789"
@@ -78,7 +79,7 @@ async def call(
 def served() -> tuple[Any, Inner]:
     container = build_container(Settings(store="memory"))
     inner = Inner()
-    return hot_path(inner, container.services, TOKENS, MAX_BODY_BYTES), inner
+    return hot_path(inner, container.services, TOKENS, MAX_BODY_BYTES, route_scopes()), inner
 
 
 JSON = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
@@ -250,3 +251,21 @@ def test_logs_and_metrics_label_its_routes_as_litestar_does() -> None:
         for status in ("200", "400"):
             label = f'route="/v1/reservations/{{order_id}}/cancel",status="{status}"'
             assert label in metrics, metrics
+
+
+def test_it_asks_the_scope_each_route_declares_to_litestar() -> None:
+    container = build_container(Settings(store="memory"))
+    scopes = route_scopes()
+    assert {scopes[route.path] for route in MONEY_ROUTES} == {"write"}
+    del scopes["/v1/deposits"]
+    with pytest.raises(RuntimeError, match="declares no scope"):
+        hot_path(Inner(), container.services, TOKENS, MAX_BODY_BYTES, scopes)
+
+
+async def test_a_route_that_declared_another_scope_would_need_it() -> None:
+    container = build_container(Settings(store="memory"))
+    scopes = {**route_scopes(), "/v1/deposits": "report"}
+    inner = Inner()
+    app = hot_path(inner, container.services, TOKENS, MAX_BODY_BYTES, scopes)
+    assert (await call(app, "/v1/deposits", DEPOSIT, JSON)).status == 418  # TOKEN lacks report
+    assert inner.requests == [("POST", "/v1/deposits", DEPOSIT)]
