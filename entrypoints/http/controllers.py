@@ -25,6 +25,7 @@ from entrypoints.http.decoding import StrictJSON, invalid_field
 from entrypoints.http.money import (
     CANCELLATION,
     DEPOSIT,
+    MAX_KEY_LENGTH,
     RECOGNITION,
     RESERVATION,
     TRANSFER,
@@ -67,7 +68,11 @@ IdempotencyKey = Annotated[
         required=False,
         description="1..255 printable ASCII; the same key and request replay the first answer",
         # Documented only: idempotency_key() checks it, so the refusal names the header.
-        schema_extra={"minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN},
+        schema_extra={
+            "minLength": 1,
+            "maxLength": MAX_KEY_LENGTH,
+            "pattern": IDEMPOTENCY_KEY_PATTERN,
+        },
     ),
 ]
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]

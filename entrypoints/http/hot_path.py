@@ -49,6 +49,7 @@ _TEMPLATES = {route.path: route.path.replace(_ORDER, "{order_id}") for route in 
 _PLAIN_HOST = re.compile(rb"[A-Za-z0-9.\-:\[\]]*")
 _HEADERS = (b"authorization", b"content-length", b"content-type", b"host", b"idempotency-key")
 _JSON = b"application/json"
+_PROBLEM = PROBLEM_JSON.encode()
 
 
 def hot_path(
@@ -60,9 +61,10 @@ def hot_path(
 ) -> ASGIApp:
     """`app` (Litestar) behind the hot path for the money routes. `scopes` is the
     scope each route declares to Litestar (path -> scope): the hot path asks the same."""
-    needed = {route.path: scopes.get(route.path) for route in MONEY_ROUTES}
-    if None in needed.values():
-        raise RuntimeError(f"a money route declares no scope: {needed}")
+    missing = [route.path for route in MONEY_ROUTES if route.path not in scopes]
+    if missing:
+        raise RuntimeError(f"a money route declares no scope: {missing}")
+    needed = {route.path: scopes[route.path] for route in MONEY_ROUTES}
 
     async def serve(scope: Any, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -88,9 +90,9 @@ def hot_path(
         try:
             stored = await route.apply(services().movements, data, order_id, key)
         except (DomainError, ApplicationError) as error:
-            await _send(send, refusal(error), PROBLEM_JSON.encode())
+            await _send(send, refusal(error), _PROBLEM)
         except Exception as error:
-            await _send(send, failure("POST", scope["path"], error), PROBLEM_JSON.encode())
+            await _send(send, failure("POST", scope["path"], error), _PROBLEM)
         else:
             await _send(send, Answer(stored.status, stored.body, None), _JSON)
 
@@ -132,9 +134,7 @@ def _headers(raw: Any) -> dict[bytes, bytes] | None:
     return found
 
 
-def _fits(
-    headers: dict[bytes, bytes], tokens: Tokens | None, scope: str | None, max_body: int
-) -> bool:
+def _fits(headers: dict[bytes, bytes], tokens: Tokens | None, scope: str, max_body: int) -> bool:
     length = headers.get(b"content-length")
     if length is not None and not (length.isdigit() and int(length) <= max_body):
         return False
