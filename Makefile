@@ -6,7 +6,7 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean soak bench bench-statements bench-reports
+.PHONY: run test install lint check clean soak bench bench-statements bench-reports client
 
 run: install
 	$(VENV)/bin/balance serve
@@ -31,6 +31,14 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 check: lint test
+
+# The typed Python client in clients/python, generated from the OpenAPI document as
+# served with tokens configured. CI fails when the committed client differs from this.
+client: install
+	$(VENV)/bin/balance openapi --secured > clients/openapi.json
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/openapi-python-client generate \
+		--path clients/openapi.json --output-path clients/python \
+		--config clients/python-client.yaml --meta uv --overwrite
 
 # Money movements against pgbench running the same SQL (~10 min; needs wrk and pgbench).
 bench: install

@@ -1,4 +1,4 @@
-"""`balance serve | migrate | report | prune-keys`: the once-only work happens here,
+"""`balance serve | migrate | report | prune-keys | openapi`: the once-only work happens here,
 before workers start."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from adapters.postgres.retention import prune_idempotency_keys
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
 from entrypoints.container import build_container
+from entrypoints.http.app import openapi_document
 from entrypoints.http.observe import configure_logging, granian_logging
 from entrypoints.settings import ConfigError, Settings
 
@@ -36,7 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prune-keys", help="forget idempotency keys older than --days (run as the schema owner)"
     )
     prune.add_argument("--days", type=_days, required=True, help="retention window, at least 1")
+    document = commands.add_parser("openapi", help="the OpenAPI document (JSON) on stdout")
+    document.add_argument(
+        "--secured", action="store_true", help="as served with BALANCE_API_TOKENS set"
+    )
     args = parser.parse_args(argv)
+    if args.command == "openapi":
+        sys.stdout.buffer.write(openapi_document(secured=args.secured))
+        return 0
     try:
         settings = Settings.from_env()
     except ConfigError as error:

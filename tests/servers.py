@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -10,9 +11,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from tests import postgres
 
 BALANCE = Path(sys.executable).with_name("balance")
 
@@ -38,6 +42,10 @@ class ServerProcess:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        return self._env["DATABASE_URL"]
 
     @property
     def pid(self) -> int:
@@ -114,3 +122,19 @@ class ServerProcess:
 
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+
+@contextlib.contextmanager
+def fresh_server(
+    pg_server: str, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[ServerProcess]:
+    """A started server on a new database of its own, killed and dropped afterwards."""
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    server = ServerProcess({"DATABASE_URL": url, **(env or {})}, workers=workers)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
+        asyncio.run(postgres.drop_database(pg_server, name))

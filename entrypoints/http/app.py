@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+import msgspec
 from litestar import Litestar, Response, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp
+from swagger_ui_bundle import swagger_ui_path
 
 from entrypoints.http import metrics
 from entrypoints.http.auth import (
@@ -29,6 +32,20 @@ from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.reports import REPORT_ROUTES
 
 MAX_BODY_BYTES = 64 * 1024
+DOCS_ASSETS = "/docs/assets"
+
+
+def swagger_ui() -> SwaggerRenderPlugin:
+    """Swagger UI from a pinned wheel, served by the service itself: /docs works where
+    no CDN can be reached (and no CDN is trusted to run scripts beside the API)."""
+    return SwaggerRenderPlugin(
+        path="/swagger",
+        js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+    )
+
 
 Hook = Callable[[], Awaitable[None]]
 
@@ -38,7 +55,14 @@ async def docs() -> Redirect:
     return Redirect("/schema/swagger")
 
 
-@get("/metrics", tags=["health"], sync_to_thread=False, media_type="text/plain")
+@get(
+    "/metrics",
+    operation_id="getMetrics",
+    summary="Prometheus metrics",
+    tags=["health"],
+    sync_to_thread=False,
+    media_type="text/plain",
+)
 def prometheus() -> Response[bytes]:
     """Prometheus text format: requests, latency, pool, money movements, replays, refusals."""
     body, content_type = metrics.exposition()
@@ -67,6 +91,17 @@ def route_scopes() -> dict[str, str]:
     return {path: scope for h in ROUTES for path in h.paths if (scope := scope_of(h)) is not None}
 
 
+def openapi_document(secured: bool) -> bytes:
+    """The document /schema/openapi.json serves, with or without tokens configured."""
+
+    def no_services() -> Services:
+        raise RuntimeError("the document needs no services")
+
+    tokens = Tokens(()) if secured else None
+    document = create_litestar(no_services, tokens=tokens).openapi_schema.to_schema()
+    return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
+
+
 def create_litestar(
     services: Callable[[], Services],
     on_startup: Sequence[Hook] = (),
@@ -76,8 +111,11 @@ def create_litestar(
     """Every route, documented at /docs; what the hot path hands on is answered here."""
     handlers = [*ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs, prometheus]
     check_every_route_has_a_scope((path, h) for h in handlers for path in h.paths)
+    assets = create_static_files_router(
+        DOCS_ASSETS, directories=[swagger_ui_path], include_in_schema=False
+    )
     app = Litestar(
-        route_handlers=handlers,
+        route_handlers=[*handlers, assets],
         guards=[require_scopes(tokens)] if tokens is not None else [],
         logging_config=None,  # configure_logging owns the root logger (JSON lines)
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
@@ -90,7 +128,7 @@ def create_litestar(
             version="1.0.0",
             description="User balances on a double-entry ledger. Amounts are decimal rubles.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[swagger_ui()],
             components=Components(
                 security_schemes={
                     SCHEME: SecurityScheme(
@@ -102,5 +140,5 @@ def create_litestar(
             ),
         ),
     )
-    finish(app)
+    finish(app, secured=tokens is not None)
     return app

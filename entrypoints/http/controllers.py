@@ -96,13 +96,23 @@ def openapi_responses(
 ) -> dict[int, ResponseSpec]:
     """The documented answers: success (and `also`, a second success of the same body)."""
     docs = {
-        success: ResponseSpec(data_container=body, description=description, media_type=media_type)
+        success: ResponseSpec(
+            data_container=body,
+            description=description,
+            media_type=media_type,
+            generate_examples=False,
+        )
     }
     if also is not None:
-        docs[also[0]] = ResponseSpec(data_container=body, description=also[1])
+        docs[also[0]] = ResponseSpec(
+            data_container=body, description=also[1], generate_examples=False
+        )
     for status in (400, 422, *refusals):
         docs[status] = ResponseSpec(
-            data_container=Problem, media_type="application/problem+json", description="Refused"
+            data_container=Problem,
+            media_type="application/problem+json",
+            description="Refused",
+            generate_examples=False,
         )
     return docs
 
@@ -112,6 +122,8 @@ def openapi_responses(
     dto=StrictJSON[DepositRequest],
     return_dto=None,
     responses=openapi_responses(201, MovementResponse, "Deposited; the balances after it"),
+    operation_id="createDeposit",
+    summary="Deposit money to a user",
     tags=["money"],
     opt=WRITE,
 )
@@ -129,6 +141,8 @@ async def post_deposit(
     responses=openapi_responses(
         201, MovementResponse, "Withdrawn; the balances after it", 404, 409
     ),
+    operation_id="createWithdrawal",
+    summary="Withdraw money from a user",
     tags=["money"],
     opt=WRITE,
 )
@@ -146,6 +160,8 @@ async def post_withdrawal(
     responses=openapi_responses(
         201, TransferResponse, "Transferred; both users' balances after it", 404, 409
     ),
+    operation_id="createTransfer",
+    summary="Transfer money between two users",
     tags=["money"],
     opt=WRITE,
 )
@@ -168,6 +184,8 @@ async def post_transfer(
         409,
         also=(200, "This order was already reserved with these values: the reservation as is"),
     ),
+    operation_id="createReservation",
+    summary="Reserve money for an order",
     tags=["reservations"],
     opt=WRITE,
 )
@@ -186,6 +204,8 @@ async def post_reservation(
     return_dto=None,
     status_code=200,
     responses=openapi_responses(200, ReservationResponse, "Recognized as revenue", 404, 409),
+    operation_id="recognizeReservation",
+    summary="Recognize a reservation as revenue",
     tags=["reservations"],
     opt=WRITE,
 )
@@ -207,6 +227,8 @@ async def post_recognize(
     responses=openapi_responses(
         200, ReservationResponse, "Cancelled; the money is available again", 404, 409
     ),
+    operation_id="cancelReservation",
+    summary="Cancel a reservation",
     tags=["reservations"],
     opt=WRITE,
 )
@@ -223,6 +245,8 @@ async def post_cancel(
 @get(
     "/v1/reservations/{order_id:int}",
     responses=openapi_responses(200, ReservationResponse, "", 404),
+    operation_id="getReservation",
+    summary="Get a reservation",
     tags=["reservations"],
     opt=READ,
 )
@@ -249,6 +273,8 @@ KindParam = Annotated[
 @get(
     "/v1/users/{user_id:int}/transactions",
     responses=openapi_responses(200, StatementResponse, "", 404),
+    operation_id="listUserTransactions",
+    summary="List a user's transactions (statement)",
     tags=["balances"],
     opt=READ,
 )
@@ -310,6 +336,8 @@ def _kinds(values: list[str] | None) -> frozenset[EntryKind] | None:
 @get(
     "/v1/users/{user_id:int}/balance",
     responses=openapi_responses(200, BalanceResponse, "", 404),
+    operation_id="getUserBalance",
+    summary="Get a user's balance",
     tags=["balances"],
     opt=READ,
 )

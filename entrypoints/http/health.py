@@ -13,7 +13,13 @@ from entrypoints.http.schemas import HealthStatus, Problem
 _READY = msgspec.json.encode(HealthStatus("ready"))
 
 
-@get("/health/live", tags=["health"], sync_to_thread=False)
+@get(
+    "/health/live",
+    operation_id="getLiveness",
+    summary="Is the process alive",
+    tags=["health"],
+    sync_to_thread=False,
+)
 def live() -> HealthStatus:
     """The process answers."""
     return HealthStatus("ok")
@@ -21,10 +27,17 @@ def live() -> HealthStatus:
 
 @get(
     "/health/ready",
+    operation_id="getReadiness",
+    summary="Is the service ready to serve",
     tags=["health"],
     responses={
-        200: ResponseSpec(HealthStatus, description="Ready to serve"),
-        503: ResponseSpec(Problem, media_type=PROBLEM_JSON, description="Not ready, and why"),
+        200: ResponseSpec(HealthStatus, description="Ready to serve", generate_examples=False),
+        503: ResponseSpec(
+            Problem,
+            media_type=PROBLEM_JSON,
+            description="Not ready, and why",
+            generate_examples=False,
+        ),
     },
 )
 async def ready(services: ServicesDep) -> Response[bytes]:

@@ -2,7 +2,9 @@
 
 Litestar writes numeric bounds as floats: `le=2**63-1` became 9.223372036854776e+18,
 which is 2**63 and lets clients and fuzzers send ids one past the largest. It also
-leaves request bodies open to unknown fields, which the strict decoder refuses.
+leaves request bodies open to unknown fields, which the strict decoder refuses. The
+bearer requirement is published only when tokens are configured, so the document
+says what this server asks for; every schema's example is a real one (examples.py).
 """
 
 from __future__ import annotations
@@ -11,12 +13,20 @@ import dataclasses
 from typing import Any
 
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Reference, Schema
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Parameter,
+    Reference,
+    Schema,
+)
 from litestar.openapi.spec.enums import OpenAPIType
 
 from domain.money import MAX_AMOUNT_RUBLES
 from entrypoints.http.auth import SCHEME
 from entrypoints.http.decoding import AMOUNT_TEXT
+from entrypoints.http.examples import EXAMPLES, example
 from entrypoints.http.problems import PROBLEM_JSON
 from entrypoints.http.schemas import MAX_ID
 
@@ -38,15 +48,37 @@ AMOUNT_IN = Schema(
 )
 
 
-def finish(app: Litestar) -> OpenAPI:
+def finish(app: Litestar, secured: bool) -> OpenAPI:
     document = app.openapi_schema
-    components = document.components.schemas or {}
+    if secured:
+        _require_tokens(document)
+    else:
+        document.components.security_schemes = None
+    _close_bodies(document)
+    for path in (document.paths or {}).values():
+        for operation in (path.get, path.post, path.put):
+            for parameter in (operation.parameters or []) if operation else []:
+                if isinstance(parameter, Parameter) and isinstance(parameter.schema, Schema):
+                    _drop_null(parameter.schema)
+    for schema in _schemas(document):
+        _exact_integer_bounds(schema)
+    for name, schema in (document.components.schemas or {}).items():
+        if name in EXAMPLES:
+            schema.examples = [example(name)]
+    return document
+
+
+def _require_tokens(document: OpenAPI) -> None:
     for route, path in (document.paths or {}).items():
         if route.startswith("/v1"):
             for operation in (path.get, path.post, path.put):
                 if operation is not None:
                     operation.security = [{SCHEME: []}]
                     operation.responses = {**(operation.responses or {}), **_AUTH_REFUSALS}
+
+
+def _close_bodies(document: OpenAPI) -> None:
+    components = document.components.schemas or {}
     for path in (document.paths or {}).values():
         for operation in (path.post, path.put):
             if operation is None or operation.request_body is None:
@@ -55,9 +87,25 @@ def finish(app: Litestar) -> OpenAPI:
             for media in (operation.request_body.content or {}).values():  # type: ignore[union-attr]
                 if isinstance(media.schema, Reference):
                     _close(components[media.schema.ref.rsplit("/", 1)[1]])
-    for schema in _schemas(document):
-        _exact_integer_bounds(schema)
-    return document
+
+
+def _drop_null(schema: Schema) -> None:
+    """An optional parameter is left out, never sent as null: publish it without null,
+    so generated clients take a plain `str` or an enum, not a union with None."""
+    if isinstance(schema.type, list | tuple):
+        kinds = [t for t in schema.type if t != OpenAPIType.NULL]
+        schema.type = kinds[0] if len(kinds) == 1 else kinds
+    if schema.enum:
+        schema.enum = [value for value in schema.enum if value is not None]
+    if schema.one_of:
+        rest = [s for s in schema.one_of if not (isinstance(s, Schema) and s.type == "null")]
+        schema.one_of = rest
+        if len(rest) == 1 and isinstance(rest[0], Schema):
+            schema.one_of = None
+            for field in dataclasses.fields(rest[0]):
+                value = getattr(rest[0], field.name)
+                if value is not None:
+                    setattr(schema, field.name, value)
 
 
 def _close(body: Schema) -> None:

@@ -33,6 +33,8 @@ MONTH_CSV = r"^[0-9]{4}-(0[1-9]|1[0-2])\.csv$"
     return_dto=None,
     status_code=200,
     responses=openapi_responses(200, ServiceOut, "The service's name", 404),
+    operation_id="nameService",
+    summary="Name or rename a service",
     tags=["services"],
     opt=WRITE,
 )
@@ -44,7 +46,13 @@ async def put_service(
     return ServiceOut(named.service_id, named.name)
 
 
-@get("/v1/services", tags=["services"], opt=READ)
+@get(
+    "/v1/services",
+    operation_id="listServices",
+    summary="List the named services",
+    tags=["services"],
+    opt=READ,
+)
 async def get_services(services: ServicesDep) -> ServiceList:
     return ServiceList(
         [ServiceOut(s.service_id, s.name) for s in await list_services(services.uow())]
@@ -56,6 +64,8 @@ async def get_services(services: ServicesDep) -> ServiceList:
     dto=StrictJSON[ReportRequest],
     return_dto=None,
     responses=openapi_responses(201, ReportLink, "Where the month's report is"),
+    operation_id="createRevenueReport",
+    summary="Get the link to a month's revenue report",
     tags=["reports"],
     opt=REPORT,
 )
@@ -74,6 +84,8 @@ async def post_revenue_report(data: JSONBody[ReportRequest]) -> ReportLink:
         "service name;total, one row a service, sorted by name",
         media_type="text/csv",
     ),
+    operation_id="getMonthlyRevenueReport",
+    summary="Get a month's revenue report (CSV)",
     tags=["reports"],
     opt=REPORT,
 )
@@ -96,6 +108,8 @@ async def get_monthly_revenue(
     responses=openapi_responses(
         200, str, "service name;total for the period", media_type="text/csv"
     ),
+    operation_id="getRevenueReport",
+    summary="Get the revenue report for a period (CSV)",
     tags=["reports"],
     opt=REPORT,
 )

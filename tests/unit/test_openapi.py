@@ -7,13 +7,16 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import jsonschema_rs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from litestar.testing import TestClient
 
 from domain.errors import InvalidAmount
 from domain.money import Money
-from entrypoints.http.app import create_litestar
+from entrypoints.http.app import DOCS_ASSETS, create_litestar
+from entrypoints.http.auth import Tokens
 from entrypoints.http.decoding import AMOUNT_TEXT, RequestInvalid, check_body_text
 from entrypoints.http.schemas import MAX_ID
 
@@ -21,6 +24,106 @@ from entrypoints.http.schemas import MAX_ID
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     return create_litestar(lambda: None).openapi_schema.to_schema()  # type: ignore[arg-type,return-value]
+
+
+@pytest.fixture(scope="module")
+def secured() -> dict[str, Any]:
+    tokens = Tokens.of([("token-0123456789abcdef", frozenset({"read"}))])
+    return create_litestar(lambda: None, tokens=tokens).openapi_schema.to_schema()  # type: ignore[arg-type,return-value]
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "responses" in operation
+    ]
+
+
+def test_operations_have_verb_ids_and_plain_summaries(document: dict[str, Any]) -> None:
+    ids = [operation["operationId"] for _, _, operation in operations(document)]
+    assert len(ids) == len(set(ids)) == 17
+    assert all(
+        re.fullmatch(r"(get|list|create|recognize|cancel|name)[A-Z][A-Za-z]*", i) for i in ids
+    )
+    assert {"createDeposit", "getUserBalance", "listUserTransactions"} <= set(ids)
+    for method, path, operation in operations(document):
+        summary = operation["summary"]
+        assert " " in summary, (method, path, summary)
+        assert summary[0].isupper(), summary
+
+
+def test_every_schema_has_a_real_example_that_fits_it(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for name, schema in schemas.items():
+        (example,) = schema["examples"]
+        root = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+        assert jsonschema_rs.Draft202012Validator(root).is_valid(example), (name, example)
+    amounts = [
+        value
+        for schema in schemas.values()
+        for key, value in flatten(schema["examples"][0])
+        if key in {"amount", "available", "reserved", "total", "balance_after"}
+    ]
+    assert len(amounts) > 20
+    assert all(re.fullmatch(r"-?[0-9]+\.[0-9]{2}", amount) for amount in amounts), amounts
+    problem = schemas["Problem"]["examples"][0]
+    assert problem["status"] == 409
+    assert problem["type"] == "/problems/insufficient-funds"
+
+
+def flatten(value: Any, key: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in flatten(v, k)]
+    if isinstance(value, list):
+        return [pair for v in value for pair in flatten(v, key)]
+    return [(key, value)]
+
+
+def examples_in(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k in {"example", "examples"}]
+        return found + [e for v in node.values() for e in examples_in(v)]
+    if isinstance(node, list):
+        return [e for v in node for e in examples_in(v)]
+    return []
+
+
+def test_no_example_is_made_up(document: dict[str, Any]) -> None:
+    """Litestar invents random strings and 2009 timestamps unless told not to."""
+    values = [value for example in examples_in(document) for _, value in flatten(example)]
+    assert len(values) > 50
+    for value in values:
+        assert not re.fullmatch(r"[A-Za-z]{20}", str(value)), value
+        assert not str(value).startswith("2009-"), value
+        assert not (isinstance(value, int) and value > 10_000), value
+
+
+def test_the_bearer_requirement_is_published_only_with_tokens(
+    document: dict[str, Any], secured: dict[str, Any]
+) -> None:
+    assert "securitySchemes" not in document["components"]
+    assert all("security" not in op for _, _, op in operations(document))
+    assert all("401" not in op["responses"] for _, _, op in operations(document))
+    assert secured["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
+    for _, path, operation in operations(secured):
+        guarded = path.startswith("/v1")
+        assert ("security" in operation) == guarded, path
+        assert ("401" in operation["responses"]) == guarded, path
+
+
+def test_swagger_ui_is_served_by_the_service_itself() -> None:
+    with TestClient(create_litestar(lambda: None)) as client:  # type: ignore[arg-type,return-value]
+        page = client.get("/docs", follow_redirects=True)
+        assert page.status_code == 200
+        sources = re.findall(r'(?:src|href)=["\']([^"\']+)', page.text)
+        assert sources
+        assert all(source.startswith(DOCS_ASSETS) for source in sources), sources
+        for source in sources:
+            asset = client.get(source)
+            assert asset.status_code == 200, source
+            assert len(asset.content) > 500, source
 
 
 def parameter(document: dict[str, Any], path: str, method: str, name: str) -> dict[str, Any]:

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="BalanceOut")
+
+
+@_attrs_define
+class BalanceOut:
+    """
+    Attributes:
+        user_id (int):
+        available (str): Decimal rubles, two places
+        reserved (str): Decimal rubles, two places
+    """
+
+    user_id: int
+    available: str
+    reserved: str
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        user_id = self.user_id
+
+        available = self.available
+
+        reserved = self.reserved
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "user_id": user_id,
+                "available": available,
+                "reserved": reserved,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        user_id = d.pop("user_id")
+
+        available = d.pop("available")
+
+        reserved = d.pop("reserved")
+
+        balance_out = cls(
+            user_id=user_id,
+            available=available,
+            reserved=reserved,
+        )
+
+        balance_out.additional_properties = d
+        return balance_out
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

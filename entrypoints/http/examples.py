@@ -1,0 +1,115 @@
+"""One example per published schema, written as the structs themselves so mypy checks
+their shape; a test validates each against its schema. One story: user 1 deposits
+150.25, withdraws, pays user 2, reserves 30.00 for order 1001, then 25.00 of it is
+recognized as revenue."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from entrypoints.http.schemas import (
+    BalanceOut,
+    BalanceResponse,
+    CancelRequest,
+    DepositRequest,
+    HealthStatus,
+    MovementResponse,
+    Problem,
+    ProblemField,
+    RecognizeRequest,
+    ReportLink,
+    ReportRequest,
+    ReservationRequest,
+    ReservationResponse,
+    ServiceList,
+    ServiceNameRequest,
+    ServiceOut,
+    StatementItem,
+    StatementResponse,
+    TransferRequest,
+    TransferResponse,
+    WithdrawalRequest,
+)
+
+AT = datetime(2026, 11, 23, 21, 13, 19, 186093, tzinfo=UTC)
+LATER = datetime(2026, 11, 23, 21, 13, 19, 329811, tzinfo=UTC)
+BALANCE = BalanceOut(user_id=1, available="75.00", reserved="0.00")
+RECOGNIZED = ReservationResponse(
+    order_id=1001,
+    user_id=1,
+    service_id=5,
+    amount="30.00",
+    status="recognized",
+    created_at=AT,
+    recognized_amount="25.00",
+    closed_at=LATER,
+    balance=BALANCE,
+)
+INSUFFICIENT = "user 1 has 75.00 available, 1000.00 requested"
+
+EXAMPLES: dict[str, msgspec.Struct] = {
+    "DepositRequest": DepositRequest(1, Decimal("150.25"), "Card top-up"),
+    "WithdrawalRequest": WithdrawalRequest(1, Decimal("10.25")),
+    "TransferRequest": TransferRequest(1, 2, Decimal("40.00"), "rent"),
+    "ReservationRequest": ReservationRequest(1, 5, 1001, Decimal("30.00")),
+    "RecognizeRequest": RecognizeRequest(1, 5, Decimal("25.00")),
+    "CancelRequest": CancelRequest(1, 5),
+    "BalanceOut": BalanceOut(1, "150.25", "0.00"),
+    "MovementResponse": MovementResponse(1, 1, "150.25", BalanceOut(1, "150.25", "0.00"), AT),
+    "TransferResponse": TransferResponse(
+        3, 1, 2, "40.00", BalanceOut(1, "100.00", "0.00"), BalanceOut(2, "40.00", "0.00"), AT
+    ),
+    "ReservationResponse": RECOGNIZED,
+    "BalanceResponse": BalanceResponse(1, "75.00", "0.00", "75.00"),
+    "StatementItem": StatementItem(
+        id=9,
+        transaction_id=5,
+        kind="release",
+        account="available",
+        amount="5.00",
+        balance_after="75.00",
+        description="Unused rest of order 1001 returned",
+        created_at=LATER,
+        service_id=5,
+        service_name="Delivery",
+        order_id=1001,
+    ),
+    "StatementResponse": StatementResponse(
+        items=[
+            StatementItem(
+                id=1,
+                transaction_id=1,
+                kind="deposit",
+                account="available",
+                amount="150.25",
+                balance_after="150.25",
+                description="Deposit: Card top-up",
+                created_at=AT,
+            )
+        ],
+        next_cursor=None,
+    ),
+    "ServiceNameRequest": ServiceNameRequest("Delivery"),
+    "ServiceOut": ServiceOut(5, "Delivery"),
+    "ServiceList": ServiceList([ServiceOut(5, "Delivery")]),
+    "ReportRequest": ReportRequest(2026, 11),
+    "ReportLink": ReportLink("/v1/reports/revenue/2026-11.csv"),
+    "HealthStatus": HealthStatus("ready"),
+    "ProblemField": ProblemField("amount", INSUFFICIENT),
+    "Problem": Problem(
+        type="/problems/insufficient-funds",
+        title="Insufficient funds",
+        status=409,
+        detail=INSUFFICIENT,
+        errors=[ProblemField("amount", INSUFFICIENT)],
+    ),
+}
+
+
+def example(name: str) -> Any:
+    """The JSON value of a schema's example (amounts as the strings clients send)."""
+    return msgspec.to_builtins(EXAMPLES[name])

@@ -1,0 +1,133 @@
+"""The typed client generated from the OpenAPI document (clients/python, `make client`)
+drives a real server: what a calling team would write, checked by mypy too."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from balance_client import AuthenticatedClient
+from balance_client.api.balances import get_user_balance, list_user_transactions
+from balance_client.api.money import create_deposit, create_withdrawal
+from balance_client.api.reports import create_revenue_report, get_monthly_revenue_report
+from balance_client.api.reservations import create_reservation, recognize_reservation
+from balance_client.api.services import name_service
+from balance_client.models import (
+    BalanceResponse,
+    DepositRequest,
+    ListUserTransactionsSort,
+    MovementResponse,
+    Problem,
+    RecognizeRequest,
+    ReportLink,
+    ReportRequest,
+    ReservationRequest,
+    ReservationResponse,
+    ReservationResponseStatus,
+    ServiceNameRequest,
+    StatementResponse,
+    WithdrawalRequest,
+)
+from balance_client.types import UNSET
+
+from tests.servers import fresh_server
+
+pytestmark = pytest.mark.postgres
+
+TOKEN = "client-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def client(pg_server: str) -> Iterator[AuthenticatedClient]:
+    env = {"BALANCE_API_TOKENS": f"{TOKEN}=read+write+report"}
+    with (
+        fresh_server(pg_server, env) as server,
+        AuthenticatedClient(base_url=server.base_url, token=TOKEN) as api,
+    ):
+        yield api
+
+
+def test_money_moves_through_the_typed_client(client: AuthenticatedClient) -> None:
+    key = str(uuid.uuid4())
+    deposit = DepositRequest(user_id=7, amount="150.25", description="Card top-up")
+    first = create_deposit.sync_detailed(client=client, body=deposit, idempotency_key=key)
+    again = create_deposit.sync_detailed(client=client, body=deposit, idempotency_key=key)
+    assert first.status_code == 201
+    assert isinstance(first.parsed, MovementResponse)
+    assert first.parsed.balance.available == "150.25"
+    assert again.content == first.content  # replayed, not applied twice
+
+    order = ReservationRequest(user_id=7, service_id=3, order_id=70, amount="100.00")
+    reserved = create_reservation.sync(client=client, body=order)
+    assert isinstance(reserved, ReservationResponse)
+    assert reserved.status == ReservationResponseStatus.RESERVED
+
+    partial = RecognizeRequest(user_id=7, service_id=3, amount="60.00")
+    recognized = recognize_reservation.sync(order_id=70, client=client, body=partial)
+    assert isinstance(recognized, ReservationResponse)
+    assert recognized.status == ReservationResponseStatus.RECOGNIZED
+    assert recognized.recognized_amount == "60.00"
+    balance = get_user_balance.sync(user_id=7, client=client)
+    assert isinstance(balance, BalanceResponse)
+    assert (balance.available, balance.reserved, balance.total) == ("90.25", "0.00", "90.25")
+
+
+def test_a_refusal_is_a_typed_problem(client: AuthenticatedClient) -> None:
+    create_deposit.sync(client=client, body=DepositRequest(user_id=8, amount="5"))
+    refused = create_withdrawal.sync_detailed(
+        client=client, body=WithdrawalRequest(user_id=8, amount="5.01")
+    )
+    assert refused.status_code == 409
+    assert isinstance(refused.parsed, Problem)
+    assert refused.parsed.type_ == "/problems/insufficient-funds"
+    assert isinstance(refused.parsed.errors, list)
+    assert [e.field for e in refused.parsed.errors] == ["amount"]
+    invalid = create_deposit.sync_detailed(
+        client=client, body=DepositRequest(user_id=8, amount="0.001")
+    )
+    assert invalid.status_code == 422
+    assert isinstance(invalid.parsed, Problem)
+    assert isinstance(invalid.parsed.errors, list)
+    assert [e.field for e in invalid.parsed.errors] == ["amount"]
+
+
+def test_a_statement_is_walked_by_cursor(client: AuthenticatedClient) -> None:
+    amounts = [f"{n}.00" for n in range(1, 8)]
+    for amount in amounts:
+        create_deposit.sync(client=client, body=DepositRequest(user_id=9, amount=amount))
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(10):
+        page = list_user_transactions.sync(
+            user_id=9,
+            client=client,
+            sort=ListUserTransactionsSort.AMOUNT,
+            limit=3,
+            cursor=cursor if cursor is not None else UNSET,
+        )
+        assert isinstance(page, StatementResponse)
+        seen += [item.amount for item in page.items]
+        if not isinstance(page.next_cursor, str):
+            break
+        cursor = page.next_cursor
+    assert seen == amounts[::-1]
+
+
+def test_the_monthly_report_is_read_through_its_link(client: AuthenticatedClient) -> None:
+    name_service.sync(service_id=4, client=client, body=ServiceNameRequest(name="Delivery"))
+    create_deposit.sync(client=client, body=DepositRequest(user_id=10, amount="20"))
+    order = ReservationRequest(user_id=10, service_id=4, order_id=100, amount="12.50")
+    create_reservation.sync(client=client, body=order)
+    recognize = RecognizeRequest(user_id=10, service_id=4, amount="12.50")
+    recognize_reservation.sync(order_id=100, client=client, body=recognize)
+    now = datetime.now(UTC)
+    link = create_revenue_report.sync(
+        client=client, body=ReportRequest(year=now.year, month=now.month)
+    )
+    assert isinstance(link, ReportLink)
+    assert link.url == f"/v1/reports/revenue/{now:%Y-%m}.csv"
+    csv = get_monthly_revenue_report.sync(period=link.url.rsplit("/", 1)[1], client=client)
+    assert isinstance(csv, str)
+    assert "Delivery;12.50" in csv.splitlines()
