@@ -6,13 +6,17 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean soak bench bench-statements bench-reports client
+.PHONY: run test install lint check clean soak bench bench-statements bench-reports client test-browser
 
 run: install
 	$(VENV)/bin/balance serve
 
 test: install
 	$(VENV)/bin/pytest
+
+# /docs in headless Chromium with no network (needs Debian's chromium: apt-get install chromium).
+test-browser: install
+	$(VENV)/bin/pytest -m browser tests/browser
 
 install: $(VENV)/.installed
 

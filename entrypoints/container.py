@@ -15,6 +15,7 @@ from adapters.postgres.engine import create_engine, head_revision, schema_proble
 from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.runner import MoneyMovements
+from entrypoints.http import metrics
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import Tokens
 from entrypoints.http.controllers import Services
@@ -94,6 +95,7 @@ def build_app(settings: Settings, container: Container | None = None) -> ASGIApp
     async def start() -> None:
         if settings.store == "postgres":
             container.postgres.engine()
+            metrics.pool_max(settings.pool_size)
 
     async def stop() -> None:
         if settings.store == "postgres":

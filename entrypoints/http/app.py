@@ -23,7 +23,7 @@ from entrypoints.http.auth import (
     require_scopes,
     scope_of,
 )
-from entrypoints.http.controllers import ROUTES, Services
+from entrypoints.http.controllers import ROUTES, Services, ServicesDep
 from entrypoints.http.health import HEALTH_ROUTES
 from entrypoints.http.hot_path import hot_path
 from entrypoints.http.observe import observe
@@ -60,11 +60,12 @@ async def docs() -> Redirect:
     operation_id="getMetrics",
     summary="Prometheus metrics",
     tags=["health"],
-    sync_to_thread=False,
     media_type="text/plain",
 )
-def prometheus() -> Response[bytes]:
-    """Prometheus text format: requests, latency, pool, money movements, replays, refusals."""
+async def prometheus(services: ServicesDep) -> Response[bytes]:
+    """Prometheus text format: requests, latency, pool, money movements, replays, refusals,
+    and whether the service is ready (asked of the database at every scrape)."""
+    metrics.ready(await services.readiness() is None)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 

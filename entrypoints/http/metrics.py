@@ -36,6 +36,16 @@ class _Metrics:
             "Database connections checked out of the pool",
             multiprocess_mode="livesum",
         )
+        self.pool_max = Gauge(
+            "balance_db_pool_connections_max",
+            "Database connections the pools may open (all workers)",
+            multiprocess_mode="livesum",
+        )
+        self.ready = Gauge(
+            "balance_ready",
+            "1 when the database answers with the schema this code needs (checked at scrape)",
+            multiprocess_mode="livemostrecent",
+        )
         self.movements = Counter("balance_money_movements", "Money movements applied", ["kind"])
         self.moved = Counter(
             "balance_money_moved_rubles", "Sum of the amounts of money movements", ["kind"]
@@ -69,6 +79,14 @@ def request_done(method: str, route: str, status: int, seconds: float) -> None:
 
 def pool_in_use(count: int) -> None:
     _get().pool_in_use.set(count)
+
+
+def pool_max(count: int) -> None:
+    _get().pool_max.set(count)
+
+
+def ready(is_ready: bool) -> None:
+    _get().ready.set(1 if is_ready else 0)
 
 
 def refused(reason: str) -> None:
