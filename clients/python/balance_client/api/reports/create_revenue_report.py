@@ -1,31 +1,21 @@
 from http import HTTPStatus
-from typing import Any, cast
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 
-from ...client import AuthenticatedClient, Client
-from ...types import Response, UNSET
 from ... import errors
-
+from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
 from ...models.report_link import ReportLink
 from ...models.report_request import ReportRequest
-from typing import cast
-
+from ...types import Response
 
 
 def _get_kwargs(
     *,
     body: ReportRequest,
-
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
-
-
-    
-
-    
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -40,54 +30,39 @@ def _get_kwargs(
     return _kwargs
 
 
-
 def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | ReportLink | None:
     if response.status_code == 201:
         response_201 = ReportLink.from_dict(response.json())
-
-
 
         return response_201
 
     if response.status_code == 400:
         response_400 = Problem.from_dict(response.json())
 
-
-
         return response_400
 
     if response.status_code == 401:
         response_401 = Problem.from_dict(response.json())
-
-
 
         return response_401
 
     if response.status_code == 403:
         response_403 = Problem.from_dict(response.json())
 
-
-
         return response_403
 
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
-
-
 
         return response_413
 
     if response.status_code == 415:
         response_415 = Problem.from_dict(response.json())
 
-
-
         return response_415
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
-
-
 
         return response_422
 
@@ -97,7 +72,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | ReportLink]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Problem | ReportLink]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -110,9 +87,8 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: ReportRequest,
-
 ) -> Response[Problem | ReportLink]:
-    """ Get the link to a month's revenue report
+    """Get the link to a month's revenue report
 
     Args:
         body (ReportRequest):
@@ -123,12 +99,10 @@ def sync_detailed(
 
     Returns:
         Response[Problem | ReportLink]
-     """
-
+    """
 
     kwargs = _get_kwargs(
         body=body,
-
     )
 
     response = client.get_httpx_client().request(
@@ -137,13 +111,13 @@ def sync_detailed(
 
     return _build_response(client=client, response=response)
 
+
 def sync(
     *,
     client: AuthenticatedClient,
     body: ReportRequest,
-
 ) -> Problem | ReportLink | None:
-    """ Get the link to a month's revenue report
+    """Get the link to a month's revenue report
 
     Args:
         body (ReportRequest):
@@ -154,22 +128,20 @@ def sync(
 
     Returns:
         Problem | ReportLink
-     """
-
+    """
 
     return sync_detailed(
         client=client,
-body=body,
-
+        body=body,
     ).parsed
+
 
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: ReportRequest,
-
 ) -> Response[Problem | ReportLink]:
-    """ Get the link to a month's revenue report
+    """Get the link to a month's revenue report
 
     Args:
         body (ReportRequest):
@@ -180,27 +152,23 @@ async def asyncio_detailed(
 
     Returns:
         Response[Problem | ReportLink]
-     """
-
+    """
 
     kwargs = _get_kwargs(
         body=body,
-
     )
 
-    response = await client.get_async_httpx_client().request(
-        **kwargs
-    )
+    response = await client.get_async_httpx_client().request(**kwargs)
 
     return _build_response(client=client, response=response)
+
 
 async def asyncio(
     *,
     client: AuthenticatedClient,
     body: ReportRequest,
-
 ) -> Problem | ReportLink | None:
-    """ Get the link to a month's revenue report
+    """Get the link to a month's revenue report
 
     Args:
         body (ReportRequest):
@@ -211,11 +179,11 @@ async def asyncio(
 
     Returns:
         Problem | ReportLink
-     """
+    """
 
-
-    return (await asyncio_detailed(
-        client=client,
-body=body,
-
-    )).parsed
+    return (
+        await asyncio_detailed(
+            client=client,
+            body=body,
+        )
+    ).parsed

@@ -1,36 +1,27 @@
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from ...client import AuthenticatedClient, Client
-from ...types import Response, UNSET
 from ... import errors
-
+from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from typing import cast
-
+from ...types import Response
 
 
 def _get_kwargs(
     period: str,
-
 ) -> dict[str, Any]:
-    
-
-    
-
-    
 
     _kwargs: dict[str, Any] = {
         "method": "get",
-        "url": "/v1/reports/revenue/{period}".format(period=quote(str(period), safe=""),),
+        "url": "/v1/reports/revenue/{period}".format(
+            period=quote(str(period), safe=""),
+        ),
     }
 
-
     return _kwargs
-
 
 
 def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | str | None:
@@ -41,28 +32,20 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
     if response.status_code == 400:
         response_400 = Problem.from_dict(response.json())
 
-
-
         return response_400
 
     if response.status_code == 401:
         response_401 = Problem.from_dict(response.json())
-
-
 
         return response_401
 
     if response.status_code == 403:
         response_403 = Problem.from_dict(response.json())
 
-
-
         return response_403
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
-
-
 
         return response_422
 
@@ -85,9 +68,8 @@ def sync_detailed(
     period: str,
     *,
     client: AuthenticatedClient,
-
 ) -> Response[Problem | str]:
-    """ Get a month's revenue report (CSV)
+    """Get a month's revenue report (CSV)
 
     Args:
         period (str): YYYY-MM.csv
@@ -98,12 +80,10 @@ def sync_detailed(
 
     Returns:
         Response[Problem | str]
-     """
-
+    """
 
     kwargs = _get_kwargs(
         period=period,
-
     )
 
     response = client.get_httpx_client().request(
@@ -112,13 +92,13 @@ def sync_detailed(
 
     return _build_response(client=client, response=response)
 
+
 def sync(
     period: str,
     *,
     client: AuthenticatedClient,
-
 ) -> Problem | str | None:
-    """ Get a month's revenue report (CSV)
+    """Get a month's revenue report (CSV)
 
     Args:
         period (str): YYYY-MM.csv
@@ -129,22 +109,20 @@ def sync(
 
     Returns:
         Problem | str
-     """
-
+    """
 
     return sync_detailed(
         period=period,
-client=client,
-
+        client=client,
     ).parsed
+
 
 async def asyncio_detailed(
     period: str,
     *,
     client: AuthenticatedClient,
-
 ) -> Response[Problem | str]:
-    """ Get a month's revenue report (CSV)
+    """Get a month's revenue report (CSV)
 
     Args:
         period (str): YYYY-MM.csv
@@ -155,27 +133,23 @@ async def asyncio_detailed(
 
     Returns:
         Response[Problem | str]
-     """
-
+    """
 
     kwargs = _get_kwargs(
         period=period,
-
     )
 
-    response = await client.get_async_httpx_client().request(
-        **kwargs
-    )
+    response = await client.get_async_httpx_client().request(**kwargs)
 
     return _build_response(client=client, response=response)
+
 
 async def asyncio(
     period: str,
     *,
     client: AuthenticatedClient,
-
 ) -> Problem | str | None:
-    """ Get a month's revenue report (CSV)
+    """Get a month's revenue report (CSV)
 
     Args:
         period (str): YYYY-MM.csv
@@ -186,11 +160,11 @@ async def asyncio(
 
     Returns:
         Problem | str
-     """
+    """
 
-
-    return (await asyncio_detailed(
-        period=period,
-client=client,
-
-    )).parsed
+    return (
+        await asyncio_detailed(
+            period=period,
+            client=client,
+        )
+    ).parsed

@@ -1,28 +1,20 @@
+import datetime
 from http import HTTPStatus
-from typing import Any, cast
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 
-from ...client import AuthenticatedClient, Client
-from ...types import Response, UNSET
 from ... import errors
-
+from ...client import AuthenticatedClient, Client
 from ...models.problem import Problem
-from typing import cast
-import datetime
-
+from ...types import UNSET, Response
 
 
 def _get_kwargs(
     *,
     from_: datetime.date,
     to: datetime.date,
-
 ) -> dict[str, Any]:
-    
-
-    
 
     params: dict[str, Any] = {}
 
@@ -32,9 +24,7 @@ def _get_kwargs(
     json_to = to.isoformat()
     params["to"] = json_to
 
-
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
-
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -42,9 +32,7 @@ def _get_kwargs(
         "params": params,
     }
 
-
     return _kwargs
-
 
 
 def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | str | None:
@@ -55,28 +43,20 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
     if response.status_code == 400:
         response_400 = Problem.from_dict(response.json())
 
-
-
         return response_400
 
     if response.status_code == 401:
         response_401 = Problem.from_dict(response.json())
-
-
 
         return response_401
 
     if response.status_code == 403:
         response_403 = Problem.from_dict(response.json())
 
-
-
         return response_403
 
     if response.status_code == 422:
         response_422 = Problem.from_dict(response.json())
-
-
 
         return response_422
 
@@ -100,9 +80,8 @@ def sync_detailed(
     client: AuthenticatedClient,
     from_: datetime.date,
     to: datetime.date,
-
 ) -> Response[Problem | str]:
-    """ Get the revenue report for a period (CSV)
+    """Get the revenue report for a period (CSV)
 
     Args:
         from_ (datetime.date): YYYY-MM-DD, inclusive
@@ -114,13 +93,11 @@ def sync_detailed(
 
     Returns:
         Response[Problem | str]
-     """
-
+    """
 
     kwargs = _get_kwargs(
         from_=from_,
-to=to,
-
+        to=to,
     )
 
     response = client.get_httpx_client().request(
@@ -129,14 +106,14 @@ to=to,
 
     return _build_response(client=client, response=response)
 
+
 def sync(
     *,
     client: AuthenticatedClient,
     from_: datetime.date,
     to: datetime.date,
-
 ) -> Problem | str | None:
-    """ Get the revenue report for a period (CSV)
+    """Get the revenue report for a period (CSV)
 
     Args:
         from_ (datetime.date): YYYY-MM-DD, inclusive
@@ -148,24 +125,22 @@ def sync(
 
     Returns:
         Problem | str
-     """
-
+    """
 
     return sync_detailed(
         client=client,
-from_=from_,
-to=to,
-
+        from_=from_,
+        to=to,
     ).parsed
+
 
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     from_: datetime.date,
     to: datetime.date,
-
 ) -> Response[Problem | str]:
-    """ Get the revenue report for a period (CSV)
+    """Get the revenue report for a period (CSV)
 
     Args:
         from_ (datetime.date): YYYY-MM-DD, inclusive
@@ -177,29 +152,25 @@ async def asyncio_detailed(
 
     Returns:
         Response[Problem | str]
-     """
-
+    """
 
     kwargs = _get_kwargs(
         from_=from_,
-to=to,
-
+        to=to,
     )
 
-    response = await client.get_async_httpx_client().request(
-        **kwargs
-    )
+    response = await client.get_async_httpx_client().request(**kwargs)
 
     return _build_response(client=client, response=response)
+
 
 async def asyncio(
     *,
     client: AuthenticatedClient,
     from_: datetime.date,
     to: datetime.date,
-
 ) -> Problem | str | None:
-    """ Get the revenue report for a period (CSV)
+    """Get the revenue report for a period (CSV)
 
     Args:
         from_ (datetime.date): YYYY-MM-DD, inclusive
@@ -211,12 +182,12 @@ async def asyncio(
 
     Returns:
         Problem | str
-     """
+    """
 
-
-    return (await asyncio_detailed(
-        client=client,
-from_=from_,
-to=to,
-
-    )).parsed
+    return (
+        await asyncio_detailed(
+            client=client,
+            from_=from_,
+            to=to,
+        )
+    ).parsed
