@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from litestar import Response, get, post
 from litestar.di import NamedDependency
@@ -255,15 +255,28 @@ async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> R
 
 
 KIND_VALUES = ", ".join(k.value for k in EntryKind)
+# Declared as text and read here: Litestar would take the text "null" as no value
+# for an optional enum or integer, and accept what the published schema refuses.
 SortParam = Annotated[
-    Literal["date", "amount"] | None, QueryParameter(description="date (default) or amount (size)")
+    str | None,
+    QueryParameter(
+        description="date (default) or amount (size)", schema_extra={"enum": ["date", "amount"]}
+    ),
 ]
-OrderParam = Annotated[Literal["desc", "asc"] | None, QueryParameter(description="desc (default)")]
+OrderParam = Annotated[
+    str | None,
+    QueryParameter(description="desc (default)", schema_extra={"enum": ["desc", "asc"]}),
+]
 CursorParam = Annotated[
     str | None, QueryParameter(max_length=1000, description="next_cursor of the previous page")
 ]
+MAX_PAGE = 10**9
 PageParam = Annotated[
-    int | None, QueryParameter(ge=1, le=10**9, description="1-based page (instead of a cursor)")
+    str | None,
+    QueryParameter(
+        description="1-based page (instead of a cursor)",
+        schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+    ),
 ]
 KindParam = Annotated[
     list[str] | None, QueryParameter(description=f"repeat or comma-separate: {KIND_VALUES}")
@@ -300,10 +313,10 @@ async def get_user_transactions(
     query = build_query(
         user_id,
         limit=limit,
-        page=page,
+        page=_page(page),
         cursor=cursor,
-        sort=StatementSort(sort) if sort else None,
-        descending=None if order is None else order == "desc",
+        sort=StatementSort(_one_of(sort, "sort", ("date", "amount"))) if sort else None,
+        descending=None if order is None else _one_of(order, "order", ("desc", "asc")) == "desc",
         since=_utc(since, "from"),
         until=_utc(until, "to"),
         kinds=_kinds(kind),
@@ -321,6 +334,20 @@ def _utc(text: str | None, field: str) -> datetime | None:
     if moment.tzinfo is None:
         raise invalid_field(field, "needs a time zone (RFC 3339), e.g. 2022-11-01T00:00:00Z")
     return moment.astimezone(UTC)
+
+
+def _one_of(value: str | None, field: str, allowed: tuple[str, ...]) -> str | None:
+    if value is not None and value not in allowed:
+        raise invalid_field(field, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def _page(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE):
+        raise invalid_field("page", f"must be a whole number from 1 to {MAX_PAGE}")
+    return int(text)
 
 
 def _kinds(values: list[str] | None) -> frozenset[EntryKind] | None:

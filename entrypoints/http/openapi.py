@@ -104,7 +104,7 @@ def _drop_null(schema: Schema) -> None:
             schema.one_of = None
             for field in dataclasses.fields(rest[0]):
                 value = getattr(rest[0], field.name)
-                if value is not None:
+                if value is not None and getattr(schema, field.name) is None:
                     setattr(schema, field.name, value)
 
 
