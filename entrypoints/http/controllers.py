@@ -315,7 +315,7 @@ async def get_user_transactions(
         limit=limit,
         page=_page(page),
         cursor=cursor,
-        sort=StatementSort(_one_of(sort, "sort", ("date", "amount"))) if sort else None,
+        sort=None if sort is None else StatementSort(_one_of(sort, "sort", ("date", "amount"))),
         descending=None if order is None else _one_of(order, "order", ("desc", "asc")) == "desc",
         since=_utc(since, "from"),
         until=_utc(until, "to"),
