@@ -44,9 +44,11 @@ client: install
 		--path clients/openapi.json --output-path clients/python \
 		--config clients/python-client.yaml --meta uv --overwrite
 
-# Money movements against pgbench running the same SQL (~10 min; needs wrk and pgbench).
+# This tree against BASELINE (the previous main, checked out into bench/out) and
+# pgbench's minimal reserve transaction, side by side (~25 min; needs wrk and pgbench).
+BASELINE ?= 8b1b5a2
 bench: install
-	$(VENV)/bin/python -m bench.run --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} --write
+	$(VENV)/bin/python -m bench.run --baseline $(BASELINE) --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} --write
 
 # Statement pages at any depth: seeds 10M entries into balance_bench_statements (~5 min).
 bench-statements: install

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from application.ports import UnitOfWork
+from application.locked import Movement
 from domain.account import UserAccount
 from domain.errors import UserNotFound
 
 
-async def lock_account(uow: UnitOfWork, user_id: int) -> UserAccount:
+async def lock_account(uow: Movement, user_id: int) -> UserAccount:
     accounts = await uow.accounts.lock([user_id])
     if user_id not in accounts:
         raise UserNotFound(user_id)

@@ -24,42 +24,9 @@ class UserAccounts(Protocol):
         """The committed balances, without a lock: for reads only."""
         ...
 
-    async def open(self, user_id: int) -> None:
-        """Create the user's accounts if they do not exist; safe when called concurrently."""
-        ...
-
-    async def lock(self, user_ids: Sequence[int]) -> dict[int, UserAccount]:
-        """Lock and load the given users (ascending id, so two writers never deadlock).
-
-        Users that have no account are missing from the result.
-        """
-        ...
-
-    async def save(self, account: UserAccount) -> None: ...
-
 
 class Reservations(Protocol):
     async def get(self, order_id: int) -> Reservation | None: ...
-
-    async def lock(self, order_id: int) -> Reservation | None: ...
-
-    async def add(self, reservation: Reservation) -> None:
-        """Raises `ConcurrentUpdate` when another transaction took the order id first."""
-        ...
-
-    async def close(self, reservation: Reservation) -> None:
-        """Store the new status; only a reservation still open in the store may change."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedTransaction:
-    transaction_id: int
-    created_at: datetime
-
-
-class Journal(Protocol):
-    async def record(self, transaction: JournalTransaction) -> RecordedTransaction: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +43,77 @@ class IdempotencyRecord:
     response: StoredResponse
 
 
-class IdempotencyKeys(Protocol):
-    async def claim(self, key: str, fingerprint: str) -> IdempotencyRecord | None:
-        """Take the key for this transaction, or return the record of whoever took it.
+@dataclass(frozen=True, slots=True)
+class RecordedTransaction:
+    transaction_id: int
+    created_at: datetime
 
-        A transaction still running with the same key makes this wait for it, or
-        raise `RequestInProgress` after the adapter's timeout.
-        """
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """The rows a batch locked: the users and orders its commands name, as they are."""
+
+    accounts: dict[int, UserAccount]
+    reservations: dict[int, Reservation]
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """Taken after the locks: the batch's time, and an id for each transaction it may
+    record. A later batch on the same rows gets a later time and higher ids, so a
+    user's entries are in the same order by time and by id."""
+
+    created_at: datetime
+    transaction_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Everything one batch writes, in final form: each row once."""
+
+    opened: list[UserAccount]
+    saved: list[UserAccount]
+    transactions: list[tuple[int, JournalTransaction]]
+    added: list[Reservation]
+    closed: list[Reservation]
+    answers: dict[str, IdempotencyRecord]
+
+    def __bool__(self) -> bool:
+        return bool(self.transactions or self.answers)
+
+
+class MovementBatch(Protocol):
+    """One database transaction applying one batch of money movements.
+
+    Leaving the block without `commit()` rolls back. `write` raises
+    `ConcurrentUpdate` when a row it creates (an account, a reservation, an
+    idempotency key) was created meanwhile by another transaction: nothing is
+    then written, and the batch is run again on what is now there.
+    """
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def answers(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        """The committed answers stored under these keys (a read, before any lock)."""
         ...
 
-    async def complete(self, key: str, response: StoredResponse) -> None: ...
+    async def lock(self, user_ids: Sequence[int], order_ids: Sequence[int]) -> Locked:
+        """Open the transaction and lock these users, then these orders, each in
+        ascending id, so two batches never deadlock. Missing rows are left out."""
+        ...
+
+    async def stamp(self, transactions: int) -> Stamp: ...
+
+    async def write(self, changes: Changes, stamp: Stamp) -> None: ...
+
+    async def commit(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,20 +182,24 @@ class RevenueReportWriter(Protocol):
 
 
 class MovementObserver(Protocol):
-    """Told of every money movement the runner applied or answered from a stored key."""
+    """Told of every money movement the runner applied or answered from a stored key,
+    and of every batch it committed."""
 
     def applied(self, kind: str, amount_kopecks: int | None) -> None: ...
 
     def replayed(self, kind: str) -> None: ...
 
+    def committed(self, movements: int) -> None:
+        """A database transaction committed with this many commands in it."""
+        ...
+
 
 class UnitOfWork(Protocol):
-    """One database transaction. Leaving the block without `commit()` rolls back."""
+    """Reads, and naming services: money moves only through a `MovementBatch`.
+    Leaving the block without `commit()` rolls back."""
 
     accounts: UserAccounts
     reservations: Reservations
-    journal: Journal
-    idempotency: IdempotencyKeys
     statements: Statements
     services: ServiceCatalogue
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.accounts import lock_account
-from application.ports import UnitOfWork
+from application.locked import Movement
 from application.reservations import lock_reservation
 from application.results import Balance, ReservationResult
 from domain.ledger import AccountRef, EntryKind, JournalTransaction, Posting, TransactionKind
@@ -19,8 +19,19 @@ class Recognize:
     service_id: int
     amount: Money
 
+    @property
+    def user_ids(self) -> tuple[int, ...]:
+        return (self.user_id,)
 
-async def recognize(cmd: Recognize, uow: UnitOfWork) -> ReservationResult:
+    @property
+    def order_ids(self) -> tuple[int, ...]:
+        return (self.order_id,)
+
+    def canonical(self) -> tuple[object, ...]:
+        return ("recognize", 1, self.order_id, self.user_id, self.service_id, self.amount.kopecks)
+
+
+async def recognize(cmd: Recognize, uow: Movement) -> ReservationResult:
     reservation = await lock_reservation(uow, cmd.order_id, cmd.user_id, cmd.service_id)
     account = await lock_account(uow, reservation.user_id)
     if reservation.is_recognized_as(cmd.amount):

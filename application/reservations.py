@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from application.locked import Movement
 from application.ports import UnitOfWork
 from application.results import Balance, ReservationResult
 from domain.errors import ReservationNotFound, UserNotFound
@@ -9,7 +10,7 @@ from domain.reservation import Reservation
 
 
 async def lock_reservation(
-    uow: UnitOfWork, order_id: int, user_id: int, service_id: int
+    uow: Movement, order_id: int, user_id: int, service_id: int
 ) -> Reservation:
     reservation = await uow.reservations.lock(order_id)
     if reservation is None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.accounts import lock_account
-from application.ports import UnitOfWork
+from application.locked import Movement
 from application.results import Balance, ReservationResult
 from domain.errors import OrderAlreadyUsed, UserNotFound
 from domain.ledger import JournalTransaction, TransactionKind
@@ -21,8 +21,27 @@ class Reserve:
     amount: Money
     description: str | None = None
 
+    @property
+    def user_ids(self) -> tuple[int, ...]:
+        return (self.user_id,)
 
-async def reserve(cmd: Reserve, uow: UnitOfWork) -> ReservationResult:
+    @property
+    def order_ids(self) -> tuple[int, ...]:
+        return (self.order_id,)
+
+    def canonical(self) -> tuple[object, ...]:
+        return (
+            "reserve",
+            1,
+            self.user_id,
+            self.service_id,
+            self.order_id,
+            self.amount.kopecks,
+            self.description or "",
+        )
+
+
+async def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
     existing = await uow.reservations.get(cmd.order_id)
     if existing is not None:
         return await _repeat(existing, cmd, uow)
@@ -46,7 +65,7 @@ async def reserve(cmd: Reserve, uow: UnitOfWork) -> ReservationResult:
     return ReservationResult(reservation, Balance.of(account), created=True)
 
 
-async def _repeat(existing: Reservation, cmd: Reserve, uow: UnitOfWork) -> ReservationResult:
+async def _repeat(existing: Reservation, cmd: Reserve, uow: Movement) -> ReservationResult:
     """An order is reserved once: the same request again answers with what it did."""
     if not existing.is_same_order(cmd.user_id, cmd.service_id, cmd.amount):
         raise OrderAlreadyUsed(cmd.order_id)

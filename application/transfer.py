@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application.ports import UnitOfWork
+from application.locked import Movement
 from application.results import Balance, TransferResult
 from domain.errors import SameUserTransfer, UserNotFound
 from domain.ledger import EntryKind, JournalTransaction, TransactionKind
@@ -16,8 +16,26 @@ class Transfer:
     amount: Money
     description: str | None = None
 
+    @property
+    def user_ids(self) -> tuple[int, ...]:
+        return (self.from_user_id, self.to_user_id)
 
-async def transfer(cmd: Transfer, uow: UnitOfWork) -> TransferResult:
+    @property
+    def order_ids(self) -> tuple[int, ...]:
+        return ()
+
+    def canonical(self) -> tuple[object, ...]:
+        return (
+            "transfer",
+            1,
+            self.from_user_id,
+            self.to_user_id,
+            self.amount.kopecks,
+            self.description or "",
+        )
+
+
+async def transfer(cmd: Transfer, uow: Movement) -> TransferResult:
     if cmd.from_user_id == cmd.to_user_id:
         raise SameUserTransfer(cmd.from_user_id)
     # A user's first money may come by transfer; a refusal rolls this back with the rest.

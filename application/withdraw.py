@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.accounts import lock_account
-from application.ports import UnitOfWork
+from application.locked import Movement
 from application.results import Balance, MovementResult
 from domain.ledger import AccountRef, EntryKind, JournalTransaction, Posting, TransactionKind
 from domain.money import Money
@@ -17,8 +17,19 @@ class Withdraw:
     amount: Money
     description: str | None = None
 
+    @property
+    def user_ids(self) -> tuple[int, ...]:
+        return (self.user_id,)
 
-async def withdraw(cmd: Withdraw, uow: UnitOfWork) -> MovementResult:
+    @property
+    def order_ids(self) -> tuple[int, ...]:
+        return ()
+
+    def canonical(self) -> tuple[object, ...]:
+        return ("withdraw", 1, self.user_id, self.amount.kopecks, self.description or "")
+
+
+async def withdraw(cmd: Withdraw, uow: Movement) -> MovementResult:
     account = await lock_account(uow, cmd.user_id)
     debit = account.debit(cmd.amount, EntryKind.WITHDRAWAL)
     payout = Posting(AccountRef.external(), EntryKind.WITHDRAWAL, cmd.amount, None)

@@ -20,10 +20,9 @@ import time
 from typing import Any
 
 import asyncpg
-from sqlalchemy.dialects.postgresql.asyncpg import dialect
 
 from adapters.postgres.engine import migrate
-from adapters.postgres.statements import page_statement
+from adapters.postgres.statements import page_params, page_sql
 from application.statement import build_query, encode_cursor
 from application.statement_query import StatementQuery, StatementSort
 
@@ -44,8 +43,8 @@ FROM tx, generate_series(1::bigint, {TOTAL_ENTRIES}) AS n
 
 
 def compiled(query: StatementQuery) -> tuple[str, list[Any]]:
-    c = page_statement(query).compile(dialect=dialect())  # type: ignore[no-untyped-call]
-    return str(c), [c.params[name] for name in c.positiontup or []]
+    sql = page_sql(query)
+    return sql.text, sql.arguments(page_params(query))
 
 
 async def seed(admin_url: str, url: str, reuse: bool) -> None:

@@ -10,8 +10,9 @@ from litestar.types import ASGIApp
 
 from adapters.csv.revenue import CsvRevenueReport
 from adapters.memory.reports import InMemoryRevenueReports
-from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.memory.store import InMemoryMovementBatch, InMemoryStore, InMemoryUnitOfWork
 from adapters.postgres.engine import create_engine, head_revision, schema_problem
+from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.runner import MoneyMovements
@@ -32,6 +33,7 @@ async def always_ready() -> str | None:
 class MemoryAdapters(containers.DeclarativeContainer):
     store = providers.Singleton(InMemoryStore)
     unit_of_work = providers.Factory(InMemoryUnitOfWork, store=store)
+    movement_batch = providers.Factory(InMemoryMovementBatch, store=store)
     reports = providers.Factory(
         InMemoryRevenueReports,
         transactions=store.provided.transactions,
@@ -44,6 +46,7 @@ class PostgresAdapters(containers.DeclarativeContainer):
     config = providers.Configuration()
     engine = providers.Singleton(create_engine, url=config.database_url, pool_size=config.pool_size)
     unit_of_work = providers.Factory(PostgresUnitOfWork, engine=engine)
+    movement_batch = providers.Factory(PostgresMovementBatch, engine=engine)
     reports = providers.Factory(PostgresRevenueReports, engine=engine)
     readiness = providers.Singleton(
         partial, schema_problem, engine, providers.Singleton(head_revision)
@@ -57,13 +60,19 @@ class Container(containers.DeclarativeContainer):
     unit_of_work = providers.Selector(
         config.store, memory=memory.unit_of_work, postgres=postgres.unit_of_work
     )
+    movement_batch = providers.Selector(
+        config.store, memory=memory.movement_batch, postgres=postgres.movement_batch
+    )
     reports = providers.Selector(config.store, memory=memory.reports, postgres=postgres.reports)
     readiness = providers.Selector(
         config.store, memory=memory.readiness, postgres=postgres.readiness
     )
+    # One batcher a worker: as many batches in flight as the pool has connections.
     movements = providers.Singleton(
         MoneyMovements,
-        uow_factory=unit_of_work.provider,
+        store=movement_batch.provider,
+        max_batch=config.max_batch,
+        max_in_flight=config.pool_size,
         observer=providers.Singleton(MovementMetrics),
     )
     services = providers.Singleton(
@@ -83,6 +92,7 @@ def build_container(settings: Settings) -> Container:
             "store": settings.store,
             "database_url": settings.database_url,
             "pool_size": settings.pool_size,
+            "max_batch": settings.max_batch,
         }
     )
     return container

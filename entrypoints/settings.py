@@ -21,7 +21,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
-    pool_size: int = 10
+    pool_size: int = 4
+    max_batch: int = 64
     api_tokens: tuple[tuple[str, frozenset[str]], ...] = ()
     log_level: str = "INFO"
     log_format: str = "json"
@@ -45,7 +46,8 @@ class Settings:
             host=env.get("HOST", "127.0.0.1"),
             port=_int(env, "PORT", 8080, 1, 65535),
             workers=_int(env, "WORKERS", 1, 1, 64),
-            pool_size=_int(env, "DB_POOL_SIZE", 10, 1, 200),
+            pool_size=_int(env, "DB_POOL_SIZE", 4, 1, 200),
+            max_batch=_int(env, "BATCH_MAX_SIZE", 64, 1, 1000),
             api_tokens=_tokens(env.get("BALANCE_API_TOKENS", "")),
             log_level=_choice(
                 env, "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True

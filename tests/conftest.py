@@ -2,16 +2,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.reports import InMemoryRevenueReports
-from adapters.memory.store import InMemoryStore, InMemoryUnitOfWork
+from adapters.memory.store import InMemoryMovementBatch, InMemoryStore, InMemoryUnitOfWork
 from adapters.postgres.engine import create_engine, migrate
+from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
-from application.ports import RevenueReports, UnitOfWork
+from application.ports import MovementBatch, RevenueReports, UnitOfWork
 from application.runner import MoneyMovements
 from tests import postgres
 from tests.ledger_view import LedgerView, MemoryLedgerView, PostgresLedgerView
@@ -42,17 +44,25 @@ async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
 
 @dataclass
 class Adapter:
-    """One store under test: how to open a unit of work, and how to read the whole ledger."""
+    """One store under test: how to open a unit of work or a batch, and how to read the
+    whole ledger."""
 
     name: str
     uow: Callable[[], UnitOfWork]
     view: LedgerView
     reset: Callable[[], Awaitable[None]]
     revenue: Callable[[], RevenueReports]
+    batch: Callable[[], MovementBatch]
+
+    @cached_property
+    def workers(self) -> list[MoneyMovements]:
+        """Two batchers, as two worker processes have: concurrent commands share batches
+        within a worker and race for rows between them."""
+        return [MoneyMovements(self.batch, max_in_flight=4) for _ in range(2)]
 
     @property
     def movements(self) -> MoneyMovements:
-        return MoneyMovements(self.uow)
+        return self.workers[0]
 
 
 def memory() -> Adapter:
@@ -74,6 +84,7 @@ def memory() -> Adapter:
         MemoryLedgerView(store),
         reset,
         lambda: InMemoryRevenueReports(store.transactions, store.services),
+        lambda: InMemoryMovementBatch(store),
     )
 
 
@@ -88,6 +99,7 @@ async def on_postgres(url: str, engine: AsyncEngine) -> Adapter:
         PostgresLedgerView(url),
         reset,
         lambda: PostgresRevenueReports(engine),
+        lambda: PostgresMovementBatch(engine),
     )
 
 

@@ -30,8 +30,17 @@ def free_port() -> int:
 class ServerProcess:
     """One `balance serve` (granian main process plus workers) in its own process group."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        workers: int = 2,
+        port: int | None = None,
+        balance: Path = BALANCE,
+        cwd: Path | None = None,
+    ) -> None:
+        """`balance` and `cwd`: another checkout's command, for a side-by-side benchmark."""
         self.port = port or free_port()
+        self._balance, self._cwd = balance, cwd
         self.workers = workers
         self._env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         self._env |= {"PORT": str(self.port), "WORKERS": str(workers), **env}
@@ -54,8 +63,9 @@ class ServerProcess:
 
     def start(self, timeout: float = 60) -> None:
         self._process = subprocess.Popen(
-            [str(BALANCE), "serve"],
+            [str(self._balance), "serve"],
             env=self._env,
+            cwd=self._cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

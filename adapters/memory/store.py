@@ -1,7 +1,8 @@
 """In-memory adapters: the same ports as PostgreSQL, with real rollback.
 
-One lock serializes units of work, which is what row locks give PostgreSQL
-for the rows a unit touches. A unit works on copies; only commit publishes them.
+One lock serializes batches and units of work, which is what row locks give
+PostgreSQL for the rows they touch. A batch works on copies; only commit
+publishes them.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from typing import Self
 
 from adapters.memory.reports import InMemoryServiceCatalogue
 from adapters.memory.statements import InMemoryStatements
+from application.errors import ConcurrentUpdate
 from application.ports import (
+    Changes,
     Clock,
-    IdempotencyKeys,
     IdempotencyRecord,
-    Journal,
-    RecordedTransaction,
+    Locked,
+    MovementBatch,
     Reservations,
-    StoredResponse,
+    Stamp,
     UnitOfWork,
     UserAccounts,
 )
@@ -55,78 +57,24 @@ class InMemoryStore:
 class InMemoryUserAccounts(UserAccounts):
     def __init__(self, committed: dict[int, UserAccount]) -> None:
         self._committed = committed
-        self.changed: dict[int, UserAccount] = {}
 
     async def get(self, user_id: int) -> UserAccount | None:
-        account = self.changed.get(user_id) or self._committed.get(user_id)
+        account = self._committed.get(user_id)
         return dataclasses.replace(account) if account else None
-
-    async def open(self, user_id: int) -> None:
-        if await self.get(user_id) is None:
-            self.changed[user_id] = UserAccount.open(user_id)
-
-    async def lock(self, user_ids: Sequence[int]) -> dict[int, UserAccount]:
-        found = {uid: await self.get(uid) for uid in sorted(set(user_ids))}
-        return {uid: account for uid, account in found.items() if account is not None}
-
-    async def save(self, account: UserAccount) -> None:
-        self.changed[account.user_id] = dataclasses.replace(account)
 
 
 class InMemoryReservations(Reservations):
     def __init__(self, committed: dict[int, Reservation]) -> None:
         self._committed = committed
-        self.changed: dict[int, Reservation] = {}
 
     async def get(self, order_id: int) -> Reservation | None:
-        found = self.changed.get(order_id) or self._committed.get(order_id)
+        found = self._committed.get(order_id)
         return dataclasses.replace(found) if found else None
-
-    async def lock(self, order_id: int) -> Reservation | None:
-        return await self.get(order_id)
-
-    async def add(self, reservation: Reservation) -> None:
-        if await self.get(reservation.order_id) is not None:
-            raise AssertionError(f"order {reservation.order_id} reserved twice in one unit")
-        self.changed[reservation.order_id] = dataclasses.replace(reservation)
-
-    async def close(self, reservation: Reservation) -> None:
-        stored = await self.get(reservation.order_id)
-        if stored is None or not stored.is_open:
-            raise AssertionError(f"order {reservation.order_id} closed twice")
-        self.changed[reservation.order_id] = dataclasses.replace(reservation)
-
-
-class InMemoryJournal(Journal):
-    def __init__(self, store: InMemoryStore) -> None:
-        self._store = store
-        self.recorded: list[tuple[int, JournalTransaction, datetime]] = []
-
-    async def record(self, transaction: JournalTransaction) -> RecordedTransaction:
-        transaction_id = next(self._store.ids)
-        created_at = self._store.clock.now()
-        self.recorded.append((transaction_id, transaction, created_at))
-        return RecordedTransaction(transaction_id, created_at)
-
-
-class InMemoryIdempotencyKeys(IdempotencyKeys):
-    def __init__(self, committed: dict[str, IdempotencyRecord | None]) -> None:
-        self._committed = committed
-        self.changed: dict[str, IdempotencyRecord] = {}
-        self._fingerprints: dict[str, str] = {}
-
-    async def claim(self, key: str, fingerprint: str) -> IdempotencyRecord | None:
-        record = self._committed.get(key)
-        if record is not None:
-            return record
-        self._fingerprints[key] = fingerprint
-        return None
-
-    async def complete(self, key: str, response: StoredResponse) -> None:
-        self.changed[key] = IdempotencyRecord(self._fingerprints[key], response)
 
 
 class InMemoryUnitOfWork(UnitOfWork):
+    """Reads, and naming services: what a request outside a money movement does."""
+
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
 
@@ -134,8 +82,6 @@ class InMemoryUnitOfWork(UnitOfWork):
         await self._store.lock.acquire()
         self.accounts = InMemoryUserAccounts(self._store.accounts)
         self.reservations = InMemoryReservations(self._store.reservations)
-        self.journal = InMemoryJournal(self._store)
-        self.idempotency = InMemoryIdempotencyKeys(self._store.idempotency)
         self.statements = InMemoryStatements(self._store.transactions, self._store.services)
         self.services = InMemoryServiceCatalogue(self._store.services)
         return self
@@ -149,12 +95,66 @@ class InMemoryUnitOfWork(UnitOfWork):
         self._store.lock.release()
 
     async def commit(self) -> None:
-        store = self._store
-        store.accounts.update(self.accounts.changed)
-        store.reservations.update(self.reservations.changed)
-        store.transactions.extend(self.journal.recorded)
-        store.idempotency.update(self.idempotency.changed)
-        store.services.update(self.services.changed)
+        self._store.services.update(self.services.changed)
         self.services.changed = {}
-        self.accounts.changed, self.reservations.changed = {}, {}
-        self.journal.recorded, self.idempotency.changed = [], {}
+
+
+class InMemoryMovementBatch(MovementBatch):
+    """A batch holds the store's lock from start to end, as row locks would, and
+    publishes its changes only at commit."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._written: tuple[Changes, Stamp] | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._store.lock.acquire()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._written = None
+        self._store.lock.release()
+
+    async def answers(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
+        found = {key: self._store.idempotency.get(key) for key in keys}
+        return {key: record for key, record in found.items() if record is not None}
+
+    async def lock(self, user_ids: Sequence[int], order_ids: Sequence[int]) -> Locked:
+        accounts, reservations = self._store.accounts, self._store.reservations
+        return Locked(
+            {u: dataclasses.replace(accounts[u]) for u in user_ids if u in accounts},
+            {o: dataclasses.replace(reservations[o]) for o in order_ids if o in reservations},
+        )
+
+    async def stamp(self, transactions: int) -> Stamp:
+        ids = [next(self._store.ids) for _ in range(transactions)]
+        return Stamp(self._store.clock.now(), ids)
+
+    async def write(self, changes: Changes, stamp: Stamp) -> None:
+        store = self._store
+        created = (
+            [a.user_id for a in changes.opened if a.user_id in store.accounts]
+            + [r.order_id for r in changes.added if r.order_id in store.reservations]
+            + [key for key in changes.answers if store.idempotency.get(key) is not None]
+        )
+        if created:  # as a unique index would say (the lock makes it unreachable)
+            raise ConcurrentUpdate(f"created meanwhile: {created}")
+        self._written = (changes, stamp)
+
+    async def commit(self) -> None:
+        if self._written is None:
+            return
+        changes, stamp = self._written
+        store = self._store
+        for account in [*changes.opened, *changes.saved]:
+            store.accounts[account.user_id] = dataclasses.replace(account)
+        for reservation in [*changes.added, *changes.closed]:
+            store.reservations[reservation.order_id] = dataclasses.replace(reservation)
+        store.transactions.extend((i, tx, stamp.created_at) for i, tx in changes.transactions)
+        store.idempotency.update(changes.answers)
+        self._written = None

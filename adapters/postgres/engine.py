@@ -7,15 +7,17 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, literal_column, select, table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.postgres.session import Session
+from adapters.postgres.sql import compile_sql
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 SERVER_SETTINGS = {
     "application_name": "balance",
     "idle_in_transaction_session_timeout": "60s",
-    "standard_conforming_strings": "on",  # uow._literal relies on it
 }
 
 
@@ -48,11 +50,16 @@ def head_revision() -> str:
     return head
 
 
+_SCHEMA_VERSION = compile_sql(
+    select(literal_column("version_num")).select_from(table("alembic_version"))
+)
+
+
 async def schema_problem(engine: AsyncEngine, head: str) -> str | None:
     """None when the database answers and its schema is at `head`; else what is wrong."""
     try:
-        async with engine.connect() as connection:
-            found = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+        async with Session(engine) as session:
+            found = await session.db.value(_SCHEMA_VERSION)
     except Exception as error:
         return f"database unreachable: {type(error).__name__}"
     if found != head:
@@ -84,6 +91,8 @@ async def migrate(url: str) -> None:
 APP_GRANTS = (
     "GRANT USAGE ON SCHEMA public TO {role}",
     "GRANT SELECT, INSERT ON transactions, entries TO {role}",
+    # A batch takes its transaction ids after its locks (movements.py: _STAMP).
+    "GRANT USAGE ON SEQUENCE transactions_id_seq TO {role}",
     "GRANT SELECT, INSERT, UPDATE ON accounts, reservations, idempotency_keys, services TO {role}",
     "GRANT SELECT ON alembic_version TO {role}",
     "REVOKE UPDATE, DELETE, TRUNCATE ON transactions, entries FROM {role}",

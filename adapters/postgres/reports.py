@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgres.errors import translate
+from adapters.postgres.session import Session
 from adapters.postgres.sql import Writes, compile_sql
-from adapters.postgres.tables import entries, services
+from adapters.postgres.tables import TimestampTZ, entries, services
 from application.ports import RevenueReports, ServiceCatalogue
 
 _named = insert(services).values(service_id=bindparam("service_id"), name=bindparam("name"))
@@ -36,23 +35,24 @@ class PostgresServiceCatalogue(ServiceCatalogue):
         return [(row["service_id"], row["name"]) for row in await self._work.db.rows(_ALL)]
 
 
-def _totals(since: datetime, until: datetime) -> Select[Any]:
-    """Recognized revenue per service: an index-only scan of entries_revenue_by_date,
-    aggregated first, then named, so one row per service leaves the database
-    however many recognitions the period holds."""
-    earned = (
-        select(entries.c.service_id, func.sum(entries.c.amount).label("total"))
-        .where(
-            entries.c.account == "revenue",
-            entries.c.created_at >= since,
-            entries.c.created_at < until,
-        )
-        .group_by(entries.c.service_id)
-        .subquery()
+# Recognized revenue per service: an index-only scan of entries_revenue_by_date,
+# aggregated first, then named, so one row per service leaves the database however
+# many recognitions the period holds.
+_earned = (
+    select(entries.c.service_id, func.sum(entries.c.amount).label("total"))
+    .where(
+        entries.c.account == "revenue",
+        entries.c.created_at >= bindparam("since", type_=TimestampTZ),
+        entries.c.created_at < bindparam("until", type_=TimestampTZ),
     )
-    return select(earned.c.service_id, services.c.name, earned.c.total).outerjoin_from(
-        earned, services, services.c.service_id == earned.c.service_id
+    .group_by(entries.c.service_id)
+    .subquery()
+)
+_TOTALS = compile_sql(
+    select(_earned.c.service_id, services.c.name, _earned.c.total).outerjoin_from(
+        _earned, services, services.c.service_id == _earned.c.service_id
     )
+)
 
 
 class PostgresRevenueReports(RevenueReports):
@@ -60,14 +60,10 @@ class PostgresRevenueReports(RevenueReports):
         self._engine = engine
 
     async def totals(self, since: datetime, until: datetime) -> list[tuple[int, str | None, int]]:
-        query = _totals(since, until)
-        try:
-            async with self._engine.connect() as connection:
-                snapshot = await connection.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
-                async with snapshot.begin():
-                    rows = await snapshot.execute(query)
-                    return [(r.service_id, r.name, int(r.total)) for r in rows]
-        except Exception as error:
-            raise (translate(error) or error) from error
+        """Read in one REPEATABLE READ, READ ONLY snapshot: a report taken during
+        traffic adds up to one moment's ledger."""
+        async with Session(self._engine) as session:
+            await session.begin(snapshot=True)
+            rows = await session.db.rows(_TOTALS, since=since, until=until)
+            await session.commit()
+        return [(r["service_id"], r["name"], int(r["total"])) for r in rows]

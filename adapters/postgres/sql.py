@@ -2,8 +2,8 @@
 
 Through SQLAlchemy's AsyncConnection every statement paid for a greenlet switch, a
 compiled-cache lookup and result processing: about a third of a money movement's
-CPU. Here a statement is compiled once (`Sql`) or per call for dynamic reads
-(`compile_sql`), and asyncpg prepares and caches it per connection.
+CPU. Here every statement is compiled once (`compile_sql`, at import or once per
+shape of a statement page) and asyncpg runs it with its values as parameters.
 """
 
 from __future__ import annotations
@@ -31,35 +31,6 @@ class Sql:
         return [params[n] if n in params else self.bound[n] for n in self.names]
 
 
-_SHAPES: dict[Any, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
-_MAX_SHAPES = 1024
-
-
-def compile_cached(statement: ClauseElement) -> tuple[str, list[Any]]:
-    """A dynamic statement's text and arguments, compiled once per shape.
-
-    SQLAlchemy's cache key (the one its own compiled cache uses) is equal for
-    statements that differ only in bound values, and lists those values in a
-    stable order; the first compilation tells which placeholder each one fills.
-    """
-    key = statement._generate_cache_key()  # SQLAlchemy's own cache key (semi-private)
-    if key is None:  # not cacheable: compile every time
-        sql = compile_sql(statement)
-        return sql.text, sql.arguments({})
-    shape = _SHAPES.get(key.key)
-    if shape is None:
-        compiled = statement.compile(dialect=_DIALECT)
-        name_of = {id(bind): name for name, bind in getattr(compiled, "binds", {}).items()}
-        order = tuple(name_of[id(bind)] for bind in key.bindparams)
-        names = tuple(getattr(compiled, "positiontup", None) or ())
-        shape = (str(compiled), order, names)
-        if len(_SHAPES) < _MAX_SHAPES:
-            _SHAPES[key.key] = shape
-    text, order, names = shape
-    values = {name: bind.effective_value for name, bind in zip(order, key.bindparams, strict=True)}
-    return text, [values[n] for n in names]
-
-
 def compile_sql(statement: ClauseElement) -> Sql:
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
     names = getattr(compiled, "positiontup", None) or ()  # SQLCompiler's, for $n styles
@@ -74,16 +45,14 @@ class Db:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self.connection = connection
 
-    async def query(self, statement: ClauseElement) -> list[asyncpg.Record]:
-        """A statement built per call (a statement page): compiled once per shape."""
-        text, arguments = compile_cached(statement)
-        return await self.connection.fetch(text, *arguments)  # type: ignore[no-any-return]
-
     async def rows(self, sql: Sql, **params: Any) -> list[asyncpg.Record]:
         return await self.connection.fetch(sql.text, *sql.arguments(params))  # type: ignore[no-any-return]
 
     async def row(self, sql: Sql, **params: Any) -> asyncpg.Record | None:
         return await self.connection.fetchrow(sql.text, *sql.arguments(params))
+
+    async def value(self, sql: Sql, **params: Any) -> Any:
+        return await self.connection.fetchval(sql.text, *sql.arguments(params))
 
     async def run(self, sql: Sql, **params: Any) -> str:
         """The command tag, e.g. 'UPDATE 1'."""
@@ -93,7 +62,8 @@ class Db:
 class Writes(Protocol):
     """A unit of work's connection as a repository that writes sees it."""
 
-    db: Db
+    @property
+    def db(self) -> Db: ...
 
     async def begin(self) -> None:
         """Open the transaction, once, before the first lock or write."""

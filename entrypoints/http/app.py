@@ -12,7 +12,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, Middleware
 from swagger_ui_bundle import swagger_ui_path
 
 from entrypoints.http import metrics
@@ -21,11 +21,9 @@ from entrypoints.http.auth import (
     Tokens,
     check_every_route_has_a_scope,
     require_scopes,
-    scope_of,
 )
 from entrypoints.http.controllers import ROUTES, Services, ServicesDep
 from entrypoints.http.health import HEALTH_ROUTES
-from entrypoints.http.hot_path import hot_path
 from entrypoints.http.observe import observe
 from entrypoints.http.openapi import finish
 from entrypoints.http.problems import EXCEPTION_HANDLERS
@@ -72,24 +70,21 @@ async def prometheus(services: ServicesDep) -> Response[bytes]:
 
 def create_app(
     services: Callable[[], Services],
+    *,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     tokens: Tokens | None = None,
     pool_in_use: Callable[[], int] | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> ASGIApp:
-    """The service: every request observed (request id, access log, metrics), the
-    money routes' valid requests served by the hot path, the rest by Litestar.
+    """The service: every request observed (request id, access log, metrics), then
+    served by Litestar, money routes included.
 
     `services` is asked once per request; the container makes it a singleton.
-    With `tokens`, every /v1 route needs a bearer token holding its scope."""
-    app = create_litestar(services, on_startup, on_shutdown, tokens)
-    served = hot_path(app, services, tokens, MAX_BODY_BYTES, route_scopes())
-    return observe(pool_in_use)(served)
-
-
-def route_scopes() -> dict[str, str]:
-    """path -> the scope its handler declares, for every /v1 route."""
-    return {path: scope for h in ROUTES for path in h.paths if (scope := scope_of(h)) is not None}
+    With `tokens`, every /v1 route needs a bearer token holding its scope.
+    `middleware` is added to Litestar's own and runs on every route."""
+    app = create_litestar(services, on_startup, on_shutdown, tokens, middleware)
+    return observe(pool_in_use)(app)
 
 
 def openapi_document(secured: bool) -> bytes:
@@ -108,8 +103,9 @@ def create_litestar(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     tokens: Tokens | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> Litestar:
-    """Every route, documented at /docs; what the hot path hands on is answered here."""
+    """Every route, documented at /docs."""
     handlers = [*ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs, prometheus]
     check_every_route_has_a_scope((path, h) for h in handlers for path in h.paths)
     assets = create_static_files_router(
@@ -118,6 +114,7 @@ def create_litestar(
     app = Litestar(
         route_handlers=[*handlers, assets],
         guards=[require_scopes(tokens)] if tokens is not None else [],
+        middleware=list(middleware),
         logging_config=None,  # configure_logging owns the root logger (JSON lines)
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -56,6 +56,15 @@ class _Metrics:
             ["kind"],
         )
         self.refusals = Counter("balance_refusals", "Requests refused, by problem type", ["reason"])
+        self.batch_size = Histogram(
+            "balance_batch_size",
+            "Money movement commands applied together in one database transaction",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
+        )
+        self.db_transactions = Counter(
+            "balance_db_transactions",
+            "Database transactions committed for money movements (one per batch)",
+        )
 
 
 _metrics: _Metrics | None = None
@@ -104,6 +113,11 @@ class MovementMetrics:
 
     def replayed(self, kind: str) -> None:
         _get().replays.labels(kind).inc()
+
+    def committed(self, movements: int) -> None:
+        m = _get()
+        m.batch_size.observe(movements)
+        m.db_transactions.inc()
 
 
 def exposition() -> tuple[bytes, str]:

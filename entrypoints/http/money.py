@@ -1,7 +1,5 @@
 """The money routes, each once: its path, request struct, and how a decoded request
-becomes a use case run under its Idempotency-Key. The Litestar handlers (which
-document and validate) and the hot path (which serves valid requests) share it.
-"""
+becomes a command for the batcher under its Idempotency-Key."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """Random sequences of every operation, on both adapters, against a simple reference model.
 
-After every step: the ledger invariants hold, and each user's balances equal
-what the model (plain integers, no ledger) says they should be.
+Single commands, and bursts of concurrent ones through a batcher (many commands in
+one database transaction). After every step: every answer is what the model, one
+command at a time, says it is; the ledger invariants hold; and each user's
+balances equal the model's (plain integers, no ledger).
 """
 
 from __future__ import annotations
@@ -15,29 +17,34 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from adapters.postgres.engine import create_engine
+from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
+from application.runner import MoneyMovements
 from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
 from domain.errors import DomainError
 from domain.money import Money
 from tests import postgres
 from tests.conftest import Adapter, memory
-from tests.helpers import run
+from tests.helpers import keep, run
 from tests.ledger_view import PostgresLedgerView, check_invariants
 
 users = st.integers(min_value=1, max_value=4)
 services = st.integers(min_value=1, max_value=3)
 orders = st.integers(min_value=1, max_value=12)
-amounts = st.integers(min_value=1, max_value=3_000).map(Money)
+amounts = st.integers(min_value=1, max_value=3_000)
+
+
+Op = tuple[Any, ...]
 
 
 class Model:
-    """What the balances must be, by plain arithmetic."""
+    """What the balances must be, by plain arithmetic, one command at a time."""
 
     def __init__(self) -> None:
         self.available: dict[int, int] = {}
@@ -46,6 +53,79 @@ class Model:
 
     def can_spend(self, user: int, amount: int) -> bool:
         return user in self.available and self.available[user] >= amount
+
+    def credit(self, user: int, amount: int) -> None:
+        self.available[user] = self.available.get(user, 0) + amount
+        self.reserved.setdefault(user, 0)
+
+    def apply(self, op: Op) -> tuple[bool, bool]:
+        """(whether the command succeeds, whether it may also be refused: never here)."""
+        return getattr(self, f"_{op[0]}")(*op[1:]), False
+
+    def _deposit(self, user: int, amount: int) -> bool:
+        self.credit(user, amount)
+        return True
+
+    def _withdraw(self, user: int, amount: int) -> bool:
+        if not self.can_spend(user, amount):
+            return False
+        self.available[user] -= amount
+        return True
+
+    def _transfer(self, sender: int, receiver: int, amount: int) -> bool:
+        if sender == receiver or not self.can_spend(sender, amount):
+            return False
+        self.available[sender] -= amount
+        self.credit(receiver, amount)
+        return True
+
+    def _reserve(self, user: int, service: int, order: int, amount: int) -> bool:
+        known = self.orders.get(order)
+        if known is not None:
+            return known[:3] == (user, service, amount)
+        if not self.can_spend(user, amount):
+            return False
+        self.available[user] -= amount
+        self.reserved[user] += amount
+        self.orders[order] = (user, service, amount, "reserved")
+        return True
+
+    def _recognize(self, order: int, user: int, service: int, amount: int) -> bool:
+        known = self.orders.get(order)
+        if known is None or known[:2] != (user, service):
+            return False
+        held, status = known[2], known[3]
+        if status == f"recognized:{amount}":
+            return True
+        if status != "reserved" or amount > held:
+            return False
+        self.reserved[user] -= held
+        self.available[user] += held - amount
+        self.orders[order] = (user, service, held, f"recognized:{amount}")
+        return True
+
+    def _cancel(self, order: int, user: int, service: int) -> bool:
+        known = self.orders.get(order)
+        if known is None or known[:2] != (user, service):
+            return False
+        if known[3] == "cancelled":
+            return True
+        if known[3] != "reserved":
+            return False
+        self.reserved[user] -= known[2]
+        self.available[user] += known[2]
+        self.orders[order] = (user, service, known[2], "cancelled")
+        return True
+
+
+COMMANDS: dict[str, tuple[Any, Any]] = {
+    "deposit": (deposit, lambda u, a: Deposit(u, Money(a))),
+    "withdraw": (withdraw, lambda u, a: Withdraw(u, Money(a))),
+    "transfer": (transfer, lambda s, r, a: Transfer(s, r, Money(a))),
+    "reserve": (reserve, lambda u, s, o, a: Reserve(u, s, o, Money(a))),
+    "recognize": (recognize, lambda o, u, s, a: Recognize(o, u, s, Money(a))),
+    "cancel": (cancel, Cancel),
+}
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -68,6 +148,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 PostgresLedgerView(url),
                 lambda: postgres.truncate(url),
                 lambda: PostgresRevenueReports(engine),
+                lambda: PostgresMovementBatch(engine),
             )
 
     def teardown(self) -> None:
@@ -75,101 +156,94 @@ class LedgerMachine(RuleBasedStateMachine):
             self.loop.run_until_complete(self.engine.dispose())
         self.loop.close()
 
-    def apply(self, use_case: Any, command: Any) -> Any:
+    def check(self, op: Op, outcome: Any) -> None:
+        expected, _ = self.model.apply(op)
+        refused = isinstance(outcome, DomainError)
+        assert not isinstance(outcome, BaseException) or refused, outcome
+        assert refused != expected, (op, outcome)
+
+    def one(self, op: Op) -> None:
+        use_case, make = COMMANDS[op[0]]
         try:
-            return self.loop.run_until_complete(run(self.adapter, use_case, command))
+            outcome = self.loop.run_until_complete(run(self.adapter, use_case, make(*op[1:])))
         except DomainError as refusal:
-            return refusal
+            outcome = refusal
+        self.check(op, outcome)
 
     @initialize()
     def open_some_accounts(self) -> None:
         for user in (1, 2):
-            self.deposit(user, Money(10_000))
+            self.one(("deposit", user, 10_000))
 
     @rule(user=users, amount=amounts)
-    def deposit(self, user: int, amount: Money) -> None:
-        self.apply(deposit, Deposit(user, amount))
-        self.model.available[user] = self.model.available.get(user, 0) + amount.kopecks
-        self.model.reserved.setdefault(user, 0)
+    def deposit(self, user: int, amount: int) -> None:
+        self.one(("deposit", user, amount))
 
     @rule(user=users, amount=amounts)
-    def withdraw(self, user: int, amount: Money) -> None:
-        outcome = self.apply(withdraw, Withdraw(user, amount))
-        if self.model.can_spend(user, amount.kopecks):
-            assert not isinstance(outcome, DomainError), outcome
-            self.model.available[user] -= amount.kopecks
-        else:
-            assert isinstance(outcome, DomainError)
+    def withdraw(self, user: int, amount: int) -> None:
+        self.one(("withdraw", user, amount))
 
     @rule(sender=users, receiver=users, amount=amounts)
-    def transfer(self, sender: int, receiver: int, amount: Money) -> None:
-        outcome = self.apply(transfer, Transfer(sender, receiver, amount))
-        if sender != receiver and self.model.can_spend(sender, amount.kopecks):
-            assert not isinstance(outcome, DomainError), outcome
-            self.model.available[sender] -= amount.kopecks
-            self.model.available[receiver] = self.model.available.get(receiver, 0) + amount.kopecks
-            self.model.reserved.setdefault(receiver, 0)
-        else:
-            assert isinstance(outcome, DomainError)
+    def transfer(self, sender: int, receiver: int, amount: int) -> None:
+        self.one(("transfer", sender, receiver, amount))
 
     @rule(user=users, service=services, order=orders, amount=amounts)
-    def reserve(self, user: int, service: int, order: int, amount: Money) -> None:
-        outcome = self.apply(reserve, Reserve(user, service, order, amount))
-        known = self.model.orders.get(order)
-        if known is not None:
-            same = known[:3] == (user, service, amount.kopecks)
-            assert isinstance(outcome, DomainError) != same, outcome
-        elif self.model.can_spend(user, amount.kopecks):
-            assert not isinstance(outcome, DomainError), outcome
-            self.model.available[user] -= amount.kopecks
-            self.model.reserved[user] += amount.kopecks
-            self.model.orders[order] = (user, service, amount.kopecks, "reserved")
-        else:
-            assert isinstance(outcome, DomainError)
-
-    def pick_order(self, data: st.DataObject) -> int:
-        """Mostly an order the model knows, sometimes any id (unknown orders are refused)."""
-        known = sorted(self.model.orders)
-        pick_known: bool = data.draw(st.booleans(), label="known order")
-        if known and pick_known:
-            return data.draw(st.sampled_from(known), label="order")
-        return data.draw(orders, label="order")
+    def reserve(self, user: int, service: int, order: int, amount: int) -> None:
+        self.one(("reserve", user, service, order, amount))
 
     @rule(data=st.data())
     def recognize(self, data: st.DataObject) -> None:
-        order = self.pick_order(data)
-        user, service, held, status = self.model.orders.get(order) or (1, 1, 1, "missing")
-        amount = data.draw(
-            st.one_of(
-                st.sampled_from([held, held - 1, held + 1, 1]), st.integers(1, held + 1)
-            ).filter(lambda a: a >= 1),
-            label="amount",
-        )
-        outcome = self.apply(recognize, Recognize(order, user, service, Money(amount)))
-        if status == "reserved" and amount <= held:
-            assert not isinstance(outcome, DomainError), outcome
-            self.model.reserved[user] -= held
-            self.model.available[user] += held - amount
-            self.model.orders[order] = (user, service, held, f"recognized:{amount}")
-        elif status == f"recognized:{amount}":
-            assert not isinstance(outcome, DomainError), outcome
-        else:
-            assert isinstance(outcome, DomainError)
+        self.one(data.draw(self.recognitions()))
 
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
-        order = self.pick_order(data)
-        user, service, held, status = self.model.orders.get(order) or (1, 1, 1, "missing")
-        outcome = self.apply(cancel, Cancel(order, user, service))
-        if status == "reserved":
-            assert not isinstance(outcome, DomainError), outcome
-            self.model.reserved[user] -= held
-            self.model.available[user] += held
-            self.model.orders[order] = (user, service, held, "cancelled")
-        elif status == "cancelled":
-            assert not isinstance(outcome, DomainError), outcome
-        else:
-            assert isinstance(outcome, DomainError)
+        self.one(data.draw(self.cancellations()))
+
+    @rule(data=st.data(), max_batch=st.integers(1, 8))
+    def burst(self, data: st.DataObject, max_batch: int) -> None:
+        """Several commands at once through one batcher: each answer, and the ledger
+        after, as if they had been applied one at a time in the order sent."""
+        ops = data.draw(st.lists(self.any_op(), min_size=2, max_size=10), label="ops")
+        batcher = MoneyMovements(self.adapter.batch, max_batch=max_batch, max_in_flight=1)
+
+        async def send(op: Op) -> Any:
+            use_case, make = COMMANDS[op[0]]
+            return await batcher.execute(use_case, make(*op[1:]), keep)
+
+        async def all_at_once() -> list[Any]:
+            return await asyncio.gather(*(send(op) for op in ops), return_exceptions=True)
+
+        for op, outcome in zip(ops, self.loop.run_until_complete(all_at_once()), strict=True):
+            self.check(op, outcome)
+
+    def any_op(self) -> st.SearchStrategy[Op]:
+        return st.one_of(
+            st.tuples(st.just("deposit"), users, amounts),
+            st.tuples(st.just("withdraw"), users, amounts),
+            st.tuples(st.just("transfer"), users, users, amounts),
+            st.tuples(st.just("reserve"), users, services, orders, amounts),
+            self.recognitions(),
+            self.cancellations(),
+        )
+
+    def known(self) -> st.SearchStrategy[tuple[int, int, int, int]]:
+        """Mostly an order the model knows (as order, user, service, amount held),
+        sometimes any id: unknown orders are refused."""
+        known = [(o, u, s, a) for o, (u, s, a, _) in sorted(self.model.orders.items())]
+        anything = st.tuples(orders, st.just(1), st.just(1), st.just(1))
+        return st.one_of(st.sampled_from(known), anything) if known else anything
+
+    def recognitions(self) -> st.SearchStrategy[Op]:
+        return self.known().flatmap(
+            lambda k: (
+                st.sampled_from([k[3], k[3] - 1, k[3] + 1, 1])
+                .filter(lambda a: a >= 1)
+                .map(lambda a: ("recognize", k[0], k[1], k[2], a))
+            )
+        )
+
+    def cancellations(self) -> st.SearchStrategy[Op]:
+        return self.known().map(lambda k: ("cancel", k[0], k[1], k[2]))
 
     @invariant()
     def ledger_holds_and_matches_the_model(self) -> None:

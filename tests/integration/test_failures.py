@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.engine import create_engine
-from adapters.postgres.uow import PostgresUnitOfWork
+from adapters.postgres.movements import PostgresMovementBatch
 from application.deposit import Deposit, deposit
 from application.errors import RequestInProgress, StoreUnavailable
-from application.ports import UnitOfWork
+from application.ports import MovementBatch
 from application.runner import MoneyMovements
 from application.withdraw import Withdraw, withdraw
 from tests import postgres
@@ -22,7 +22,7 @@ from tests.ledger_view import PostgresLedgerView, check_invariants
 pytestmark = pytest.mark.postgres
 
 
-class KilledOnce(PostgresUnitOfWork):
+class KilledOnce(PostgresMovementBatch):
     """Kills its own backend after the use case ran and before commit, the first `times` times."""
 
     kills = 0
@@ -34,8 +34,7 @@ class KilledOnce(PostgresUnitOfWork):
     async def commit(self) -> None:
         if KilledOnce.kills < self._times:
             KilledOnce.kills += 1
-            assert self._work is not None
-            pid = self._work.db.connection.get_server_pid()
+            pid = self.db.connection.get_server_pid()
             admin = await asyncpg.connect(self.admin_url)
             try:
                 await admin.execute("SELECT pg_terminate_backend($1)", pid)
@@ -50,7 +49,7 @@ def movements(engine: AsyncEngine, url: str, times: int) -> MoneyMovements:
     KilledOnce.kills = 0
     KilledOnce.admin_url = url
 
-    def uow() -> UnitOfWork:
+    def uow() -> MovementBatch:
         return KilledOnce(engine, times)
 
     return MoneyMovements(uow, attempts=3, backoff=0)
@@ -71,7 +70,7 @@ async def test_without_a_key_an_unknown_commit_outcome_is_a_503_not_a_retry(
     pg_url: str, pg_engine: AsyncEngine
 ) -> None:
     await postgres.truncate(pg_url)
-    await MoneyMovements(lambda: PostgresUnitOfWork(pg_engine)).execute(
+    await MoneyMovements(lambda: PostgresMovementBatch(pg_engine)).execute(
         deposit, Deposit(1, rub("10")), keep
     )
     runner = movements(pg_engine, pg_url, times=1)
@@ -101,7 +100,7 @@ async def test_a_key_still_in_flight_is_409_after_the_lock_timeout(pg_url: str) 
         first = holder.transaction()
         await first.start()
         await holder.execute("INSERT INTO idempotency_keys (key, fingerprint) VALUES ('busy', 'x')")
-        runner = MoneyMovements(lambda: PostgresUnitOfWork(engine), attempts=1)
+        runner = MoneyMovements(lambda: PostgresMovementBatch(engine), attempts=1)
         with pytest.raises(RequestInProgress):
             await runner.execute(deposit, Deposit(1, rub("5")), keep, "busy")
         await first.rollback()
@@ -111,7 +110,7 @@ async def test_a_key_still_in_flight_is_409_after_the_lock_timeout(pg_url: str) 
         await engine.dispose()
 
 
-class RefusedOnce(PostgresUnitOfWork):
+class RefusedOnce(PostgresMovementBatch):
     """PostgreSQL itself raises `sqlstate` inside the transaction, after the use case
     wrote and before commit, the first time only: as a deadlock victim would."""
 
@@ -121,8 +120,7 @@ class RefusedOnce(PostgresUnitOfWork):
     async def commit(self) -> None:
         RefusedOnce.attempts += 1
         if RefusedOnce.attempts == 1:
-            assert self._work is not None
-            await self._work.db.connection.execute(
+            await self.db.connection.execute(
                 f"DO $$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '{self.sqlstate}'; END $$"
             )
         await super().commit()
@@ -141,7 +139,7 @@ async def test_a_deadlock_or_serialization_failure_is_rolled_back_and_retried(
     pg_url: str, pg_engine: AsyncEngine, sqlstate: str, error: type[Exception], key: str | None
 ) -> None:
     await postgres.truncate(pg_url)
-    await MoneyMovements(lambda: PostgresUnitOfWork(pg_engine)).execute(
+    await MoneyMovements(lambda: PostgresMovementBatch(pg_engine)).execute(
         deposit, Deposit(1, rub("10")), keep
     )
     RefusedOnce.sqlstate, RefusedOnce.attempts = sqlstate, 0

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.retention import FORGET_BATCH, prune_idempotency_keys
-from adapters.postgres.uow import PostgresUnitOfWork
 from application.deposit import Deposit, deposit
 from application.runner import MoneyMovements
 from tests import postgres
@@ -24,7 +24,7 @@ DAYS_30 = timedelta(days=30)
 
 
 async def deposit_under_keys(engine: AsyncEngine, keys: list[str]) -> MoneyMovements:
-    runner = MoneyMovements(lambda: PostgresUnitOfWork(engine))
+    runner = MoneyMovements(lambda: PostgresMovementBatch(engine))
     for key in keys:
         await runner.execute(deposit, Deposit(1, rub("1")), keep, key)
     return runner

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from adapters.postgres.engine import create_engine, grant_app_role
-from adapters.postgres.uow import PostgresUnitOfWork
+from adapters.postgres.movements import PostgresMovementBatch
 from application.deposit import Deposit, deposit
 from application.runner import MoneyMovements
 from application.withdraw import Withdraw, withdraw
@@ -45,7 +45,7 @@ async def app_url(pg_url: str) -> AsyncIterator[str]:
 async def test_the_app_role_moves_money(app_url: str) -> None:
     engine = create_engine(app_url)
     try:
-        movements = MoneyMovements(lambda: PostgresUnitOfWork(engine))
+        movements = MoneyMovements(lambda: PostgresMovementBatch(engine))
         await movements.execute(deposit, Deposit(1, Money.amount("10")), keep, "lp-1")
         await movements.execute(withdraw, Withdraw(1, Money.amount("4")), keep, "lp-2")
     finally:

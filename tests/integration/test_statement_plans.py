@@ -7,9 +7,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.dialects.postgresql.asyncpg import dialect
 
-from adapters.postgres.statements import page_statement
+from adapters.postgres.statements import page_params, page_sql
 from application.statement import build_query, encode_cursor
 from application.statement_query import StatementQuery, StatementSort
 from tests import postgres
@@ -30,9 +29,8 @@ def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def explain(db: asyncpg.Connection, query: StatementQuery) -> list[dict[str, Any]]:
-    compiled = page_statement(query).compile(dialect=dialect())  # type: ignore[no-untyped-call]
-    params = [compiled.params[name] for name in compiled.positiontup or []]
-    raw = await db.fetchval(f"EXPLAIN (FORMAT JSON) {compiled}", *params)
+    sql = page_sql(query)
+    raw = await db.fetchval(f"EXPLAIN (FORMAT JSON) {sql.text}", *sql.arguments(page_params(query)))
     return plan_nodes(json.loads(raw)[0]["Plan"])
 
 

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
 from entrypoints.container import build_app, build_container
-from entrypoints.http.app import create_litestar
+from entrypoints.http.app import create_app, create_litestar
 from entrypoints.http.auth import scope_of
 from entrypoints.http.observe import JsonFormatter
 from entrypoints.settings import SCOPES, Settings
@@ -192,6 +192,10 @@ def test_metrics_move_with_requests(guarded: TestClient[ASGIApp]) -> None:
     assert moved("balance_refusals_total", reason="idempotency-key-reused") == 1
     assert moved("balance_refusals_total", reason="unauthorized") == 1
     assert "balance_db_pool_connections_in_use" in after
+    # Three batches: the deposit, its replay, the reused key (each came alone).
+    assert moved("balance_db_transactions_total") == 3
+    assert moved("balance_batch_size_count") == 3
+    assert moved("balance_batch_size_sum") == 3
 
 
 def test_the_request_id_is_returned_and_logged_and_secrets_are_not(
@@ -239,3 +243,32 @@ def test_a_repeated_reservation_or_cancellation_is_not_counted_as_a_movement(
         assert counted - counter(before, "balance_money_movements_total", kind=kind) == 1
     moved = counter(after, "balance_money_moved_rubles_total", kind="reserve")
     assert moved - counter(before, "balance_money_moved_rubles_total", kind="reserve") == 3
+
+
+def test_a_middleware_added_to_the_app_runs_on_the_money_routes_too() -> None:
+    """One HTTP stack: what is added to Litestar applies to every route, deposits included."""
+    seen: list[str] = []
+
+    def stamp(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["path"])
+            if scope["path"] == "/v1/withdrawals":  # a guard: refuse before the handler
+                await send({"type": "http.response.start", "status": 451, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            await app(scope, receive, send)
+
+        return middleware
+
+    settings = Settings.from_env({"BALANCE_STORE": "memory"})
+    container = build_container(settings)
+    services = container.services()
+    app = create_app(lambda: services, middleware=[stamp])
+    with TestClient(app) as client:
+        deposit = client.post("/v1/deposits", json={"user_id": 1, "amount": "5"})
+        refused = client.post("/v1/withdrawals", json={"user_id": 1, "amount": "5"})
+        balance = client.get("/v1/users/1/balance")
+    assert deposit.status_code == 201
+    assert refused.status_code == 451
+    assert balance.json()["available"] == "5.00"  # the guard refused before any write
+    assert seen == ["/v1/deposits", "/v1/withdrawals", "/v1/users/1/balance"]

@@ -1,0 +1,156 @@
+"""Group commit on both adapters: many commands in one database transaction, each
+answered exactly as it would be alone."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from application.deposit import Deposit, deposit
+from application.errors import IdempotencyKeyReused
+from application.recognize import Recognize, recognize
+from application.reserve import Reserve, reserve
+from application.runner import MoneyMovements, UseCase
+from application.transfer import Transfer, transfer
+from application.withdraw import Withdraw, withdraw
+from domain.errors import (
+    InsufficientFunds,
+    ReservationNotFound,
+    SameUserTransfer,
+    UserNotFound,
+)
+from tests.conftest import Adapter
+from tests.helpers import keep, rub, run, unpickled
+from tests.ledger_view import check_invariants
+
+
+class Batches:
+    """Counts the commands of every committed batch."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def applied(self, kind: str, amount_kopecks: int | None) -> None:
+        pass
+
+    def replayed(self, kind: str) -> None:
+        pass
+
+    def committed(self, movements: int) -> None:
+        self.sizes.append(movements)
+
+
+def one_worker(adapter: Adapter, batches: Batches, max_batch: int = 64) -> MoneyMovements:
+    return MoneyMovements(adapter.batch, max_batch=max_batch, max_in_flight=1, observer=batches)
+
+
+async def all_at_once(
+    movements: MoneyMovements, calls: list[tuple[UseCase[Any, Any], Any, str | None]]
+) -> list[Any]:
+    sent = (movements.execute(use_case, command, keep, key) for use_case, command, key in calls)
+    outcomes = await asyncio.gather(*sent, return_exceptions=True)
+    return [o if isinstance(o, BaseException) else unpickled(o) for o in outcomes]
+
+
+async def test_a_refused_command_leaves_its_batch_mates_alone(adapter: Adapter) -> None:
+    await run(adapter, deposit, Deposit(1, rub("100")))
+    batches = Batches()
+    outcomes = await all_at_once(
+        one_worker(adapter, batches),
+        [
+            (deposit, Deposit(2, rub("5")), None),
+            (withdraw, Withdraw(1, rub("1000")), None),  # refused: too much
+            (transfer, Transfer(1, 3, rub("10")), None),  # opens user 3
+            (transfer, Transfer(4, 1, rub("1")), None),  # refused: no user 4
+            (reserve, Reserve(1, 7, 9, rub("20")), None),
+            (transfer, Transfer(1, 1, rub("1")), None),  # refused: same user
+            (recognize, Recognize(404, 1, 7, rub("1")), None),  # refused: no order
+            (recognize, Recognize(9, 1, 7, rub("15")), None),  # the order reserved above
+            (withdraw, Withdraw(1, rub("75")), None),  # exactly what is left
+        ],
+    )
+    assert batches.sizes == [9]  # one transaction
+    refusals = [type(o) for o in outcomes if isinstance(o, BaseException)]
+    assert refusals == [InsufficientFunds, UserNotFound, SameUserTransfer, ReservationNotFound]
+    assert outcomes[8].balance.available.kopecks == 0
+    ledger = await adapter.view.snapshot()
+    # 100 - 10 - 20 + 5 (the rest of order 9 after 15 recognized) - 75
+    assert ledger.accounts == {1: (0, 0), 2: (500, 0), 3: (1000, 0)}
+    check_invariants(ledger)
+
+
+async def test_many_movements_on_one_hot_user_each_have_their_balance(adapter: Adapter) -> None:
+    batches = Batches()
+    calls: list[tuple[UseCase[Any, Any], Any, str | None]] = [
+        (deposit, Deposit(1, rub("10")), None)
+    ]
+    for i in range(63):
+        if i % 3 == 2:
+            calls.append((withdraw, Withdraw(1, rub("2.50")), None))
+        else:
+            calls.append((deposit, Deposit(1, rub("1.25")), None))
+    outcomes = await all_at_once(one_worker(adapter, batches), calls)
+    assert batches.sizes == [64]
+    expected = 0
+    for (use_case, command, _), outcome in zip(calls, outcomes, strict=True):
+        expected += command.amount.kopecks if use_case is deposit else -command.amount.kopecks
+        assert outcome.balance.available.kopecks == expected
+    ledger = await adapter.view.snapshot()
+    assert ledger.accounts == {1: (expected, 0)}
+    balances = [e.balance_after for e in ledger.entries if e.user_id == 1]
+    assert balances[-1] == expected
+    assert len(balances) == 64
+    check_invariants(ledger)  # replaying the entries rebuilds every balance_after
+
+
+async def test_a_deposit_then_a_transfer_from_the_new_user_in_one_batch(adapter: Adapter) -> None:
+    batches = Batches()
+    outcomes = await all_at_once(
+        one_worker(adapter, batches),
+        [
+            (deposit, Deposit(5, rub("10")), None),
+            (transfer, Transfer(5, 6, rub("4")), None),
+            (reserve, Reserve(6, 2, 60, rub("3")), None),
+            (recognize, Recognize(60, 6, 2, rub("3")), None),
+        ],
+    )
+    assert batches.sizes == [4]
+    assert not any(isinstance(o, BaseException) for o in outcomes), outcomes
+    ledger = await adapter.view.snapshot()
+    assert ledger.accounts == {5: (600, 0), 6: (100, 0)}
+    assert [(r.order_id, r.status) for r in ledger.reservations] == [(60, "recognized")]
+    check_invariants(ledger)
+
+
+async def test_keys_in_a_batch_replay_refuse_reuse_and_wait_for_each_other(
+    adapter: Adapter,
+) -> None:
+    first = await adapter.movements.execute(deposit, Deposit(1, rub("3")), keep, "k-1")
+    batches = Batches()
+    outcomes = await all_at_once(
+        one_worker(adapter, batches),
+        [
+            (deposit, Deposit(1, rub("3")), "k-1"),  # replayed
+            (deposit, Deposit(1, rub("4")), "k-1"),  # same key, other request
+            (deposit, Deposit(1, rub("5")), "k-2"),  # applied
+            (deposit, Deposit(1, rub("5")), "k-2"),  # waits for the one above: replayed
+        ],
+    )
+    assert outcomes[0] == unpickled(first)
+    assert isinstance(outcomes[1], IdempotencyKeyReused)
+    assert outcomes[2] == outcomes[3]
+    assert batches.sizes == [2, 2]  # a key's second command waits for the next batch
+    ledger = await adapter.view.snapshot()
+    assert ledger.accounts == {1: (800, 0)}
+    assert ledger.idempotency_keys == 2
+
+
+async def test_a_full_queue_is_cut_into_batches_of_the_maximum(adapter: Adapter) -> None:
+    batches = Batches()
+    calls: list[tuple[UseCase[Any, Any], Any, str | None]] = [
+        (deposit, Deposit(user, rub("1")), None) for user in range(1, 11)
+    ]
+    outcomes = await all_at_once(one_worker(adapter, batches, max_batch=4), calls)
+    assert not any(isinstance(o, BaseException) for o in outcomes)
+    assert batches.sizes == [4, 4, 2]
+    assert len({o.transaction_id for o in outcomes}) == 10
