@@ -6,7 +6,7 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean soak bench bench-statements bench-reports client test-browser
+.PHONY: run test install lint check clean soak bench bench-statements bench-reports bench-payout client test-browser
 
 run: install
 	$(VENV)/bin/balance serve
@@ -49,6 +49,10 @@ client: install
 BASELINE ?= 8b1b5a2
 bench: install
 	$(VENV)/bin/python -m bench.run --baseline $(BASELINE) --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} --write
+
+# A 1,000,000-line payout file in batches of 1,000 through the typed client (~2 min).
+bench-payout: install
+	$(VENV)/bin/python -m bench.payout --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
 
 # Statement pages at any depth: seeds 10M entries into balance_bench_statements (~5 min).
 bench-statements: install

@@ -37,3 +37,12 @@ class InvalidParameter(ApplicationError):
 class RequestInProgress(ApplicationError):
     def __init__(self) -> None:
         super().__init__("a request with this Idempotency-Key is still running")
+
+
+class OperationRefused(ApplicationError):
+    """An operation of an atomic batch was refused: the whole batch writes nothing."""
+
+    def __init__(self, index: int, refusal: Exception) -> None:
+        super().__init__(f"operations[{index}]: {refusal}")
+        self.index = index
+        self.refusal = refusal

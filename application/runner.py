@@ -31,6 +31,7 @@ from application.errors import (
     ApplicationError,
     ConcurrentUpdate,
     IdempotencyKeyReused,
+    OperationRefused,
     RequestInProgress,
     StoreUnavailable,
 )
@@ -108,6 +109,17 @@ class Outcome:
     replayed: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ClientBatch:
+    """Operations a client sent together (`POST /v1/batches`)."""
+
+    jobs: list[Job]
+    atomic: bool
+    render: Callable[[list[Outcome]], StoredResponse]
+    key: str | None = None
+    fingerprint: str = ""
+
+
 class _Unobserved:
     def applied(self, kind: str, amount_kopecks: int | None) -> None:
         pass
@@ -142,6 +154,22 @@ class MoneyMovements:
         self._running: set[asyncio.Task[None]] = set()
         self._busy_keys: set[str] = set()  # keys of the commands in flight
 
+    def job(
+        self,
+        use_case: UseCase[C, R],
+        command: C,
+        render: Render[R],
+        idempotency_key: str | None = None,
+    ) -> Job:
+        return Job(
+            use_case,
+            command,
+            render,
+            idempotency_key,
+            asyncio.get_running_loop().create_future(),
+            fingerprint(command) if idempotency_key is not None else "",
+        )
+
     async def execute(
         self,
         use_case: UseCase[C, R],
@@ -150,14 +178,7 @@ class MoneyMovements:
         idempotency_key: str | None = None,
     ) -> StoredResponse:
         """Apply the command once, in the next batch, and answer with its rendered result."""
-        job = Job(
-            use_case,
-            command,
-            render,
-            idempotency_key,
-            asyncio.get_running_loop().create_future(),
-            fingerprint(command) if idempotency_key is not None else "",
-        )
+        job = self.job(use_case, command, render, idempotency_key)
         job.future.add_done_callback(_retrieved)
         self._queue.append(job)
         self._dispatch_soon()
@@ -258,10 +279,8 @@ class MoneyMovements:
                 record = stored.get(job.key) if job.key is not None else None
                 if record is None:
                     todo.append(job)
-                elif job.same_request(record):
-                    outcomes[job] = Outcome(record.response, replayed=True)
                 else:
-                    outcomes[job] = Outcome(refusal=IdempotencyKeyReused())
+                    outcomes[job] = _answered(job, record)
             if todo:
                 users = sorted({user for job in todo for user in job.command.user_ids})
                 orders = sorted({order for job in todo for order in job.command.order_ids})
@@ -279,17 +298,84 @@ class MoneyMovements:
 
     def _deliver(self, outcomes: dict[Job, Outcome]) -> None:
         for job, outcome in outcomes.items():
-            kind = job.use_case.__name__
-            if outcome.refusal is not None:
-                _fail([job], outcome.refusal)
+            self._observe(job, outcome)
+            if job.future.done():
                 continue
-            if outcome.replayed:
-                self._observer.replayed(kind)
-            elif wrote(outcome.result):  # a reservation closed or reserved again moved nothing
-                amount = getattr(job.command, "amount", None)
-                self._observer.applied(kind, amount.kopecks if isinstance(amount, Money) else None)
-            if not job.future.done() and outcome.response is not None:
+            if outcome.refusal is not None:
+                job.future.set_exception(outcome.refusal)
+            elif outcome.response is not None:
                 job.future.set_result(outcome.response)
+
+    def _observe(self, job: Job, outcome: Outcome) -> None:
+        kind = job.use_case.__name__
+        if outcome.replayed:
+            self._observer.replayed(kind)
+        elif outcome.refusal is None and wrote(outcome.result):
+            # A reservation closed or reserved again moved nothing.
+            amount = getattr(job.command, "amount", None)
+            self._observer.applied(kind, amount.kopecks if isinstance(amount, Money) else None)
+
+    async def execute_batch(self, batch: ClientBatch) -> StoredResponse:
+        """A batch the client made: its operations in array order, in one database
+        transaction, the whole answer rendered by `batch.render` and stored under
+        `batch.key`. An atomic batch with a refused operation raises
+        `OperationRefused` and writes nothing."""
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await self._apply_client(batch)
+            except ConcurrentUpdate:
+                failure = StoreUnavailable("too much contention, try again")
+            except StoreUnavailable as error:
+                if not error.outcome_known and batch.key is None:
+                    raise  # only the batch's key makes a retry safe
+                failure = error
+            if attempt == self._attempts:
+                raise failure
+            await asyncio.sleep(self._backoff * attempt * random.random())
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _apply_client(self, batch: ClientBatch) -> StoredResponse:
+        jobs = batch.jobs
+        async with self._store() as store:
+            keys = {job.key for job in jobs if job.key is not None}
+            if batch.key is not None:
+                keys.add(batch.key)
+            stored = await store.answers(sorted(keys)) if keys else {}
+            if batch.key is not None and batch.key in stored:
+                if stored[batch.key].fingerprint != batch.fingerprint:
+                    raise IdempotencyKeyReused
+                return stored[batch.key].response
+            todo = [job for job in jobs if job.key is None or job.key not in stored]
+            users = sorted({user for job in todo for user in job.command.user_ids})
+            orders = sorted({order for job in todo for order in job.command.order_ids})
+            locked = await store.lock(users, orders)
+            stamp = await store.stamp(len(todo))
+            state = BatchState(locked, stamp, users, orders)
+            outcomes: list[Outcome] = []
+            for index, job in enumerate(jobs):
+                record = stored.get(job.key) or state.answers.get(job.key) if job.key else None
+                outcome = _answered(job, record) if record else await _apply_one(job, state)
+                if batch.atomic and outcome.refusal is not None:
+                    raise OperationRefused(index, outcome.refusal)
+                outcomes.append(outcome)
+            response = batch.render(outcomes)
+            if batch.key is not None:
+                state.answers[batch.key] = IdempotencyRecord(batch.fingerprint, response)
+            changes = state.changes()
+            if changes:
+                await store.write(changes, stamp)
+            await store.commit()
+        self._observer.committed(len(jobs))
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            self._observe(job, outcome)
+        return response
+
+
+def _answered(job: Job, record: IdempotencyRecord) -> Outcome:
+    """A command whose key already has an answer: replayed, or refused as another request."""
+    if job.same_request(record):
+        return Outcome(record.response, replayed=True)
+    return Outcome(refusal=IdempotencyKeyReused())
 
 
 async def _apply_one(job: Job, state: BatchState) -> Outcome:

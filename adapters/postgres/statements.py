@@ -77,7 +77,7 @@ def _page_statement(query: StatementQuery) -> Select[Any]:
     order = (key.desc(), _e.id.desc()) if query.descending else (key.asc(), _e.id.asc())
     statement = statement.order_by(*order).limit(bindparam("limit", type_=Integer))
     if query.page is not None:
-        statement = statement.offset(bindparam("offset", type_=Integer))
+        statement = statement.offset(bindparam("offset", type_=BigInteger))
     return statement
 
 

@@ -22,6 +22,7 @@ from entrypoints.http.auth import (
     check_every_route_has_a_scope,
     require_scopes,
 )
+from entrypoints.http.batches import BATCH_ROUTES
 from entrypoints.http.controllers import ROUTES, Services, ServicesDep
 from entrypoints.http.health import HEALTH_ROUTES
 from entrypoints.http.observe import observe
@@ -106,7 +107,7 @@ def create_litestar(
     middleware: Sequence[Middleware] = (),
 ) -> Litestar:
     """Every route, documented at /docs."""
-    handlers = [*ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs, prometheus]
+    handlers = [*ROUTES, *BATCH_ROUTES, *REPORT_ROUTES, *HEALTH_ROUTES, docs, prometheus]
     check_every_route_has_a_scope((path, h) for h in handlers for path in h.paths)
     assets = create_static_files_router(
         DOCS_ASSETS, directories=[swagger_ui_path], include_in_schema=False

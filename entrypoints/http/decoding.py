@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from litestar.dto import MsgspecDTO
+from litestar.typing import FieldDefinition
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -82,6 +83,20 @@ class StrictJSON(MsgspecDTO[S], Generic[S]):
         dto.__schema_name__ = getattr(annotation, "__name__", None)
         return dto
 
+    @classmethod
+    def create_openapi_schema(
+        cls,
+        field_definition: FieldDefinition,
+        handler_id: str,  # noqa: ARG003 - Litestar passes it by name
+        schema_creator: Any,
+    ) -> Any:
+        """The struct's own schema: Litestar's transfer models lose the tags of a
+        tagged union (a batch's operations), the struct keeps them."""
+        annotation = FieldDefinition.from_annotation(
+            cls.model_type, kwarg_definition=field_definition.kwarg_definition
+        )
+        return schema_creator.for_field_definition(annotation)
+
     def decode_bytes(self, value: bytes) -> Any:
         check_content_type(self.asgi_connection.headers.get("content-type"))
         decoded = decode_strict(value, self.model_type)
@@ -105,9 +120,11 @@ def check_content_type(value: str | None) -> None:
 def check_body_text(body: bytes) -> None:
     """What typed decoding cannot see, on a body it already accepted: a key given
     twice (msgspec keeps the last: {"amount": "1", "amount": "1000"} is ambiguous,
-    so refused), and the written form of a string amount."""
+    so refused), and the written form of a string amount; each named by its place
+    (`amount`, `operations[3].amount`)."""
     # Numbers stay text: the values were typed already, and int() of 5,000 digits fails.
-    json.loads(body, object_pairs_hook=_unique_keys, parse_int=_Number, parse_float=_Number)
+    document = json.loads(body, object_pairs_hook=_Pairs, parse_int=_Number, parse_float=_Number)
+    _check(document, "")
 
 
 class _Number(str):
@@ -116,15 +133,23 @@ class _Number(str):
     __slots__ = ()
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in fields:
-            raise invalid_field(key, "is given more than once")
-        fields[key] = value
-    amount = fields.get("amount")
-    if type(amount) is str and not _AMOUNT_FORM.fullmatch(amount):
-        raise invalid_field(
-            "amount", 'must be written like "150.25": digits, then at most 2 decimals'
-        )
-    return fields
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as written: its pairs in order, repeats included."""
+
+
+def _check(value: Any, place: str) -> None:
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for key, item in value:
+            field = f"{place}.{key}" if place else key
+            if key in seen:
+                raise invalid_field(field, "is given more than once")
+            seen.add(key)
+            if key == "amount" and type(item) is str and not _AMOUNT_FORM.fullmatch(item):
+                raise invalid_field(
+                    field, 'must be written like "150.25": digits, then at most 2 decimals'
+                )
+            _check(item, field)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check(item, f"{place}[{index}]")

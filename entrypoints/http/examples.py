@@ -14,24 +14,33 @@ import msgspec
 from entrypoints.http.schemas import (
     BalanceOut,
     BalanceResponse,
+    BatchRequest,
+    BatchResponse,
+    BatchResult,
+    CancelOperation,
     CancelRequest,
+    DepositOperation,
     DepositRequest,
     HealthStatus,
     MovementResponse,
     Problem,
     ProblemField,
+    RecognizeOperation,
     RecognizeRequest,
     ReportLink,
     ReportRequest,
     ReservationRequest,
     ReservationResponse,
+    ReserveOperation,
     ServiceList,
     ServiceNameRequest,
     ServiceOut,
     StatementItem,
     StatementResponse,
+    TransferOperation,
     TransferRequest,
     TransferResponse,
+    WithdrawalOperation,
     WithdrawalRequest,
 )
 
@@ -50,6 +59,14 @@ RECOGNIZED = ReservationResponse(
     balance=BALANCE,
 )
 INSUFFICIENT = "user 1 has 75.00 available, 1000.00 requested"
+INSUFFICIENT_PROBLEM = Problem(
+    type="/problems/insufficient-funds",
+    title="Insufficient funds",
+    status=409,
+    detail=INSUFFICIENT,
+    errors=[ProblemField("amount", INSUFFICIENT)],
+)
+BATCH_DEPOSIT = MovementResponse(9, 1, "10.00", BalanceOut(1, "85.00", "0.00"), AT)
 
 EXAMPLES: dict[str, msgspec.Struct] = {
     "DepositRequest": DepositRequest(1, Decimal("150.25"), "Card top-up"),
@@ -93,6 +110,25 @@ EXAMPLES: dict[str, msgspec.Struct] = {
         ],
         next_cursor=None,
     ),
+    "DepositOperation": DepositOperation(1, Decimal("10.00"), "payout file line 1", "f7-1"),
+    "WithdrawalOperation": WithdrawalOperation(1, Decimal("1.00")),
+    "TransferOperation": TransferOperation(1, 2, Decimal("3.00")),
+    "ReserveOperation": ReserveOperation(2, 5, 77, Decimal("2.00")),
+    "RecognizeOperation": RecognizeOperation(2, 5, Decimal("2.00"), 77),
+    "CancelOperation": CancelOperation(2, 5, 78),
+    "BatchRequest": BatchRequest(
+        [
+            DepositOperation(1, Decimal("10.00"), "payout file line 1", "f7-1"),
+            TransferOperation(1, 2, Decimal("3.00")),
+        ]
+    ),
+    "BatchResult": BatchResult(201, {"transaction_id": 9, "user_id": 1, "amount": "10.00"}),
+    "BatchResponse": BatchResponse(
+        [
+            BatchResult(201, msgspec.to_builtins(BATCH_DEPOSIT)),
+            BatchResult(409, msgspec.to_builtins(INSUFFICIENT_PROBLEM)),
+        ]
+    ),
     "ServiceNameRequest": ServiceNameRequest("Delivery"),
     "ServiceOut": ServiceOut(5, "Delivery"),
     "ServiceList": ServiceList([ServiceOut(5, "Delivery")]),
@@ -100,13 +136,7 @@ EXAMPLES: dict[str, msgspec.Struct] = {
     "ReportLink": ReportLink("/v1/reports/revenue/2026-11.csv"),
     "HealthStatus": HealthStatus("ready"),
     "ProblemField": ProblemField("amount", INSUFFICIENT),
-    "Problem": Problem(
-        type="/problems/insufficient-funds",
-        title="Insufficient funds",
-        status=409,
-        detail=INSUFFICIENT,
-        errors=[ProblemField("amount", INSUFFICIENT)],
-    ),
+    "Problem": INSUFFICIENT_PROBLEM,
 }
 
 

@@ -3,7 +3,7 @@ becomes a command for the batcher under its Idempotency-Key."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -14,7 +14,7 @@ from application.deposit import Deposit, deposit
 from application.ports import StoredResponse
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
-from application.runner import MoneyMovements
+from application.runner import Command, MoneyMovements, Render, UseCase
 from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
 from domain.money import Money
@@ -31,61 +31,54 @@ from entrypoints.http.schemas import (
 
 S = TypeVar("S", bound=msgspec.Struct)
 MAX_KEY_LENGTH = 255
-Apply = Callable[[MoneyMovements, S, int, str | None], Awaitable[StoredResponse]]
+Planned = tuple[UseCase[Any, Any], Command, Render[Any]]
 
 
 @dataclass(frozen=True, slots=True)
 class MoneyRoute(Generic[S]):
-    """POST `path` with a `request` body; `{order_id:int}` in the path is the order."""
+    """POST `path` with a `request` body; `{order_id:int}` in the path is the order.
+    `plan` turns a decoded request into its use case, command and answer."""
 
     path: str
     request: type[S]
-    apply: Apply[S]
+    plan: Callable[[S, int], Planned]
+
+    async def apply(
+        self, movements: MoneyMovements, data: S, order_id: int, key: str | None
+    ) -> StoredResponse:
+        use_case, command, render_result = self.plan(data, order_id)
+        return await movements.execute(use_case, command, render_result, key)
 
 
-async def _deposit(
-    movements: MoneyMovements, data: DepositRequest, _: int, key: str | None
-) -> StoredResponse:
+def _deposit(data: DepositRequest, _: int) -> Planned:
     cmd = Deposit(data.user_id, Money.amount(data.amount), data.description or None)
-    return await movements.execute(deposit, cmd, render.movement, key)
+    return deposit, cmd, render.movement
 
 
-async def _withdraw(
-    movements: MoneyMovements, data: WithdrawalRequest, _: int, key: str | None
-) -> StoredResponse:
+def _withdraw(data: WithdrawalRequest, _: int) -> Planned:
     cmd = Withdraw(data.user_id, Money.amount(data.amount), data.description or None)
-    return await movements.execute(withdraw, cmd, render.movement, key)
+    return withdraw, cmd, render.movement
 
 
-async def _transfer(
-    movements: MoneyMovements, data: TransferRequest, _: int, key: str | None
-) -> StoredResponse:
+def _transfer(data: TransferRequest, _: int) -> Planned:
     amount = Money.amount(data.amount)
     cmd = Transfer(data.from_user_id, data.to_user_id, amount, data.description or None)
-    return await movements.execute(transfer, cmd, render.transfer, key)
+    return transfer, cmd, render.transfer
 
 
-async def _reserve(
-    movements: MoneyMovements, data: ReservationRequest, _: int, key: str | None
-) -> StoredResponse:
+def _reserve(data: ReservationRequest, _: int) -> Planned:
     amount = Money.amount(data.amount)
-    description = data.description or None
-    cmd = Reserve(data.user_id, data.service_id, data.order_id, amount, description)
-    return await movements.execute(reserve, cmd, render.reservation_opened, key)
+    cmd = Reserve(data.user_id, data.service_id, data.order_id, amount, data.description or None)
+    return reserve, cmd, render.reservation_opened
 
 
-async def _recognize(
-    movements: MoneyMovements, data: RecognizeRequest, order_id: int, key: str | None
-) -> StoredResponse:
+def _recognize(data: RecognizeRequest, order_id: int) -> Planned:
     cmd = Recognize(order_id, data.user_id, data.service_id, Money.amount(data.amount))
-    return await movements.execute(recognize, cmd, render.reservation_closed, key)
+    return recognize, cmd, render.reservation_closed
 
 
-async def _cancel(
-    movements: MoneyMovements, data: CancelRequest, order_id: int, key: str | None
-) -> StoredResponse:
-    cmd = Cancel(order_id, data.user_id, data.service_id)
-    return await movements.execute(cancel, cmd, render.reservation_closed, key)
+def _cancel(data: CancelRequest, order_id: int) -> Planned:
+    return cancel, Cancel(order_id, data.user_id, data.service_id), render.reservation_closed
 
 
 def idempotency_key(value: str | None) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.openapi.spec import (
+    Discriminator,
     OpenAPI,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -55,6 +56,7 @@ def finish(app: Litestar, secured: bool) -> OpenAPI:
     else:
         document.components.security_schemes = None
     _close_bodies(document)
+    _tag_operations(document)
     for path in (document.paths or {}).values():
         for operation in (path.get, path.post, path.put):
             for parameter in (operation.parameters or []) if operation else []:
@@ -87,6 +89,30 @@ def _close_bodies(document: OpenAPI) -> None:
             for media in (operation.request_body.content or {}).values():  # type: ignore[union-attr]
                 if isinstance(media.schema, Reference):
                     _close(components[media.schema.ref.rsplit("/", 1)[1]])
+
+
+def _tag_operations(document: OpenAPI) -> None:
+    """A batch's operations are told apart by `op`: say so, so a generated client
+    reads each as its own type; each takes its single endpoint's fields exactly."""
+    components = document.components.schemas or {}
+    batch = components.get("BatchRequest")
+    if batch is None or not batch.properties:
+        return
+    items = batch.properties["operations"].items  # type: ignore[union-attr]
+    assert isinstance(items, Schema)
+    assert items.one_of
+    mapping = {}
+    for ref in items.one_of:
+        assert isinstance(ref, Reference)
+        name = ref.ref.rsplit("/", 1)[1]
+        operation = components[name]
+        tag = operation.properties["op"].const  # type: ignore[index,union-attr]
+        mapping[str(tag)] = ref.ref
+        _close(operation)
+        key = operation.properties["idempotency_key"]  # type: ignore[index]
+        assert isinstance(key, Schema)
+        key.default = None  # left out, not "": a key is 1..255 characters
+    items.discriminator = Discriminator(property_name="op", mapping=mapping)
 
 
 def _drop_null(schema: Schema) -> None:
@@ -132,7 +158,7 @@ _BODY_REFUSALS = {
         content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference("#/components/schemas/Problem"))},
     )
     for status, description in (
-        (413, "Body over 64 KiB"),
+        (413, "Body over 64 KiB (1 MiB for /v1/batches)"),
         (415, "Content-Type is not application/json"),
     )
 }

@@ -14,6 +14,7 @@ from application.errors import (
     ConcurrentUpdate,
     IdempotencyKeyReused,
     InvalidParameter,
+    OperationRefused,
     RequestInProgress,
     StoreUnavailable,
 )
@@ -98,7 +99,18 @@ def refusal(error: Exception) -> Answer:
     return answer(status, slug, str(error), errors, headers)
 
 
+def refusal_at(index: int, error: Exception) -> Answer:
+    """A batch operation's refusal, its field named by the operation's place."""
+    status, slug, field = REFUSALS[_rule_of(error)]
+    field = getattr(error, "field", field)
+    place = f"operations[{index}]"
+    errors = [ProblemField(f"{place}.{field}" if field else place, str(error))]
+    return answer(status, slug, f"{place}: {error}", errors)
+
+
 def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    if isinstance(error, OperationRefused):
+        return _response(refusal_at(error.index, error.refusal))
     return _response(refusal(error))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -140,6 +140,82 @@ class StatementResponse(Struct, frozen=True):
     items: list[StatementItem]
     next_cursor: str | None = None
     total: int | None = None
+
+
+KeyText = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
+        description="1..255 printable ASCII, with the Idempotency-Key header's meaning",
+    ),
+]
+MAX_OPERATIONS = 1000
+
+
+class DepositOperation(DepositRequest, tag="deposit", tag_field="op", omit_defaults=True):
+    idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
+
+
+class WithdrawalOperation(WithdrawalRequest, tag="withdrawal", tag_field="op", omit_defaults=True):
+    idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
+
+
+class TransferOperation(TransferRequest, tag="transfer", tag_field="op", omit_defaults=True):
+    idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
+
+
+class ReserveOperation(ReservationRequest, tag="reserve", tag_field="op", omit_defaults=True):
+    idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
+
+
+class RecognizeOperation(RecognizeRequest, tag="recognize", tag_field="op", omit_defaults=True):
+    order_id: Id
+    idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
+
+
+class CancelOperation(CancelRequest, tag="cancel", tag_field="op", omit_defaults=True):
+    order_id: Id
+    idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
+
+
+Operation = (
+    DepositOperation
+    | WithdrawalOperation
+    | TransferOperation
+    | ReserveOperation
+    | RecognizeOperation
+    | CancelOperation
+)
+
+
+class BatchRequest(Request):
+    operations: Annotated[
+        list[Operation],
+        Meta(
+            min_length=1,
+            max_length=MAX_OPERATIONS,
+            description="Applied in this order; each takes its single endpoint's fields",
+        ),
+    ]
+    atomic: Annotated[
+        bool, Meta(description="true: all or nothing; false: each operation stands alone")
+    ] = False
+
+
+class BatchResult(Struct, frozen=True):
+    status: Annotated[int, Meta(description="What the single endpoint would have answered")]
+    body: Annotated[
+        dict[str, Any],
+        Meta(
+            description="Its body: the movement, reservation or problem, as that endpoint sends it"
+        ),
+    ]
+
+
+class BatchResponse(Struct, frozen=True):
+    results: list[BatchResult]
 
 
 class ServiceNameRequest(Request):

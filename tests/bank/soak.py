@@ -50,6 +50,8 @@ def summary(run: Run, verdict: Verdict) -> str:
         f"bank run: {len(run.operations)} operations in {run.seconds:.0f} s"
         f" ({len(run.operations) / max(run.seconds, 1e-9):.0f}/s)",
         "  by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())),
+        "  sent in batches: "
+        + (", ".join(f"{k} {n}" for k, n in sorted(run.batches.items())) or "none"),
         f"  outcomes: ok {outcomes['ok']}, refused {outcomes['refused']},"
         f" unknown {outcomes['unknown']}",
         "  faults injected: "

@@ -10,6 +10,10 @@ live server. Each operation ends in one of three outcomes:
 
 Operations that carry a description write ``bank <key>`` into it, which lets the
 checks find each one in the ledger without trusting the idempotency table.
+
+A share of the clients' turns sends 2..6 operations as one `POST /v1/batches`
+(atomic or not, under a batch key, each operation under its own key), retried
+like a single request; each operation then has the outcome its result says.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class Settings:
     services: int = 3
     fault_every: float = 4.0
     cut_off_share: float = 0.03
+    batch_share: float = 0.25
     request_timeout: float = 10
     give_up_after: float = 30
     seed: int | None = None
@@ -83,6 +88,7 @@ class Run:
     faults: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
     anomalies: list[str] = field(default_factory=list)
+    batches: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     def outcomes(self) -> Counter[str]:
@@ -123,6 +129,11 @@ class Bank:
 
     async def _client(self, http: httpx.AsyncClient, deadline: float) -> None:
         while time.monotonic() < deadline:
+            if self.random.random() < self.settings.batch_share:
+                operations = [self._next_operation() for _ in range(self.random.randint(2, 6))]
+                self.run.operations.extend(operations)
+                await self._send_batch(http, operations, atomic=self.random.random() < 0.5)
+                continue
             operation = self._next_operation()
             self.run.operations.append(operation)
             if self.random.random() < self.settings.cut_off_share:
@@ -196,6 +207,50 @@ class Bank:
             if time.monotonic() > give_up:
                 return  # outcome stays unknown
             await asyncio.sleep(0.05 + self.random.random() * 0.2)
+
+    async def _send_batch(
+        self, http: httpx.AsyncClient, operations: list[Operation], atomic: bool
+    ) -> None:
+        """One batch until a definite answer or give_up_after, under one batch key."""
+        self.run.batches["atomic" if atomic else "not atomic"] += 1
+        body = {"atomic": atomic, "operations": [_batched(op) for op in operations]}
+        key = f"bank-batch-{uuid.uuid4()}"
+        give_up = time.monotonic() + self.settings.give_up_after
+        while True:
+            reason = None
+            for operation in operations:
+                operation.attempts += 1
+            try:
+                response = await http.post(
+                    f"{self._server().base_url}/v1/batches",
+                    json=body,
+                    headers={"Idempotency-Key": key},
+                )
+            except httpx.TimeoutException:
+                reason = "timeout"
+            except httpx.TransportError:
+                reason = "connection"
+            else:
+                if self._batch_settles(operations, response):
+                    return
+                reason = f"http {response.status_code}"
+            self.run.retries[reason] += 1
+            if time.monotonic() > give_up:
+                return  # every outcome stays unknown
+            await asyncio.sleep(0.05 + self.random.random() * 0.2)
+
+    def _batch_settles(self, operations: list[Operation], response: httpx.Response) -> bool:
+        status = response.status_code
+        if status != 200:  # an atomic batch's refusal, or the whole batch failed
+            return all(self._settles(op, response) for op in operations)
+        results = response.json()["results"]
+        for operation, result in zip(operations, results, strict=True):
+            if result["status"] >= 500:
+                self.run.anomalies.append(f"{result['status']} inside a batch: {result}")
+            operation.status = result["status"]
+            operation.response = result["body"]
+            operation.outcome = "ok" if result["status"] < 300 else "refused"
+        return True
 
     def _settles(self, operation: Operation, response: httpx.Response) -> bool:
         status = response.status_code
@@ -286,3 +341,11 @@ class Bank:
             await db.close()
         self.run.faults["pg_terminate_backend of the service's connections"] += 1
         self.run.faults["connections terminated"] += int(killed)
+
+
+def _batched(operation: Operation) -> dict[str, Any]:
+    """The operation as a line of a batch: its single body, its op and its key."""
+    line = {"op": operation.kind, **operation.body, "idempotency_key": operation.key}
+    if operation.kind in ("recognize", "cancel"):
+        line["order_id"] = operation.order_id
+    return line

@@ -199,3 +199,12 @@ async def test_balance_as_of_every_entry_equals_the_replay(adapter: Adapter) -> 
     now = await get_balance(USER, adapter.uow())
     latest = await get_balance(USER, adapter.uow(), as_of=lines[-1].created_at + timedelta(1))
     assert latest == now
+
+
+async def test_the_deepest_page_is_empty_not_an_error(adapter: Adapter) -> None:
+    """Page 10^9 of 500 lines starts past 2^31 entries: the offset is a bigint."""
+    await run(adapter, deposit, Deposit(1, rub("1")))
+    deepest = build_query(1, page=10**9, limit=500)
+    page = await statement(deepest, adapter.uow())
+    assert page.lines == []
+    assert page.total == 1

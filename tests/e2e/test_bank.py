@@ -23,6 +23,8 @@ async def test_no_money_is_lost_created_or_moved_twice(pg_server: str) -> None:
     outcomes = run.outcomes()
     assert outcomes["ok"] > 200, outcomes
     assert outcomes["refused"] > 0, outcomes
+    assert run.batches["atomic"] >= 1, run.batches
+    assert run.batches["not atomic"] >= 1, run.batches
     for fault in (
         "kill -9 of a worker",
         "kill -9 of a server, restarted",

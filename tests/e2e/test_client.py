@@ -6,16 +6,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from balance_client import AuthenticatedClient
 from balance_client.api.balances import get_user_balance, list_user_transactions
-from balance_client.api.money import create_deposit, create_withdrawal
+from balance_client.api.money import create_batch, create_deposit, create_withdrawal
 from balance_client.api.reports import create_revenue_report, get_monthly_revenue_report
 from balance_client.api.reservations import create_reservation, recognize_reservation
 from balance_client.api.services import name_service
 from balance_client.models import (
     BalanceResponse,
+    BatchRequest,
+    BatchResponse,
+    DepositOperation,
     DepositRequest,
     ListUserTransactionsSort,
     MovementResponse,
@@ -28,6 +32,8 @@ from balance_client.models import (
     ReservationResponseStatus,
     ServiceNameRequest,
     StatementResponse,
+    TransferOperation,
+    WithdrawalOperation,
     WithdrawalRequest,
 )
 from balance_client.types import UNSET
@@ -131,3 +137,22 @@ def test_the_monthly_report_is_read_through_its_link(client: AuthenticatedClient
     csv = get_monthly_revenue_report.sync(period=link.url.rsplit("/", 1)[1], client=client)
     assert isinstance(csv, str)
     assert "Delivery;12.50" in csv.splitlines()
+
+
+def test_a_batch_goes_through_the_typed_client(client: AuthenticatedClient) -> None:
+    lines: list[Any] = [
+        DepositOperation(op="deposit", user_id=11, amount="10.00", idempotency_key="line-1"),
+        TransferOperation(op="transfer", from_user_id=11, to_user_id=12, amount="4.00"),
+        WithdrawalOperation(op="withdrawal", user_id=11, amount="100.00"),
+    ]
+    answer = create_batch.sync(client=client, body=BatchRequest(operations=lines))
+    assert isinstance(answer, BatchResponse)
+    assert [r.status for r in answer.results] == [201, 201, 409]
+    assert answer.results[1].body["from_balance"]["available"] == "6.00"
+    atomic = create_batch.sync_detailed(
+        client=client, body=BatchRequest(operations=lines, atomic=True)
+    )
+    assert atomic.status_code == 409
+    assert isinstance(atomic.parsed, Problem)
+    assert isinstance(atomic.parsed.errors, list)
+    assert atomic.parsed.errors[0].field == "operations[2].amount"

@@ -45,6 +45,10 @@ SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
         {"user_id": 1, "service_id": 3},
     ),
     ("GET", "/v1/reservations/{order_id:int}"): ("/v1/reservations/5", None),
+    ("POST", "/v1/batches"): (
+        "/v1/batches",
+        {"operations": [{"op": "deposit", "user_id": 1, "amount": "1"}]},
+    ),
     ("GET", "/v1/users/{user_id:int}/balance"): ("/v1/users/1/balance", None),
     ("GET", "/v1/users/{user_id:int}/transactions"): ("/v1/users/1/transactions", None),
     ("PUT", "/v1/services/{service_id:int}"): ("/v1/services/3", {"name": "Delivery"}),
@@ -243,6 +247,30 @@ def test_a_repeated_reservation_or_cancellation_is_not_counted_as_a_movement(
         assert counted - counter(before, "balance_money_movements_total", kind=kind) == 1
     moved = counter(after, "balance_money_moved_rubles_total", kind="reserve")
     assert moved - counter(before, "balance_money_moved_rubles_total", kind="reserve") == 3
+
+
+def test_batch_operations_count_like_single_movements(guarded: TestClient[ASGIApp]) -> None:
+    auth = {"Authorization": f"Bearer {ALL}"}
+    before = guarded.get("/metrics").text
+    lines = [
+        {"op": "deposit", "user_id": 8, "amount": "5.00"},
+        {"op": "deposit", "user_id": 8, "amount": "2.50"},
+        {"op": "withdrawal", "user_id": 8, "amount": "1.00"},
+        {"op": "withdrawal", "user_id": 8, "amount": "100.00"},  # refused
+    ]
+    answer = guarded.post("/v1/batches", json={"operations": lines}, headers=auth)
+    assert answer.status_code == 200
+    after = guarded.get("/metrics").text
+
+    def moved(name: str, **labels: str) -> float:
+        return counter(after, name, **labels) - counter(before, name, **labels)
+
+    assert moved("balance_money_movements_total", kind="deposit") == 2
+    assert moved("balance_money_moved_rubles_total", kind="deposit") == 7.5
+    assert moved("balance_money_movements_total", kind="withdraw") == 1
+    assert moved("balance_refusals_total", reason="insufficient-funds") == 1
+    assert moved("balance_db_transactions_total") == 1
+    assert moved("balance_batch_size_sum") == 4
 
 
 def test_a_middleware_added_to_the_app_runs_on_the_money_routes_too() -> None:

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar, cast
+
+from attrs import define as _attrs_define
+
+from ..types import UNSET, Unset
+
+T = TypeVar("T", bound="ReserveOperation")
+
+
+@_attrs_define
+class ReserveOperation:
+    """
+    Attributes:
+        user_id (int): Positive 64-bit integer id
+        service_id (int): Positive 64-bit integer id
+        order_id (int): Positive 64-bit integer id
+        amount (float | str): Decimal rubles, > 0 and at most 10000000000000.00, at most 2 decimals: a string such as
+            "150.25" (preferred) or a JSON number
+        op (Literal['reserve']):
+        description (str | Unset): Free text, no control chars Default: ''.
+        idempotency_key (str | Unset): 1..255 printable ASCII, with the Idempotency-Key header's meaning
+    """
+
+    user_id: int
+    service_id: int
+    order_id: int
+    amount: float | str
+    op: Literal["reserve"]
+    description: str | Unset = ""
+    idempotency_key: str | Unset = UNSET
+
+    def to_dict(self) -> dict[str, Any]:
+        user_id = self.user_id
+
+        service_id = self.service_id
+
+        order_id = self.order_id
+
+        amount: float | str
+        amount = self.amount
+
+        op = self.op
+
+        description = self.description
+
+        idempotency_key = self.idempotency_key
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "user_id": user_id,
+                "service_id": service_id,
+                "order_id": order_id,
+                "amount": amount,
+                "op": op,
+            }
+        )
+        if description is not UNSET:
+            field_dict["description"] = description
+        if idempotency_key is not UNSET:
+            field_dict["idempotency_key"] = idempotency_key
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        user_id = d.pop("user_id")
+
+        service_id = d.pop("service_id")
+
+        order_id = d.pop("order_id")
+
+        def _parse_amount(data: object) -> float | str:
+            return cast(float | str, data)
+
+        amount = _parse_amount(d.pop("amount"))
+
+        op = cast(Literal["reserve"], d.pop("op"))
+        if op != "reserve":
+            raise ValueError(f"op must match const 'reserve', got '{op}'")
+
+        description = d.pop("description", UNSET)
+
+        idempotency_key = d.pop("idempotency_key", UNSET)
+
+        reserve_operation = cls(
+            user_id=user_id,
+            service_id=service_id,
+            order_id=order_id,
+            amount=amount,
+            op=op,
+            description=description,
+            idempotency_key=idempotency_key,
+        )
+
+        return reserve_operation
