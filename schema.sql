@@ -12,7 +12,8 @@ CREATE TABLE accounts (
 CREATE TABLE transactions (
     id                    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind                  TEXT NOT NULL CHECK (kind IN
-                              ('deposit', 'withdrawal', 'transfer', 'reserve', 'cancel', 'recognize')),
+                              ('deposit', 'withdrawal', 'transfer', 'reserve', 'cancel', 'recognize',
+                               'expire')),
     user_id               BIGINT,
     counterparty_user_id  BIGINT,
     service_id            BIGINT,
@@ -28,7 +29,7 @@ CREATE TABLE entries (
     transaction_id  BIGINT NOT NULL REFERENCES transactions (id),
     account         TEXT NOT NULL CHECK (account IN ('available', 'reserved', 'revenue', 'external')),
     kind            TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'transfer_in',
-                        'transfer_out', 'reserve', 'cancel', 'recognize', 'release')),
+                        'transfer_out', 'reserve', 'cancel', 'recognize', 'release', 'expire')),
     user_id         BIGINT,
     service_id      BIGINT,
     amount          BIGINT NOT NULL CHECK (amount <> 0),
@@ -52,16 +53,20 @@ CREATE TABLE reservations (
     service_id         BIGINT NOT NULL CHECK (service_id > 0),
     amount             BIGINT NOT NULL CHECK (amount > 0),
     status             TEXT NOT NULL DEFAULT 'reserved'
-                           CHECK (status IN ('reserved', 'cancelled', 'recognized')),
+                           CHECK (status IN ('reserved', 'cancelled', 'recognized', 'expired')),
     recognized_amount  BIGINT CHECK (recognized_amount > 0 AND recognized_amount <= amount),
     created_at         TIMESTAMPTZ NOT NULL,
     closed_at          TIMESTAMPTZ,
+    expires_at         TIMESTAMPTZ,
     CONSTRAINT reservations_recognized_has_amount
         CHECK ((status = 'recognized') = (recognized_amount IS NOT NULL)),
     CONSTRAINT reservations_closed_has_time CHECK ((status = 'reserved') = (closed_at IS NULL))
 );
 
 CREATE INDEX reservations_open_by_user ON reservations (user_id) WHERE status = 'reserved';
+-- The sweeper reads the due reservations, oldest first (expiry).
+CREATE INDEX reservations_due ON reservations (expires_at)
+    WHERE status = 'reserved' AND expires_at IS NOT NULL;
 
 CREATE TABLE idempotency_keys (
     key          TEXT PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 255),

@@ -94,6 +94,10 @@ class LockedAccounts:
     async def save(self, account: UserAccount) -> None:
         self._changed[account.user_id] = dataclasses.replace(account)
 
+    def holds(self, user_id: int) -> bool:
+        """Whether the batch locked this user's row."""
+        return user_id in self._state.user_ids
+
     def merge(self) -> None:
         self._state.saved(self._changed)
 
@@ -149,6 +153,7 @@ class Movement:
     rows, and publishes nothing until `merge()`."""
 
     def __init__(self, state: BatchState) -> None:
+        self.now = state.created_at  # the store's clock, read after the locks
         self.accounts = LockedAccounts(state)
         self.reservations = LockedReservations(state)
         self.journal = BatchJournal(state)

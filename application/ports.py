@@ -28,6 +28,11 @@ class UserAccounts(Protocol):
 class Reservations(Protocol):
     async def get(self, order_id: int) -> Reservation | None: ...
 
+    async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:
+        """The store's clock now, and up to `limit` open reservations due by it,
+        the longest overdue first."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
@@ -41,6 +46,15 @@ class StoredResponse:
 class IdempotencyRecord:
     fingerprint: str
     response: StoredResponse
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStatus:
+    """What a readiness check found: the server written to, its role, what is wrong."""
+
+    role: str
+    server: str
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +205,10 @@ class MovementObserver(Protocol):
 
     def committed(self, movements: int) -> None:
         """A database transaction committed with this many commands in it."""
+        ...
+
+    def expired(self, reservations: int) -> None:
+        """A batch committed, expiring this many reservations."""
         ...
 
 

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from application.accounts import lock_account
 from application.locked import Movement
 from application.results import Balance, ReservationResult
-from domain.errors import OrderAlreadyUsed, UserNotFound
+from domain.errors import OrderAlreadyUsed, ReservationExpired, UserNotFound
 from domain.ledger import JournalTransaction, TransactionKind
 from domain.money import Money
-from domain.reservation import Reservation
+from domain.reservation import Reservation, ReservationStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,7 @@ class Reserve:
     order_id: int
     amount: Money
     description: str | None = None
+    expires_at: datetime | None = None
 
     @property
     def user_ids(self) -> tuple[int, ...]:
@@ -30,7 +32,7 @@ class Reserve:
         return (self.order_id,)
 
     def canonical(self) -> tuple[object, ...]:
-        return (
+        form = (
             "reserve",
             1,
             self.user_id,
@@ -39,12 +41,16 @@ class Reserve:
             self.amount.kopecks,
             self.description or "",
         )
+        if self.expires_at is None:
+            return form
+        return (*form, self.expires_at.astimezone(UTC).isoformat())
 
 
 async def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
     existing = await uow.reservations.get(cmd.order_id)
     if existing is not None:
         return await _repeat(existing, cmd, uow)
+    Reservation.check_expiry(cmd.expires_at, uow.now)
     account = await lock_account(uow, cmd.user_id)
     postings = account.reserve(cmd.amount)
     await uow.accounts.save(account)
@@ -59,7 +65,12 @@ async def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
         )
     )
     reservation = Reservation(
-        cmd.order_id, cmd.user_id, cmd.service_id, cmd.amount, created_at=recorded.created_at
+        cmd.order_id,
+        cmd.user_id,
+        cmd.service_id,
+        cmd.amount,
+        created_at=recorded.created_at,
+        expires_at=cmd.expires_at,
     )
     await uow.reservations.add(reservation)
     return ReservationResult(reservation, Balance.of(account), created=True)
@@ -69,6 +80,8 @@ async def _repeat(existing: Reservation, cmd: Reserve, uow: Movement) -> Reserva
     """An order is reserved once: the same request again answers with what it did."""
     if not existing.is_same_order(cmd.user_id, cmd.service_id, cmd.amount):
         raise OrderAlreadyUsed(cmd.order_id)
+    if existing.status is ReservationStatus.EXPIRED:
+        raise ReservationExpired(cmd.order_id)
     account = await uow.accounts.get(existing.user_id)
     if account is None:  # pragma: no cover - a reservation always has an account
         raise UserNotFound(existing.user_id)

@@ -35,6 +35,7 @@ from application.errors import (
     RequestInProgress,
     StoreUnavailable,
 )
+from application.expire import expire_if_due
 from application.locked import BatchState, Movement
 from application.ports import (
     IdempotencyRecord,
@@ -128,6 +129,9 @@ class _Unobserved:
         pass
 
     def committed(self, movements: int) -> None:
+        pass
+
+    def expired(self, reservations: int) -> None:
         pass
 
 
@@ -271,6 +275,7 @@ class MoneyMovements:
 
     async def _apply(self, jobs: list[Job]) -> dict[Job, Outcome]:
         outcomes: dict[Job, Outcome] = {}
+        expired = 0
         async with self._store() as batch:
             keys = sorted({job.key for job in jobs if job.key is not None})
             stored = await batch.answers(keys) if keys else {}
@@ -287,6 +292,7 @@ class MoneyMovements:
                 locked = await batch.lock(users, orders)
                 stamp = await batch.stamp(len(todo))
                 state = BatchState(locked, stamp, users, orders)
+                expired = await _expire_due(state, orders)
                 for job in todo:
                     outcomes[job] = await _apply_one(job, state)
                 changes = state.changes()
@@ -294,6 +300,7 @@ class MoneyMovements:
                     await batch.write(changes, stamp)
             await batch.commit()
         self._observer.committed(len(jobs))
+        self._observer.expired(expired)
         return outcomes
 
     def _deliver(self, outcomes: dict[Job, Outcome]) -> None:
@@ -351,6 +358,7 @@ class MoneyMovements:
             locked = await store.lock(users, orders)
             stamp = await store.stamp(len(todo))
             state = BatchState(locked, stamp, users, orders)
+            expired = await _expire_due(state, orders)
             outcomes: list[Outcome] = []
             for index, job in enumerate(jobs):
                 record = stored.get(job.key) or state.answers.get(job.key) if job.key else None
@@ -366,6 +374,7 @@ class MoneyMovements:
                 await store.write(changes, stamp)
             await store.commit()
         self._observer.committed(len(jobs))
+        self._observer.expired(expired)
         for job, outcome in zip(jobs, outcomes, strict=True):
             self._observe(job, outcome)
         return response
@@ -376,6 +385,18 @@ def _answered(job: Job, record: IdempotencyRecord) -> Outcome:
     if job.same_request(record):
         return Outcome(record.response, replayed=True)
     return Outcome(refusal=IdempotencyKeyReused())
+
+
+async def _expire_due(state: BatchState, order_ids: list[int]) -> int:
+    """Before any command: the locked reservations whose hold ran out give their
+    money back, so a command that touches one finds it expired."""
+    expired = 0
+    for order_id in order_ids:
+        movement = Movement(state)
+        if await expire_if_due(order_id, movement):
+            movement.merge()
+            expired += 1
+    return expired
 
 
 async def _apply_one(job: Job, state: BatchState) -> Outcome:

@@ -97,6 +97,7 @@ def describe(kind: EntryKind, row: StatementRow, counterparty: int | None) -> st
         EntryKind.CANCEL: f"Reservation for order {row.order_id} cancelled",
         EntryKind.RECOGNIZE: f"Revenue recognized for order {row.order_id}, {service}",
         EntryKind.RELEASE: f"Unused rest of order {row.order_id} returned",
+        EntryKind.EXPIRE: f"Reservation for order {row.order_id} expired",
     }[kind]
     return f"{text}: {row.note}" if row.note else text
 

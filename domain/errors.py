@@ -58,6 +58,17 @@ class ReservationAlreadyClosed(DomainError):
         self.status = status
 
 
+class ReservationExpired(DomainError):
+    def __init__(self, order_id: int) -> None:
+        super().__init__(f"order {order_id} expired: its money is available again")
+
+
+class InvalidExpiry(DomainError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"expires_at {reason}")
+        self.field = "expires_at"
+
+
 class RecognitionExceedsReservation(DomainError):
     def __init__(self, order_id: int, reserved: int, requested: int) -> None:
         super().__init__(

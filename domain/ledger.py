@@ -25,6 +25,7 @@ class EntryKind(Enum):
     CANCEL = "cancel"
     RECOGNIZE = "recognize"
     RELEASE = "release"
+    EXPIRE = "expire"
 
 
 class TransactionKind(Enum):
@@ -34,6 +35,7 @@ class TransactionKind(Enum):
     RESERVE = "reserve"
     CANCEL = "cancel"
     RECOGNIZE = "recognize"
+    EXPIRE = "expire"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from domain.errors import (
+    InvalidExpiry,
     RecognitionExceedsReservation,
     ReservationAlreadyClosed,
+    ReservationExpired,
     ReservationMismatch,
 )
 from domain.money import Money
+
+LONGEST_HOLD = timedelta(days=90)
 
 
 class ReservationStatus(Enum):
     RESERVED = "reserved"
     CANCELLED = "cancelled"
     RECOGNIZED = "recognized"
+    EXPIRED = "expired"
 
 
 @dataclass(slots=True)
@@ -30,6 +35,21 @@ class Reservation:
     recognized_amount: Money | None = None
     created_at: datetime | None = None
     closed_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @staticmethod
+    def check_expiry(expires_at: datetime | None, now: datetime) -> None:
+        """A hold ends in the future, and at most 90 days from now."""
+        if expires_at is None:
+            return
+        if expires_at <= now:
+            raise InvalidExpiry("must be in the future")
+        if expires_at > now + LONGEST_HOLD:
+            raise InvalidExpiry("must be at most 90 days ahead")
+
+    def is_due(self, now: datetime) -> bool:
+        """Open, with an expiry at or before `now`: its money goes back."""
+        return self.is_open and self.expires_at is not None and self.expires_at <= now
 
     @property
     def is_open(self) -> bool:
@@ -62,6 +82,14 @@ class Reservation:
         self.status = ReservationStatus.CANCELLED
         return self.amount
 
+    def expire(self) -> Money:
+        """Close because the hold ran out; returns the amount that goes back to the user."""
+        self._ensure_open()
+        self.status = ReservationStatus.EXPIRED
+        return self.amount
+
     def _ensure_open(self) -> None:
+        if self.status is ReservationStatus.EXPIRED:
+            raise ReservationExpired(self.order_id)
         if not self.is_open:
             raise ReservationAlreadyClosed(self.order_id, self.status.value)

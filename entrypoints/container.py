@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from functools import partial
 
@@ -11,11 +13,13 @@ from litestar.types import ASGIApp
 from adapters.csv.revenue import CsvRevenueReport
 from adapters.memory.reports import InMemoryRevenueReports
 from adapters.memory.store import InMemoryMovementBatch, InMemoryStore, InMemoryUnitOfWork
-from adapters.postgres.engine import create_engine, head_revision, schema_problem
+from adapters.postgres.engine import create_engine, database_status, head_revision
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
+from application.ports import DatabaseStatus
 from application.runner import MoneyMovements
+from application.sweeper import Sweeper
 from entrypoints.http import metrics
 from entrypoints.http.app import create_app
 from entrypoints.http.auth import Tokens
@@ -26,8 +30,8 @@ from entrypoints.settings import Settings
 logger = logging.getLogger("balance")
 
 
-async def always_ready() -> str | None:
-    return None
+async def always_ready() -> DatabaseStatus:
+    return DatabaseStatus("memory", "in-process")
 
 
 class MemoryAdapters(containers.DeclarativeContainer):
@@ -44,12 +48,17 @@ class MemoryAdapters(containers.DeclarativeContainer):
 
 class PostgresAdapters(containers.DeclarativeContainer):
     config = providers.Configuration()
-    engine = providers.Singleton(create_engine, url=config.database_url, pool_size=config.pool_size)
+    engine = providers.Singleton(
+        create_engine,
+        url=config.database_url,
+        pool_size=config.pool_size,
+        pooler=config.pooler,
+    )
     unit_of_work = providers.Factory(PostgresUnitOfWork, engine=engine)
     movement_batch = providers.Factory(PostgresMovementBatch, engine=engine)
     reports = providers.Factory(PostgresRevenueReports, engine=engine)
     readiness = providers.Singleton(
-        partial, schema_problem, engine, providers.Singleton(head_revision)
+        partial, database_status, engine, providers.Singleton(head_revision)
     )
 
 
@@ -75,6 +84,13 @@ class Container(containers.DeclarativeContainer):
         max_in_flight=config.pool_size,
         observer=providers.Singleton(MovementMetrics),
     )
+    sweeper = providers.Singleton(
+        Sweeper,
+        uow=unit_of_work.provider,
+        movements=movements,
+        overdue=providers.Object(metrics.overdue),
+        interval=config.sweep_seconds,
+    )
     services = providers.Singleton(
         Services,
         movements=movements,
@@ -93,6 +109,8 @@ def build_container(settings: Settings) -> Container:
             "database_url": settings.database_url,
             "pool_size": settings.pool_size,
             "max_batch": settings.max_batch,
+            "sweep_seconds": settings.sweep_ms / 1000,
+            "pooler": settings.pooler,
         }
     )
     return container
@@ -102,12 +120,20 @@ def build_app(settings: Settings, container: Container | None = None) -> ASGIApp
     """One worker's app: its resources (the engine) open at start-up, close at shutdown."""
     container = container or build_container(settings)
 
+    sweeping: list[asyncio.Task[None]] = []
+
     async def start() -> None:
         if settings.store == "postgres":
             container.postgres.engine()
             metrics.pool_max(settings.pool_size)
+        if settings.sweep_ms:
+            sweeping.append(asyncio.create_task(container.sweeper().run()))
 
     async def stop() -> None:
+        for task in sweeping:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if settings.store == "postgres":
             await container.postgres.engine().dispose()
 

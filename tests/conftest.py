@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 
 import pytest
@@ -15,6 +16,7 @@ from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.ports import MovementBatch, RevenueReports, UnitOfWork
 from application.runner import MoneyMovements
+from application.sweeper import Sweeper
 from tests import postgres
 from tests.ledger_view import LedgerView, MemoryLedgerView, PostgresLedgerView
 
@@ -53,6 +55,8 @@ class Adapter:
     reset: Callable[[], Awaitable[None]]
     revenue: Callable[[], RevenueReports]
     batch: Callable[[], MovementBatch]
+    make_due: Callable[[int], Awaitable[None]]
+    """Move a reservation's expires_at to just past now, on the store's clock."""
 
     @cached_property
     def workers(self) -> list[MoneyMovements]:
@@ -64,9 +68,15 @@ class Adapter:
     def movements(self) -> MoneyMovements:
         return self.workers[0]
 
+    def sweeper(self, worker: int = 0) -> Sweeper:
+        return Sweeper(self.uow, self.workers[worker], overdue=lambda seconds: None)
+
 
 def memory() -> Adapter:
     store = InMemoryStore()
+
+    async def make_due(order_id: int) -> None:
+        store.reservations[order_id].expires_at = store.clock.now() - timedelta(milliseconds=1)
 
     async def reset() -> None:
         for table in (
@@ -85,6 +95,7 @@ def memory() -> Adapter:
         reset,
         lambda: InMemoryRevenueReports(store.transactions, store.services),
         lambda: InMemoryMovementBatch(store),
+        make_due,
     )
 
 
@@ -100,6 +111,7 @@ async def on_postgres(url: str, engine: AsyncEngine) -> Adapter:
         reset,
         lambda: PostgresRevenueReports(engine),
         lambda: PostgresMovementBatch(engine),
+        lambda order_id: postgres.make_due(url, order_id),
     )
 
 

@@ -147,6 +147,6 @@ def check_invariants(ledger: LedgerSnapshot) -> None:
     # 4. A closed reservation was closed once: one closing transaction per order.
     closings: dict[int, int] = {}
     for e in ledger.entries:
-        if e.account == "reserved" and e.kind in ("cancel", "recognize") and e.amount < 0:
+        if e.account == "reserved" and e.kind in ("cancel", "recognize", "expire") and e.amount < 0:
             closings[e.transaction_id] = 1
     assert len(closings) == sum(1 for r in ledger.reservations if r.status != "reserved")

@@ -58,6 +58,19 @@ async def drop_database(url: str, name: str) -> None:
         await admin.close()
 
 
+async def make_due(url: str, order_id: int) -> None:
+    """A reservation due now: its expires_at just past the server's clock."""
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "UPDATE reservations SET expires_at = clock_timestamp() - interval '1 millisecond'"
+            " WHERE order_id = $1",
+            order_id,
+        )
+    finally:
+        await connection.close()
+
+
 async def truncate(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:

@@ -64,12 +64,21 @@ class InMemoryUserAccounts(UserAccounts):
 
 
 class InMemoryReservations(Reservations):
-    def __init__(self, committed: dict[int, Reservation]) -> None:
+    def __init__(self, committed: dict[int, Reservation], clock: Clock) -> None:
         self._committed = committed
+        self._clock = clock
 
     async def get(self, order_id: int) -> Reservation | None:
         found = self._committed.get(order_id)
         return dataclasses.replace(found) if found else None
+
+    async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:
+        now = self._clock.now()
+        due = sorted(
+            (r for r in self._committed.values() if r.is_due(now)),
+            key=lambda r: (r.expires_at, r.order_id),
+        )
+        return now, [dataclasses.replace(r) for r in due[:limit]]
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -81,7 +90,7 @@ class InMemoryUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
         self.accounts = InMemoryUserAccounts(self._store.accounts)
-        self.reservations = InMemoryReservations(self._store.reservations)
+        self.reservations = InMemoryReservations(self._store.reservations, self._store.clock)
         self.statements = InMemoryStatements(self._store.transactions, self._store.services)
         self.services = InMemoryServiceCatalogue(self._store.services)
         return self

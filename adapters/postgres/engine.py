@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, literal_column, select, table, text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.postgres.session import Session
 from adapters.postgres.sql import compile_sql
+from application.ports import DatabaseStatus
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -29,16 +31,42 @@ def async_url(url: str) -> str:
     return f"postgresql+asyncpg://{rest}"
 
 
-# lock_timeout: a wait longer than this is a stuck request; fail it (409 for a busy
-# idempotency key, 503 otherwise) rather than let requests pile up.
-def create_engine(url: str, pool_size: int = 10, lock_timeout: str = "10s") -> AsyncEngine:
+def create_engine(
+    url: str, pool_size: int = 10, lock_timeout: str = "10s", *, pooler: bool = False
+) -> AsyncEngine:
+    """SQLAlchemy's pool of asyncpg connections, each opened by asyncpg from the URL as
+    given: several hosts and `target_session_attrs=read-write` find the primary.
+
+    lock_timeout: a wait longer than this is a stuck request; fail it (409 for a busy
+    idempotency key, 503 otherwise) rather than let requests pile up. `pooler`:
+    behind PgBouncer in transaction mode, keep no session state: no statement cache
+    and no startup settings but the application name (set the timeouts on the role:
+    `ALTER ROLE ... SET lock_timeout = '10s'`)."""
+    dsn = libpq_url(url)
+    settings = {"application_name": "balance"}
+    if not pooler:
+        settings |= {**SERVER_SETTINGS, "lock_timeout": lock_timeout}
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(
+            dsn, server_settings=settings, statement_cache_size=0 if pooler else 100
+        )
+
     return create_async_engine(
-        async_url(url),
+        "postgresql+asyncpg://",
+        async_creator=connect,
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=False,
-        connect_args={"server_settings": {**SERVER_SETTINGS, "lock_timeout": lock_timeout}},
     )
+
+
+def libpq_url(url: str) -> str:
+    """The URL as libpq (and asyncpg) read it."""
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise ValueError(f"not a PostgreSQL URL: {scheme}://...")
+    return f"postgresql://{rest}"
 
 
 def head_revision() -> str:
@@ -50,21 +78,29 @@ def head_revision() -> str:
     return head
 
 
-_SCHEMA_VERSION = compile_sql(
-    select(literal_column("version_num")).select_from(table("alembic_version"))
+_STATUS = compile_sql(
+    text(
+        "SELECT version_num, pg_is_in_recovery() AS standby,"
+        " coalesce(host(inet_server_addr()) || ':' || inet_server_port(), 'a local socket')"
+        " AS server FROM alembic_version"
+    )
 )
 
 
-async def schema_problem(engine: AsyncEngine, head: str) -> str | None:
-    """None when the database answers and its schema is at `head`; else what is wrong."""
+async def database_status(engine: AsyncEngine, head: str) -> DatabaseStatus:
+    """Ready when the server answers, is the primary, and its schema is at `head`."""
     try:
         async with Session(engine) as session:
-            found = await session.db.value(_SCHEMA_VERSION)
+            row = await session.db.row(_STATUS)
     except Exception as error:
-        return f"database unreachable: {type(error).__name__}"
-    if found != head:
-        return f"schema at {found}, this code needs {head}"
-    return None
+        return DatabaseStatus("unreachable", "", f"database unreachable: {type(error).__name__}")
+    assert row is not None
+    role = "standby" if row["standby"] else "primary"
+    if row["standby"]:
+        return DatabaseStatus(role, row["server"], "connected to a standby: no primary reachable")
+    if row["version_num"] != head:
+        return DatabaseStatus(role, row["server"], f"schema at {row['version_num']}, needs {head}")
+    return DatabaseStatus(role, row["server"])
 
 
 def _upgrade(connection: Connection) -> None:

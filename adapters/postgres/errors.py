@@ -11,6 +11,7 @@ SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 UNIQUE_VIOLATION = "23505"
 LOCK_NOT_AVAILABLE = "55P03"
+READ_ONLY = "25006"
 _RETRYABLE = {SERIALIZATION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE}
 
 
@@ -38,7 +39,9 @@ def is_connection_lost(error: BaseException) -> bool:
             | asyncpg.PostgresConnectionError,
         )
         or (isinstance(error, DBAPIError) and error.connection_invalidated)
-        or (code is not None and code.startswith(("08", "57P")))
+        # A server shutting down (57P), gone (08), or read-only (25006: a standby, or
+        # a primary demoted under it): this connection must never be used again.
+        or (code is not None and (code.startswith(("08", "57P")) or code == READ_ONLY))
     )
 
 

@@ -110,14 +110,15 @@ _WRITE = compile_sql(
             RETURNING 1
         ), added AS (
             INSERT INTO reservations (order_id, user_id, service_id, amount, status,
-                                      recognized_amount, created_at, closed_at)
+                                      recognized_amount, created_at, closed_at, expires_at)
             SELECT * FROM unnest(CAST(:added_orders AS bigint[]), CAST(:added_users AS bigint[]),
                                  CAST(:added_services AS bigint[]),
                                  CAST(:added_amounts AS bigint[]),
                                  CAST(:added_status AS text[]),
                                  CAST(:added_recognized AS bigint[]),
                                  CAST(:added_created AS timestamptz[]),
-                                 CAST(:added_closed AS timestamptz[]))
+                                 CAST(:added_closed AS timestamptz[]),
+                                 CAST(:added_expires AS timestamptz[]))
             ON CONFLICT DO NOTHING
             RETURNING 1
         ), closed AS (
@@ -236,6 +237,7 @@ def _write_params(changes: Changes, stamp: Stamp) -> dict[str, Any]:
         "added_recognized": [_kopecks(r.recognized_amount) for r in reservations_added],
         "added_created": [r.created_at for r in reservations_added],
         "added_closed": [r.closed_at for r in reservations_added],
+        "added_expires": [r.expires_at for r in reservations_added],
         "closed_orders": [r.order_id for r in reservations_closed],
         "closed_status": [r.status.value for r in reservations_closed],
         "closed_recognized": [_kopecks(r.recognized_amount) for r in reservations_closed],
@@ -262,4 +264,5 @@ def reservation_of(row: asyncpg.Record) -> Reservation:
         Money(recognized) if recognized is not None else None,
         row["created_at"],
         row["closed_at"],
+        row["expires_at"],
     )

@@ -54,6 +54,7 @@ reservations = Table(
     Column("recognized_amount", BigInteger),
     Column("created_at", TimestampTZ, nullable=False),
     Column("closed_at", TimestampTZ),
+    Column("expires_at", TimestampTZ),
 )
 
 services = Table(

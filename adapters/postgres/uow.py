@@ -3,16 +3,17 @@ through a batch (movements.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Self
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, bindparam, func, select
 
 from adapters.postgres.movements import reservation_of
 from adapters.postgres.reports import PostgresServiceCatalogue
 from adapters.postgres.session import Session
 from adapters.postgres.sql import Db, compile_sql
 from adapters.postgres.statements import PostgresStatements
-from adapters.postgres.tables import accounts, reservations
+from adapters.postgres.tables import TimestampTZ, accounts, reservations
 from application.ports import Reservations, UnitOfWork, UserAccounts
 from domain.account import UserAccount
 from domain.money import Money
@@ -25,6 +26,18 @@ _GET_ACCOUNT = compile_sql(
 )
 _GET_RESERVATION = compile_sql(
     select(reservations).where(reservations.c.order_id == bindparam("order_id"))
+)
+_NOW = compile_sql(select(func.clock_timestamp()))
+# Through reservations_due, the longest overdue first.
+_DUE = compile_sql(
+    select(reservations)
+    .where(
+        reservations.c.status == "reserved",
+        reservations.c.expires_at.is_not(None),
+        reservations.c.expires_at <= bindparam("now", type_=TimestampTZ),
+    )
+    .order_by(reservations.c.expires_at)
+    .limit(bindparam("limit", type_=Integer))
 )
 
 
@@ -46,6 +59,11 @@ class PostgresReservations(Reservations):
     async def get(self, order_id: int) -> Reservation | None:
         row = await self._db.row(_GET_RESERVATION, order_id=order_id)
         return reservation_of(row) if row is not None else None
+
+    async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:
+        now = await self._db.value(_NOW)
+        rows = await self._db.rows(_DUE, now=now, limit=limit)
+        return now, [reservation_of(row) for row in rows]
 
 
 class PostgresUnitOfWork(Session, UnitOfWork):

@@ -64,7 +64,7 @@ async def docs() -> Redirect:
 async def prometheus(services: ServicesDep) -> Response[bytes]:
     """Prometheus text format: requests, latency, pool, money movements, replays, refusals,
     and whether the service is ready (asked of the database at every scrape)."""
-    metrics.ready(await services.readiness() is None)
+    metrics.ready((await services.readiness()).problem is None)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 

@@ -12,8 +12,9 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
+from application.expire import Expire, expire
 from application.get_balance import get_balance
-from application.ports import RevenueReports, RevenueReportWriter, UnitOfWork
+from application.ports import DatabaseStatus, RevenueReports, RevenueReportWriter, UnitOfWork
 from application.reservations import get_reservation
 from application.runner import MoneyMovements
 from application.statement import build_query, statement
@@ -57,7 +58,7 @@ class Services:
     uow: Callable[[], UnitOfWork]
     reports: Callable[[], RevenueReports]
     report_writer: RevenueReportWriter
-    readiness: Callable[[], Awaitable[str | None]]
+    readiness: Callable[[], Awaitable[DatabaseStatus]]
 
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]+$"
@@ -250,8 +251,17 @@ async def post_cancel(
     tags=["reservations"],
     opt=READ,
 )
-async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> ReservationResponse:
-    return render.reservation_response(await get_reservation(services.uow(), order_id))
+async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> Response[bytes]:
+    """A reservation read after its expires_at is expired first (on the store's clock),
+    so no answer shows a hold that has run out."""
+    found = await get_reservation(services.uow(), order_id)
+    reservation = found.reservation
+    if reservation.is_due(datetime.now(UTC)):
+        command = Expire(order_id, reservation.user_id)
+        stored = await services.movements.execute(expire, command, render.reservation_closed)
+    else:
+        stored = render.reservation_closed(found)
+    return Response(stored.body, status_code=200, media_type="application/json")
 
 
 KIND_VALUES = ", ".join(k.value for k in EntryKind)

@@ -19,6 +19,7 @@ from entrypoints.http.schemas import (
     BatchResult,
     CancelOperation,
     CancelRequest,
+    DatabaseOut,
     DepositOperation,
     DepositRequest,
     HealthStatus,
@@ -134,7 +135,8 @@ EXAMPLES: dict[str, msgspec.Struct] = {
     "ServiceList": ServiceList([ServiceOut(5, "Delivery")]),
     "ReportRequest": ReportRequest(2026, 11),
     "ReportLink": ReportLink("/v1/reports/revenue/2026-11.csv"),
-    "HealthStatus": HealthStatus("ready"),
+    "HealthStatus": HealthStatus("ready", DatabaseOut("primary", "10.0.0.5:5432")),
+    "DatabaseOut": DatabaseOut("primary", "10.0.0.5:5432"),
     "ProblemField": ProblemField("amount", INSUFFICIENT),
     "Problem": INSUFFICIENT_PROBLEM,
 }

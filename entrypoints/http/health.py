@@ -8,9 +8,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from entrypoints.http.controllers import ServicesDep
 from entrypoints.http.problems import PROBLEM_JSON, problem
-from entrypoints.http.schemas import HealthStatus, Problem
-
-_READY = msgspec.json.encode(HealthStatus("ready"))
+from entrypoints.http.schemas import DatabaseOut, HealthStatus, Problem
 
 
 @get(
@@ -41,11 +39,13 @@ def live() -> HealthStatus:
     },
 )
 async def ready(services: ServicesDep) -> Response[bytes]:
-    """The database answers and its schema is the one this code needs; 503 otherwise."""
-    trouble = await services.readiness()
-    if trouble is not None:
-        return problem(503, "not-ready", trouble, headers={"Retry-After": "5"})
-    return Response(_READY, media_type="application/json")
+    """The database answers, is the primary, and its schema is the one this code needs,
+    naming the server written to; 503 otherwise (no primary reachable, for one)."""
+    status = await services.readiness()
+    if status.problem is not None:
+        return problem(503, "not-ready", status.problem, headers={"Retry-After": "5"})
+    body = HealthStatus("ready", DatabaseOut(status.role, status.server))
+    return Response(msgspec.json.encode(body), media_type="application/json")
 
 
 HEALTH_ROUTES = [live, ready]

@@ -61,6 +61,15 @@ class _Metrics:
             "Money movement commands applied together in one database transaction",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000),
         )
+        self.expired = Counter(
+            "balance_reservations_expired",
+            "Reservations whose hold ran out: their money went back to available",
+        )
+        self.overdue = Gauge(
+            "balance_reservation_overdue_seconds",
+            "Age of the oldest reservation past its expires_at and not yet expired",
+            multiprocess_mode="livemax",
+        )
         self.db_transactions = Counter(
             "balance_db_transactions",
             "Database transactions committed for money movements (one per batch)",
@@ -118,6 +127,14 @@ class MovementMetrics:
         m = _get()
         m.batch_size.observe(movements)
         m.db_transactions.inc()
+
+    def expired(self, reservations: int) -> None:
+        if reservations:
+            _get().expired.inc(reservations)
+
+
+def overdue(seconds: float) -> None:
+    _get().overdue.set(seconds)
 
 
 def exposition() -> tuple[bytes, str]:

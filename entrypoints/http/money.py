@@ -68,7 +68,10 @@ def _transfer(data: TransferRequest, _: int) -> Planned:
 
 def _reserve(data: ReservationRequest, _: int) -> Planned:
     amount = Money.amount(data.amount)
-    cmd = Reserve(data.user_id, data.service_id, data.order_id, amount, data.description or None)
+    description = data.description or None
+    cmd = Reserve(
+        data.user_id, data.service_id, data.order_id, amount, description, data.expires_at
+    )
     return reserve, cmd, render.reservation_opened
 
 

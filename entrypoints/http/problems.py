@@ -35,6 +35,8 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
     rules.OrderAlreadyUsed: (409, "order-already-used", "order_id"),
     rules.ReservationMismatch: (409, "reservation-mismatch", None),
     rules.ReservationAlreadyClosed: (409, "reservation-already-closed", None),
+    rules.ReservationExpired: (409, "reservation-expired", None),
+    rules.InvalidExpiry: (422, "invalid-expiry", "expires_at"),
     rules.RecognitionExceedsReservation: (409, "recognition-exceeds-reservation", "amount"),
     rules.SameUserTransfer: (422, "same-user-transfer", "to_user_id"),
     rules.InvalidAmount: (422, "invalid-amount", "amount"),

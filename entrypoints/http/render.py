@@ -69,6 +69,7 @@ def reservation_response(result: ReservationResult) -> ReservationResponse:
         recognized_amount=r.recognized_amount.to_rubles() if r.recognized_amount else None,
         closed_at=r.closed_at,
         balance=balance_out(result.balance),
+        expires_at=r.expires_at,
     )
 
 

@@ -25,6 +25,16 @@ Description = Annotated[
     str,
     Meta(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$", description="Free text, no control chars"),
 ]
+ExpiresAt = Annotated[
+    datetime,
+    Meta(
+        tz=True,
+        description=(
+            "RFC 3339 with a zone, in the future, at most 90 days ahead: the money returns"
+            " to available then, unless recognized or cancelled before"
+        ),
+    ),
+]
 MoneyOut = Annotated[str, Meta(description="Decimal rubles, two places", examples=["150.25"])]
 
 
@@ -55,6 +65,7 @@ class ReservationRequest(Request):
     order_id: Id
     amount: Amount
     description: Description = ""
+    expires_at: ExpiresAt | None = None
 
 
 class RecognizeRequest(Request):
@@ -97,11 +108,14 @@ class ReservationResponse(Struct, frozen=True):
     user_id: int
     service_id: int
     amount: MoneyOut
-    status: Literal["reserved", "cancelled", "recognized"]
+    status: Literal["reserved", "cancelled", "recognized", "expired"]
     created_at: datetime
     recognized_amount: MoneyOut | None = None
     closed_at: datetime | None = None
     balance: BalanceOut | None = None
+    expires_at: Annotated[
+        datetime | None, Meta(description="When the hold runs out; null: never")
+    ] = None
 
 
 class BalanceResponse(Struct, frozen=True):
@@ -124,6 +138,7 @@ class StatementItem(Struct, frozen=True):
         "cancel",
         "recognize",
         "release",
+        "expire",
     ]
     account: Literal["available", "reserved"]
     amount: Annotated[str, Meta(description="Signed decimal rubles: + in, - out")]
@@ -243,8 +258,14 @@ class ReportLink(Struct, frozen=True):
     url: str
 
 
-class HealthStatus(Struct, frozen=True):
+class DatabaseOut(Struct, frozen=True):
+    role: Annotated[str, Meta(description="primary (the one written to)")]
+    server: Annotated[str, Meta(description="host:port of the server written to")]
+
+
+class HealthStatus(Struct, frozen=True, omit_defaults=True):
     status: Literal["ok", "ready"]
+    database: DatabaseOut | None = None
 
 
 class ProblemField(Struct, frozen=True):

@@ -39,6 +39,9 @@ class Batches:
     def committed(self, movements: int) -> None:
         self.sizes.append(movements)
 
+    def expired(self, reservations: int) -> None:
+        pass
+
 
 def one_worker(adapter: Adapter, batches: Batches, max_batch: int = 64) -> MoneyMovements:
     return MoneyMovements(adapter.batch, max_batch=max_batch, max_in_flight=1, observer=batches)

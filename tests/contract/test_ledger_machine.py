@@ -50,6 +50,7 @@ class Model:
         self.available: dict[int, int] = {}
         self.reserved: dict[int, int] = {}
         self.orders: dict[int, tuple[int, int, int, str]] = {}  # user, service, amount, status
+        self.due: set[int] = set()  # orders whose expires_at has passed
 
     def can_spend(self, user: int, amount: int) -> bool:
         return user in self.available and self.available[user] >= amount
@@ -57,6 +58,27 @@ class Model:
     def credit(self, user: int, amount: int) -> None:
         self.available[user] = self.available.get(user, 0) + amount
         self.reserved.setdefault(user, 0)
+
+    def begin_batch(self, ops: list[Op]) -> None:
+        """What a batch does before its commands: it expires the due reservations it
+        locked, when it also locked their owner."""
+        users = {u for op in ops for u in USERS_OF[op[0]](op)}
+        named = {op[ORDER_AT[op[0]]] for op in ops if op[0] in ORDER_AT}
+        for order in sorted(named & self.due):
+            if self.orders[order][0] in users:
+                self.expire(order)
+
+    def expire(self, order: int) -> None:
+        user, service, held, status = self.orders[order]
+        self.due.discard(order)
+        if status == "reserved":
+            self.reserved[user] -= held
+            self.available[user] += held
+            self.orders[order] = (user, service, held, "expired")
+
+    def sweep(self) -> None:
+        for order in sorted(self.due):
+            self.expire(order)
 
     def apply(self, op: Op) -> tuple[bool, bool]:
         """(whether the command succeeds, whether it may also be refused: never here)."""
@@ -82,7 +104,7 @@ class Model:
     def _reserve(self, user: int, service: int, order: int, amount: int) -> bool:
         known = self.orders.get(order)
         if known is not None:
-            return known[:3] == (user, service, amount)
+            return known[:3] == (user, service, amount) and known[3] != "expired"
         if not self.can_spend(user, amount):
             return False
         self.available[user] -= amount
@@ -118,6 +140,16 @@ class Model:
         return True
 
 
+USERS_OF: dict[str, Any] = {
+    "deposit": lambda op: [op[1]],
+    "withdraw": lambda op: [op[1]],
+    "transfer": lambda op: [op[1], op[2]],
+    "reserve": lambda op: [op[1]],
+    "recognize": lambda op: [op[2]],
+    "cancel": lambda op: [op[2]],
+}
+ORDER_AT = {"reserve": 3, "recognize": 1, "cancel": 1}
+
 COMMANDS: dict[str, tuple[Any, Any]] = {
     "deposit": (deposit, lambda u, a: Deposit(u, Money(a))),
     "withdraw": (withdraw, lambda u, a: Withdraw(u, Money(a))),
@@ -149,6 +181,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 lambda: postgres.truncate(url),
                 lambda: PostgresRevenueReports(engine),
                 lambda: PostgresMovementBatch(engine),
+                lambda order_id: postgres.make_due(url, order_id),
             )
 
     def teardown(self) -> None:
@@ -163,6 +196,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert refused != expected, (op, outcome)
 
     def one(self, op: Op) -> None:
+        self.model.begin_batch([op])
         use_case, make = COMMANDS[op[0]]
         try:
             outcome = self.loop.run_until_complete(run(self.adapter, use_case, make(*op[1:])))
@@ -213,8 +247,30 @@ class LedgerMachine(RuleBasedStateMachine):
         async def all_at_once() -> list[Any]:
             return await asyncio.gather(*(send(op) for op in ops), return_exceptions=True)
 
-        for op, outcome in zip(ops, self.loop.run_until_complete(all_at_once()), strict=True):
-            self.check(op, outcome)
+        outcomes = self.loop.run_until_complete(all_at_once())
+        for start in range(0, len(ops), max_batch):  # the batches the queue made, in order
+            chunk = list(range(start, min(start + max_batch, len(ops))))
+            self.model.begin_batch([ops[i] for i in chunk])
+            for i in chunk:
+                self.check(ops[i], outcomes[i])
+
+    @rule(data=st.data())
+    def an_hold_runs_out(self, data: st.DataObject) -> None:
+        """A reservation reaches its expires_at (on the store's clock)."""
+        open_ = sorted(
+            o for o, (_, _, _, status) in self.model.orders.items() if status == "reserved"
+        )
+        if not open_:
+            return
+        order = data.draw(st.sampled_from(open_), label="order due")
+        self.loop.run_until_complete(self.adapter.make_due(order))
+        self.model.due.add(order)
+
+    @rule()
+    def the_sweeper_passes(self) -> None:
+        sent = self.loop.run_until_complete(self.adapter.sweeper().sweep())
+        assert sent == len([o for o in self.model.due if self.model.orders[o][3] == "reserved"])
+        self.model.sweep()
 
     def any_op(self) -> st.SearchStrategy[Op]:
         return st.one_of(

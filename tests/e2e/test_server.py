@@ -98,7 +98,10 @@ def test_ready_only_at_the_schema_head(pg_server: str) -> None:
     url = asyncio.run(postgres.create_database(pg_server, name))
     try:
         with server({"DATABASE_URL": url}, workers=1) as api:
-            assert api.get("/health/ready").json() == {"status": "ready"}
+            ready = api.get("/health/ready").json()
+            assert ready["status"] == "ready"
+            assert ready["database"]["role"] == "primary"
+            assert ready["database"]["server"]  # host:port, or a local socket
 
             async def roll_back_a_version() -> None:
                 db = await asyncpg.connect(url)

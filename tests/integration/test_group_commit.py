@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -19,12 +20,14 @@ from adapters.postgres.movements import PostgresMovementBatch
 from application.deposit import Deposit, deposit
 from application.errors import StoreUnavailable
 from application.ports import Changes, Stamp
+from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements
 from application.withdraw import Withdraw, withdraw
-from domain.errors import OrderAlreadyUsed
+from domain.errors import OrderAlreadyUsed, ReservationExpired
 from tests import postgres
-from tests.helpers import keep, rub, unpickled
+from tests.conftest import Adapter
+from tests.helpers import keep, rub, run, unpickled
 from tests.ledger_view import PostgresLedgerView, check_invariants
 
 pytestmark = pytest.mark.postgres
@@ -213,4 +216,64 @@ async def test_two_workers_racing_for_order_ids_lose_alone(
     ledger = await PostgresLedgerView(pg_url).snapshot()
     assert len(ledger.reservations) == rounds
     assert ledger.accounts[3][0] + ledger.accounts[4][0] == 2 * 10_000 + 4 * rounds * 100
+    check_invariants(ledger)
+
+
+async def test_a_recognize_racing_the_sweeper_at_expires_at_ends_one_way(
+    pg_url: str, pg_adapter: Adapter
+) -> None:
+    """Many times: a recognition sent as the hold runs out, while two sweepers pass:
+    the reservation ends recognized or expired, never both, and the money adds up."""
+    await run(pg_adapter, deposit, Deposit(1, rub("1000")))
+    rounds, recognized, expired = 25, 0, 0
+    for order in range(1, rounds + 1):
+        db = await asyncpg.connect(pg_url)
+        try:
+            now = await db.fetchval("SELECT clock_timestamp()")
+        finally:
+            await db.close()
+        at = now + timedelta(milliseconds=120)
+        await run(pg_adapter, reserve, Reserve(1, 3, order, rub("10"), expires_at=at))
+        offset = (order % 5 - 2) * 0.005  # from 10 ms before the instant to 10 ms after
+        await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds() + offset))
+        outcomes = await asyncio.gather(
+            run(pg_adapter, recognize, Recognize(order, 1, 3, rub("10"))),
+            *(pg_adapter.sweeper(worker).sweep() for worker in (0, 1, 0, 1)),
+            return_exceptions=True,
+        )
+        answer = outcomes[0]
+        if isinstance(answer, ReservationExpired):
+            expired += 1
+        else:
+            assert not isinstance(answer, BaseException), answer
+            recognized += 1
+        await pg_adapter.sweeper().sweep()  # whatever is still due
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    statuses = {r.order_id: r.status for r in ledger.reservations}
+    assert set(statuses.values()) <= {"recognized", "expired"}
+    assert list(statuses.values()).count("recognized") == recognized
+    assert list(statuses.values()).count("expired") == expired
+    closings = [e for e in ledger.entries if e.account == "reserved" and e.amount < 0]
+    assert len(closings) == rounds  # each reservation ended once
+    assert ledger.accounts == {1: (100_000 - recognized * 1000, 0)}
+    check_invariants(ledger)
+
+
+async def test_two_servers_sweeping_expire_each_reservation_once(
+    pg_url: str, pg_adapter: Adapter
+) -> None:
+    for user in range(1, 6):
+        await run(pg_adapter, deposit, Deposit(user, rub("100")))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    orders = list(range(1, 41))
+    for order in orders:
+        await run(pg_adapter, reserve, Reserve(order % 5 + 1, 2, order, rub("1"), expires_at=later))
+        await pg_adapter.make_due(order)
+    swept = await asyncio.gather(*(pg_adapter.sweeper(w % 2).sweep() for w in range(6)))
+    assert sum(swept) >= len(orders)  # every sweeper saw them due; they expired once
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    assert {r.status for r in ledger.reservations} == {"expired"}
+    expire_transactions = {e.transaction_id for e in ledger.entries if e.kind == "expire"}
+    assert len(expire_transactions) == len(orders)
+    assert ledger.accounts == dict.fromkeys(range(1, 6), (10000, 0))
     check_invariants(ledger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -298,3 +299,64 @@ def test_a_cursor_refuses_other_filters_and_unknown_users_are_404(api: Api) -> N
         api.client.get("/v1/users/2/balance", params={"as_of": "2022-01-01T00:00:00Z"}).status_code
         == 404
     )
+
+
+def later(**delta: float) -> str:
+    return (datetime.now(UTC) + timedelta(**delta)).isoformat()
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [
+        "garbage",
+        "2030-01-01T00:00:00",  # no zone
+        "2030-01-01",
+        "2001-01-01T00:00:00Z",  # past
+        "past",
+        "91 days",
+        12345,
+        "",
+    ],
+)
+def test_a_bad_expires_at_is_refused_and_writes_nothing(api: Api, expires_at: Any) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    when = {"past": later(seconds=-1), "91 days": later(days=91)}.get(expires_at, expires_at)
+    order = {"user_id": 1, "service_id": 2, "order_id": 3, "amount": "1", "expires_at": when}
+    api.refused(422, "/v1/reservations", order, "expires_at")
+
+
+def test_expires_at_is_echoed_and_a_read_after_it_expires_the_hold(api: Api) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    order = {"user_id": 1, "service_id": 2, "order_id": 3, "amount": "4"}
+    plain = api.post("/v1/reservations", order).json()
+    assert plain["expires_at"] is None
+    at = later(days=90, seconds=-5)
+    expiring = api.post("/v1/reservations", order | {"order_id": 4, "expires_at": at}).json()
+    assert datetime.fromisoformat(expiring["expires_at"]) == datetime.fromisoformat(at)
+    store = api.view._store
+    store.reservations[4].expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    read = api.client.get("/v1/reservations/4").json()
+    assert read["status"] == "expired"
+    assert read["balance"] == {"user_id": 1, "available": "6.00", "reserved": "4.00"}
+    recognized = api.post(
+        "/v1/reservations/4/recognize", {"user_id": 1, "service_id": 2, "amount": "4"}
+    )
+    assert recognized.status_code == 409
+    assert recognized.json()["type"] == "/problems/reservation-expired"
+    kinds = api.client.get("/v1/users/1/transactions", params={"kind": "expire"}).json()["items"]
+    assert [item["description"] for item in kinds] == ["Reservation for order 4 expired"] * 2
+
+
+def test_a_batch_reserves_with_an_expiry_too(api: Api) -> None:
+    at = later(hours=2)
+    ops = [
+        {"op": "deposit", "user_id": 1, "amount": "10"},
+        {"op": "reserve", "user_id": 1, "service_id": 2, "order_id": 5, "amount": "3"}
+        | {"expires_at": at},
+        {"op": "reserve", "user_id": 1, "service_id": 2, "order_id": 6, "amount": "3"}
+        | {"expires_at": later(days=91)},
+    ]
+    results = api.post("/v1/batches", {"operations": ops}).json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 422]
+    assert datetime.fromisoformat(results[1]["body"]["expires_at"]) == datetime.fromisoformat(at)
+    assert results[2]["body"]["errors"][0]["field"] == "expires_at"

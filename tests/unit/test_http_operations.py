@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -300,3 +301,28 @@ def test_a_middleware_added_to_the_app_runs_on_the_money_routes_too() -> None:
     assert refused.status_code == 451
     assert balance.json()["available"] == "5.00"  # the guard refused before any write
     assert seen == ["/v1/deposits", "/v1/withdrawals", "/v1/users/1/balance"]
+
+
+def test_expiry_is_counted_and_the_oldest_overdue_hold_is_reported() -> None:
+    settings = Settings.from_env({"BALANCE_STORE": "memory", "EXPIRY_SWEEP_MS": "0"})
+    container = build_container(settings)
+    with TestClient(build_app(settings, container)) as client:
+        client.post("/v1/deposits", json={"user_id": 1, "amount": "10"})
+        for order in (1, 2):
+            expires = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            body = {"user_id": 1, "service_id": 2, "order_id": order, "amount": "1"}
+            client.post("/v1/reservations", json=body | {"expires_at": expires})
+        before = client.get("/metrics").text
+        store = container.memory.store()
+        store.reservations[1].expires_at = datetime.now(UTC) - timedelta(seconds=30)
+        store.reservations[2].expires_at = datetime.now(UTC) - timedelta(seconds=5)
+        with client.portal() as portal:  # the app's own event loop
+            swept = portal.call(container.sweeper().sweep)
+        after = client.get("/metrics").text
+    assert swept == 2
+    assert (
+        counter(after, "balance_reservations_expired_total")
+        - counter(before, "balance_reservations_expired_total")
+        == 2
+    )
+    assert 30 <= counter(after, "balance_reservation_overdue_seconds") < 40

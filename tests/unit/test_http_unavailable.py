@@ -30,4 +30,7 @@ def test_readiness_flips_with_the_database() -> None:
         assert not_ready.headers["content-type"] == "application/problem+json"
         assert "unreachable" in not_ready.json()["detail"]
     with TestClient(build_app(Settings(store="memory"))) as client:
-        assert client.get("/health/ready").json() == {"status": "ready"}
+        assert client.get("/health/ready").json() == {
+            "status": "ready",
+            "database": {"role": "memory", "server": "in-process"},
+        }

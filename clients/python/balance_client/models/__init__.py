@@ -8,6 +8,7 @@ from .batch_result import BatchResult
 from .batch_result_body import BatchResultBody
 from .cancel_operation import CancelOperation
 from .cancel_request import CancelRequest
+from .database_out import DatabaseOut
 from .deposit_operation import DepositOperation
 from .deposit_request import DepositRequest
 from .health_status import HealthStatus
@@ -47,6 +48,7 @@ __all__ = (
     "BatchResultBody",
     "CancelOperation",
     "CancelRequest",
+    "DatabaseOut",
     "DepositOperation",
     "DepositRequest",
     "HealthStatus",

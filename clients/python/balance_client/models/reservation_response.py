@@ -30,6 +30,7 @@ class ReservationResponse:
         recognized_amount (None | str | Unset): Decimal rubles, two places
         closed_at (datetime.datetime | None | Unset):
         balance (BalanceOut | None | Unset):
+        expires_at (datetime.datetime | None | Unset): When the hold runs out; null: never
     """
 
     order_id: int
@@ -41,6 +42,7 @@ class ReservationResponse:
     recognized_amount: None | str | Unset = UNSET
     closed_at: datetime.datetime | None | Unset = UNSET
     balance: BalanceOut | None | Unset = UNSET
+    expires_at: datetime.datetime | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +82,14 @@ class ReservationResponse:
         else:
             balance = self.balance
 
+        expires_at: None | str | Unset
+        if isinstance(self.expires_at, Unset):
+            expires_at = UNSET
+        elif isinstance(self.expires_at, datetime.datetime):
+            expires_at = self.expires_at.isoformat()
+        else:
+            expires_at = self.expires_at
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -98,6 +108,8 @@ class ReservationResponse:
             field_dict["closed_at"] = closed_at
         if balance is not UNSET:
             field_dict["balance"] = balance
+        if expires_at is not UNSET:
+            field_dict["expires_at"] = expires_at
 
         return field_dict
 
@@ -161,6 +173,23 @@ class ReservationResponse:
 
         balance = _parse_balance(d.pop("balance", UNSET))
 
+        def _parse_expires_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                expires_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return expires_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        expires_at = _parse_expires_at(d.pop("expires_at", UNSET))
+
         reservation_response = cls(
             order_id=order_id,
             user_id=user_id,
@@ -171,6 +200,7 @@ class ReservationResponse:
             recognized_amount=recognized_amount,
             closed_at=closed_at,
             balance=balance,
+            expires_at=expires_at,
         )
 
         reservation_response.additional_properties = d

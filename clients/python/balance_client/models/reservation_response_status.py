@@ -3,6 +3,7 @@ from enum import StrEnum
 
 class ReservationResponseStatus(StrEnum):
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
     RECOGNIZED = "recognized"
     RESERVED = "reserved"
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, cast
 
@@ -21,6 +22,8 @@ class ReserveOperation:
             "150.25" (preferred) or a JSON number
         op (Literal['reserve']):
         description (str | Unset): Free text, no control chars Default: ''.
+        expires_at (datetime.datetime | None | Unset): RFC 3339 with a zone, in the future, at most 90 days ahead: the
+            money returns to available then, unless recognized or cancelled before
         idempotency_key (str | Unset): 1..255 printable ASCII, with the Idempotency-Key header's meaning
     """
 
@@ -30,6 +33,7 @@ class ReserveOperation:
     amount: float | str
     op: Literal["reserve"]
     description: str | Unset = ""
+    expires_at: datetime.datetime | None | Unset = UNSET
     idempotency_key: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -46,6 +50,14 @@ class ReserveOperation:
 
         description = self.description
 
+        expires_at: None | str | Unset
+        if isinstance(self.expires_at, Unset):
+            expires_at = UNSET
+        elif isinstance(self.expires_at, datetime.datetime):
+            expires_at = self.expires_at.isoformat()
+        else:
+            expires_at = self.expires_at
+
         idempotency_key = self.idempotency_key
 
         field_dict: dict[str, Any] = {}
@@ -61,6 +73,8 @@ class ReserveOperation:
         )
         if description is not UNSET:
             field_dict["description"] = description
+        if expires_at is not UNSET:
+            field_dict["expires_at"] = expires_at
         if idempotency_key is not UNSET:
             field_dict["idempotency_key"] = idempotency_key
 
@@ -86,6 +100,23 @@ class ReserveOperation:
 
         description = d.pop("description", UNSET)
 
+        def _parse_expires_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                expires_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return expires_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        expires_at = _parse_expires_at(d.pop("expires_at", UNSET))
+
         idempotency_key = d.pop("idempotency_key", UNSET)
 
         reserve_operation = cls(
@@ -95,6 +126,7 @@ class ReserveOperation:
             amount=amount,
             op=op,
             description=description,
+            expires_at=expires_at,
             idempotency_key=idempotency_key,
         )
 

@@ -4,6 +4,7 @@ from enum import StrEnum
 class StatementItemKind(StrEnum):
     CANCEL = "cancel"
     DEPOSIT = "deposit"
+    EXPIRE = "expire"
     RECOGNIZE = "recognize"
     RELEASE = "release"
     RESERVE = "reserve"

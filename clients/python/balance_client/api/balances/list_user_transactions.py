@@ -151,7 +151,7 @@ def sync_detailed(
         from_ (datetime.datetime | Unset): RFC 3339, inclusive
         to (datetime.datetime | Unset): RFC 3339, exclusive
         kind (list[str] | Unset): repeat or comma-separate: deposit, withdrawal, transfer_in,
-            transfer_out, reserve, cancel, recognize, release
+            transfer_out, reserve, cancel, recognize, release, expire
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -205,7 +205,7 @@ def sync(
         from_ (datetime.datetime | Unset): RFC 3339, inclusive
         to (datetime.datetime | Unset): RFC 3339, exclusive
         kind (list[str] | Unset): repeat or comma-separate: deposit, withdrawal, transfer_in,
-            transfer_out, reserve, cancel, recognize, release
+            transfer_out, reserve, cancel, recognize, release, expire
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -254,7 +254,7 @@ async def asyncio_detailed(
         from_ (datetime.datetime | Unset): RFC 3339, inclusive
         to (datetime.datetime | Unset): RFC 3339, exclusive
         kind (list[str] | Unset): repeat or comma-separate: deposit, withdrawal, transfer_in,
-            transfer_out, reserve, cancel, recognize, release
+            transfer_out, reserve, cancel, recognize, release, expire
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -306,7 +306,7 @@ async def asyncio(
         from_ (datetime.datetime | Unset): RFC 3339, inclusive
         to (datetime.datetime | Unset): RFC 3339, exclusive
         kind (list[str] | Unset): repeat or comma-separate: deposit, withdrawal, transfer_in,
-            transfer_out, reserve, cancel, recognize, release
+            transfer_out, reserve, cancel, recognize, release, expire
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

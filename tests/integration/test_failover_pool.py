@@ -1,0 +1,67 @@
+"""What failover needs of the pool: a connection that answered "read-only" (a
+standby, or a primary demoted under it) is thrown away, never reused; a URL may
+list several hosts and the service finds the one that takes writes."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.postgres.engine import create_engine, database_status, head_revision
+from adapters.postgres.movements import PostgresMovementBatch
+from adapters.postgres.session import Session
+from application.deposit import Deposit, deposit
+from application.runner import MoneyMovements
+from tests import postgres
+from tests.helpers import keep, rub
+from tests.ledger_view import PostgresLedgerView
+
+pytestmark = pytest.mark.postgres
+
+
+async def backend_pid(engine: AsyncEngine) -> int:
+    async with Session(engine) as session:
+        return int(session.db.connection.get_server_pid())
+
+
+async def test_a_connection_that_answered_read_only_is_dropped(pg_url: str) -> None:
+    await postgres.truncate(pg_url)
+    engine = create_engine(pg_url, pool_size=1)
+    try:
+        first = await backend_pid(engine)
+        # The pooled connection now behaves as one to a standby would: writes refused.
+        async with Session(engine) as session:
+            await session.db.connection.execute("SET default_transaction_read_only = on")
+        assert await backend_pid(engine) == first  # still pooled, still read-only
+        movements = MoneyMovements(lambda: PostgresMovementBatch(engine), backoff=0)
+        await movements.execute(deposit, Deposit(1, rub("5")), keep, "after-25006")
+        assert await backend_pid(engine) != first  # dropped, and a new one took its place
+    finally:
+        await engine.dispose()
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    assert ledger.accounts == {1: (500, 0)}  # retried on the new connection, applied once
+
+
+def with_a_dead_host_first(url: str) -> str:
+    """The same database behind a host list whose first entry takes nothing."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if "host" in query:  # a unix socket folder: a folder with no server in it first
+        hosts = f"/nonexistent-{postgres.unique_name()},{query['host'][0]}"
+        return urlunsplit(parts._replace(query=f"host={hosts}&target_session_attrs=read-write"))
+    user = f"{parts.username}@" if parts.username else ""
+    netloc = f"{user}127.0.0.1:9,{parts.hostname}:{parts.port or 5432}"
+    return urlunsplit(parts._replace(netloc=netloc, query="target_session_attrs=read-write"))
+
+
+async def test_a_url_with_several_hosts_finds_the_primary(pg_url: str) -> None:
+    engine = create_engine(with_a_dead_host_first(pg_url), pool_size=1)
+    try:
+        status = await database_status(engine, head_revision())
+    finally:
+        await engine.dispose()
+    assert status.problem is None, status
+    assert status.role == "primary"
+    assert status.server
