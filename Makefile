@@ -6,7 +6,7 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean soak bench bench-statements bench-reports bench-payout client test-browser
+.PHONY: run test install lint check clean soak bench bench-statements bench-reports bench-payout client test-browser test-ha
 
 run: install
 	$(VENV)/bin/balance serve
@@ -17,6 +17,12 @@ test: install
 # /docs in headless Chromium with no network (needs Debian's chromium: apt-get install chromium).
 test-browser: install
 	$(VENV)/bin/pytest -m browser tests/browser
+
+# The bank test through a switchover and a killed primary, and through PgBouncer:
+# a pg_auto_failover cluster on this machine (root; apt-get install
+# postgresql-15-auto-failover pgbouncer).
+test-ha: install
+	$(VENV)/bin/pytest -m ha tests/ha -s
 
 install: $(VENV)/.installed
 

@@ -290,7 +290,7 @@ class MoneyMovements:
                 users = sorted({user for job in todo for user in job.command.user_ids})
                 orders = sorted({order for job in todo for order in job.command.order_ids})
                 locked = await batch.lock(users, orders)
-                stamp = await batch.stamp(len(todo))
+                stamp = await batch.stamp(_transactions_at_most(todo, orders))
                 state = BatchState(locked, stamp, users, orders)
                 expired = await _expire_due(state, orders)
                 for job in todo:
@@ -356,7 +356,7 @@ class MoneyMovements:
             users = sorted({user for job in todo for user in job.command.user_ids})
             orders = sorted({order for job in todo for order in job.command.order_ids})
             locked = await store.lock(users, orders)
-            stamp = await store.stamp(len(todo))
+            stamp = await store.stamp(_transactions_at_most(todo, orders))
             state = BatchState(locked, stamp, users, orders)
             expired = await _expire_due(state, orders)
             outcomes: list[Outcome] = []
@@ -385,6 +385,11 @@ def _answered(job: Job, record: IdempotencyRecord) -> Outcome:
     if job.same_request(record):
         return Outcome(record.response, replayed=True)
     return Outcome(refusal=IdempotencyKeyReused())
+
+
+def _transactions_at_most(jobs: list[Job], order_ids: list[int]) -> int:
+    """Ids to take: one a command, one a reservation that may expire first."""
+    return len(jobs) + len(order_ids)
 
 
 async def _expire_due(state: BatchState, order_ids: list[int]) -> int:

@@ -23,12 +23,15 @@ SERVER_SETTINGS = {
 }
 
 
-def async_url(url: str) -> str:
-    """postgresql://... as SQLAlchemy's asyncpg URL."""
-    scheme, rest = url.split("://", 1)
-    if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
-        raise ValueError(f"not a PostgreSQL URL: {scheme}://...")
-    return f"postgresql+asyncpg://{rest}"
+def admin_engine(url: str) -> AsyncEngine:
+    """One connection at a time for the once-only work (migrations, grants, pruning),
+    opened by asyncpg from the URL as given, several hosts included."""
+    dsn = libpq_url(url)
+
+    async def connect() -> asyncpg.Connection:
+        return await asyncpg.connect(dsn)
+
+    return create_async_engine("postgresql+asyncpg://", async_creator=connect, pool_size=1)
 
 
 def create_engine(
@@ -112,7 +115,7 @@ def _upgrade(connection: Connection) -> None:
 
 async def migrate(url: str) -> None:
     """Bring the database to the newest schema (Alembic), in one transaction."""
-    engine = create_async_engine(async_url(url))
+    engine = admin_engine(url)
     try:
         async with engine.begin() as connection:
             # Two processes starting at once: the second waits, then finds nothing to do.
@@ -139,7 +142,7 @@ async def grant_app_role(url: str, role: str) -> None:
     """Give `role` (which must exist) exactly what the service needs."""
     if not role.replace("_", "").isalnum() or not role.isascii() or role[0].isdigit():
         raise ValueError(f"not a plain role name: {role!r}")
-    engine = create_async_engine(async_url(url))
+    engine = admin_engine(url)
     try:
         async with engine.begin() as connection:
             for grant in APP_GRANTS:

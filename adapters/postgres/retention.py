@@ -11,9 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from adapters.postgres.engine import async_url
+from adapters.postgres.engine import admin_engine
 
 # now(), not clock_timestamp(): a volatile cutoff could not use the index. The
 # rows are deleted by their ctid, a TID scan, not by a join back on the key.
@@ -30,7 +29,7 @@ async def prune_idempotency_keys(url: str, older_than: timedelta, batch: int = 1
     """Delete the keys created more than `older_than` ago; how many were deleted."""
     if older_than < timedelta(days=1):
         raise ValueError("keys are kept at least one day")
-    engine = create_async_engine(async_url(url))
+    engine = admin_engine(url)
     deleted = 0
     try:
         while True:

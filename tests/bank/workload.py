@@ -52,6 +52,8 @@ class Operation:
     response: dict[str, Any] | None = None
     attempts: int = 0
     cut_off: bool = False
+    answered_at: float | None = None  # time.monotonic() of the definite answer
+    sent_at: float = field(default_factory=time.monotonic)
 
     @property
     def description(self) -> str | None:
@@ -250,6 +252,7 @@ class Bank:
             operation.status = result["status"]
             operation.response = result["body"]
             operation.outcome = "ok" if result["status"] < 300 else "refused"
+            operation.answered_at = time.monotonic()
         return True
 
     def _settles(self, operation: Operation, response: httpx.Response) -> bool:
@@ -266,6 +269,7 @@ class Bank:
         operation.status = status
         operation.response = body
         operation.outcome = "ok" if status < 300 else "refused"
+        operation.answered_at = time.monotonic()
         return True
 
     async def _cut_off(self, operation: Operation) -> None:
