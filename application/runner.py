@@ -32,13 +32,13 @@ from application.errors import (
     ConcurrentUpdate,
     IdempotencyKeyReused,
     OperationRefused,
-    RequestInProgress,
     StoreUnavailable,
 )
 from application.expire import expire_if_due
 from application.locked import BatchState, Movement
 from application.ports import (
     IdempotencyRecord,
+    Locked,
     MovementBatch,
     MovementObserver,
     StoredResponse,
@@ -251,7 +251,7 @@ class MoneyMovements:
                     pending = [j for j in pending if j.key is not None]
                     if not pending:
                         return
-            except (RequestInProgress, Exception) as error:
+            except Exception as error:  # a command the database refused: find it
                 await self._isolate(pending, error)
                 return
             else:
@@ -290,7 +290,7 @@ class MoneyMovements:
                 users = sorted({user for job in todo for user in job.command.user_ids})
                 orders = sorted({order for job in todo for order in job.command.order_ids})
                 locked = await batch.lock(users, orders)
-                stamp = await batch.stamp(_transactions_at_most(todo, orders))
+                stamp = await batch.stamp(_transactions_at_most(todo, locked))
                 state = BatchState(locked, stamp, users, orders)
                 expired = await _expire_due(state, orders)
                 for job in todo:
@@ -356,7 +356,7 @@ class MoneyMovements:
             users = sorted({user for job in todo for user in job.command.user_ids})
             orders = sorted({order for job in todo for order in job.command.order_ids})
             locked = await store.lock(users, orders)
-            stamp = await store.stamp(_transactions_at_most(todo, orders))
+            stamp = await store.stamp(_transactions_at_most(todo, locked))
             state = BatchState(locked, stamp, users, orders)
             expired = await _expire_due(state, orders)
             outcomes: list[Outcome] = []
@@ -387,9 +387,10 @@ def _answered(job: Job, record: IdempotencyRecord) -> Outcome:
     return Outcome(refusal=IdempotencyKeyReused())
 
 
-def _transactions_at_most(jobs: list[Job], order_ids: list[int]) -> int:
-    """Ids to take: one a command, one a reservation that may expire first."""
-    return len(jobs) + len(order_ids)
+def _transactions_at_most(jobs: list[Job], locked: Locked) -> int:
+    """Ids to take: one a command, and one a locked reservation that may expire first."""
+    may_expire = [r for r in locked.reservations.values() if r.is_open and r.expires_at]
+    return len(jobs) + len(may_expire)
 
 
 async def _expire_due(state: BatchState, order_ids: list[int]) -> int:
