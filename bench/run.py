@@ -169,6 +169,8 @@ def baseline_balance(ref: str) -> Path:
 
 def start_server(url: str, args: argparse.Namespace, balance: Path) -> ServerProcess:
     env = {"DATABASE_URL": url, "DB_POOL_SIZE": str(args.pool), "LOG_LEVEL": "WARNING"}
+    if balance != BALANCE:  # prepare() migrated to this tree's head, which it may not know
+        env["BALANCE_MIGRATE"] = "0"
     server = ServerProcess(
         env, workers=args.workers, port=args.port, balance=balance, cwd=balance.parents[2]
     )

@@ -81,7 +81,7 @@ class Container(containers.DeclarativeContainer):
         MoneyMovements,
         store=movement_batch.provider,
         max_batch=config.max_batch,
-        max_in_flight=config.pool_size,
+        max_in_flight=config.in_flight,
         observer=providers.Singleton(MovementMetrics),
     )
     sweeper = providers.Singleton(
@@ -108,6 +108,7 @@ def build_container(settings: Settings) -> Container:
             "store": settings.store,
             "database_url": settings.database_url,
             "pool_size": settings.pool_size,
+            "in_flight": min(settings.in_flight, settings.pool_size),
             "max_batch": settings.max_batch,
             "sweep_seconds": settings.sweep_ms / 1000,
             "pooler": settings.pooler,

@@ -23,6 +23,7 @@ class Settings:
     workers: int = 1
     pool_size: int = 4
     max_batch: int = 64
+    in_flight: int = 1  # batches in flight per worker (the pool also serves reads)
     sweep_ms: int = 1000
     pooler: bool = False
     api_tokens: tuple[tuple[str, frozenset[str]], ...] = ()
@@ -50,6 +51,7 @@ class Settings:
             workers=_int(env, "WORKERS", 1, 1, 64),
             pool_size=_int(env, "DB_POOL_SIZE", 4, 1, 200),
             max_batch=_int(env, "BATCH_MAX_SIZE", 64, 1, 1000),
+            in_flight=_int(env, "BATCH_IN_FLIGHT", 1, 1, 200),
             sweep_ms=_int(env, "EXPIRY_SWEEP_MS", 1000, 0, 60_000),
             pooler=_choice(env, "DATABASE_POOLER", "none", ("none", "pgbouncer")) == "pgbouncer",
             api_tokens=_tokens(env.get("BALANCE_API_TOKENS", "")),
