@@ -32,6 +32,7 @@ import asyncpg
 import httpx
 
 from adapters.postgres.engine import migrate
+from tests.processes import processes
 from tests.servers import BALANCE, ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,19 +85,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def postgres_cpu_seconds() -> float:
     """CPU time of every PostgreSQL process on this machine (the server and backends)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
-        if name.startswith("postgres"):
-            fields = rest.split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICK
+    return sum(p.cpu_ticks for p in processes() if p.name.startswith("postgres")) / _TICK
 
 
 def with_database(url: str, name: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from tests import postgres
+from tests.processes import processes
 
 BALANCE = Path(sys.executable).with_name("balance")
 
@@ -91,18 +92,7 @@ class ServerProcess:
 
     def workers_pids(self) -> list[int]:
         """The granian worker processes (children of the main process)."""
-        children = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == self.pid:
-                children.append(int(entry.name))
-        return children
+        return [p.pid for p in processes() if p.parent == self.pid]
 
     def kill(self) -> None:
         """kill -9 the main process and every worker: nothing gets to clean up."""

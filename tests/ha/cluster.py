@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.processes import processes
 from tests.servers import free_port
 
 BIN = "/usr/lib/postgresql/15/bin"
@@ -143,19 +144,11 @@ class Cluster:
 def kill_all_of(node: Node) -> None:
     """SIGKILL the node's pg_autoctl and every process under it (its services set
     their own titles), and any process whose command line names its data folder."""
-    parents: dict[int, int] = {}
-    commands: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            pid = int(entry.name)
-            parents[pid] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            commands[pid] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-    doomed = {pid for pid, command in commands.items() if str(node.folder) in command}
+    table = processes()
+    doomed = {p.pid for p in table if str(node.folder) in p.command}
     if node.process is not None:
         doomed.add(node.process.pid)
-    while grown := {pid for pid, parent in parents.items() if parent in doomed} - doomed:
+    while grown := {p.pid for p in table if p.parent in doomed} - doomed:
         doomed |= grown
     doomed.discard(os.getpid())
     for pid in doomed:
