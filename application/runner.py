@@ -41,6 +41,7 @@ from application.ports import (
     Locked,
     MovementBatch,
     MovementObserver,
+    Stamp,
     StoredResponse,
 )
 from application.results import wrote
@@ -287,12 +288,7 @@ class MoneyMovements:
                 else:
                     outcomes[job] = _answered(job, record)
             if todo:
-                users = sorted({user for job in todo for user in job.command.user_ids})
-                orders = sorted({order for job in todo for order in job.command.order_ids})
-                locked = await batch.lock(users, orders)
-                stamp = await batch.stamp(_transactions_at_most(todo, locked))
-                state = BatchState(locked, stamp, users, orders)
-                expired = await _expire_due(state, orders)
+                state, stamp, expired = await _lock(batch, todo)
                 for job in todo:
                     outcomes[job] = await _apply_one(job, state)
                 changes = state.changes()
@@ -353,12 +349,7 @@ class MoneyMovements:
                     raise IdempotencyKeyReused
                 return stored[batch.key].response
             todo = [job for job in jobs if job.key is None or job.key not in stored]
-            users = sorted({user for job in todo for user in job.command.user_ids})
-            orders = sorted({order for job in todo for order in job.command.order_ids})
-            locked = await store.lock(users, orders)
-            stamp = await store.stamp(_transactions_at_most(todo, locked))
-            state = BatchState(locked, stamp, users, orders)
-            expired = await _expire_due(state, orders)
+            state, stamp, expired = await _lock(store, todo)
             outcomes: list[Outcome] = []
             for index, job in enumerate(jobs):
                 record = stored.get(job.key) or state.answers.get(job.key) if job.key else None
@@ -385,6 +376,18 @@ def _answered(job: Job, record: IdempotencyRecord) -> Outcome:
     if job.same_request(record):
         return Outcome(record.response, replayed=True)
     return Outcome(refusal=IdempotencyKeyReused())
+
+
+async def _lock(store: MovementBatch, jobs: list[Job]) -> tuple[BatchState, Stamp, int]:
+    """Lock every user, then every order, the commands name; stamp the batch after
+    the locks; expire the due reservations it now holds. Returns the state the
+    commands run on, the stamp, and how many reservations expired."""
+    users = sorted({user for job in jobs for user in job.command.user_ids})
+    orders = sorted({order for job in jobs for order in job.command.order_ids})
+    locked = await store.lock(users, orders)
+    stamp = await store.stamp(_transactions_at_most(jobs, locked))
+    state = BatchState(locked, stamp, users, orders)
+    return state, stamp, await _expire_due(state, orders)
 
 
 def _transactions_at_most(jobs: list[Job], locked: Locked) -> int:
