@@ -142,7 +142,7 @@ def build_app(settings: Settings, container: Container | None = None) -> ASGIApp
         return container.services()
 
     def pool_in_use() -> int:
-        return int(container.postgres.engine().pool.checkedout())
+        return int(container.postgres.engine().checked_out())
 
     tokens = Tokens.of(settings.api_tokens) if settings.api_tokens else None
     if tokens is None:

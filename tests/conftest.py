@@ -6,13 +6,13 @@ from datetime import timedelta
 from functools import cached_property
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.reports import InMemoryRevenueReports
 from adapters.memory.store import InMemoryMovementBatch, InMemoryStore, InMemoryUnitOfWork
 from adapters.postgres.engine import create_engine, migrate
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.reports import PostgresRevenueReports
+from adapters.postgres.session import Engine
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.ports import MovementBatch, RevenueReports, UnitOfWork
 from application.runner import MoneyMovements
@@ -38,7 +38,7 @@ async def pg_url(pg_server: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def pg_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+async def pg_engine(pg_url: str) -> AsyncIterator[Engine]:
     engine = create_engine(pg_url, pool_size=40)
     yield engine
     await engine.dispose()
@@ -99,7 +99,7 @@ def memory() -> Adapter:
     )
 
 
-async def on_postgres(url: str, engine: AsyncEngine) -> Adapter:
+async def on_postgres(url: str, engine: Engine) -> Adapter:
     async def reset() -> None:
         await postgres.truncate(url)
 
@@ -116,11 +116,11 @@ async def on_postgres(url: str, engine: AsyncEngine) -> Adapter:
 
 
 @pytest.fixture
-async def pg_adapter(pg_url: str, pg_engine: AsyncEngine) -> Adapter:
+async def pg_adapter(pg_url: str, pg_engine: Engine) -> Adapter:
     return await on_postgres(pg_url, pg_engine)
 
 
 @pytest.fixture(params=["memory", "postgres"])
-async def adapter(request: pytest.FixtureRequest, pg_url: str, pg_engine: AsyncEngine) -> Adapter:
+async def adapter(request: pytest.FixtureRequest, pg_url: str, pg_engine: Engine) -> Adapter:
     """The contract suite runs every test on both adapters."""
     return memory() if request.param == "memory" else await on_postgres(pg_url, pg_engine)

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.postgres.session import Session
+from adapters.postgres.session import Engine, Session
 from adapters.postgres.sql import compile_sql
 from application.ports import DatabaseStatus
 
@@ -35,16 +35,22 @@ def admin_engine(url: str) -> AsyncEngine:
 
 
 def create_engine(
-    url: str, pool_size: int = 10, lock_timeout: str = "10s", *, pooler: bool = False
-) -> AsyncEngine:
-    """SQLAlchemy's pool of asyncpg connections, each opened by asyncpg from the URL as
+    url: str,
+    pool_size: int = 10,
+    lock_timeout: str = "10s",
+    *,
+    pooler: bool = False,
+    wait: float = 30.0,
+) -> Engine:
+    """A pool of `pool_size` asyncpg connections, each opened by asyncpg from the URL as
     given: several hosts and `target_session_attrs=read-write` find the primary.
 
     lock_timeout: a wait longer than this is a stuck request; fail it (409 for a busy
     idempotency key, 503 otherwise) rather than let requests pile up. `pooler`:
     behind PgBouncer in transaction mode, keep no session state: no statement cache
     and no startup settings but the application name (set the timeouts on the role:
-    `ALTER ROLE ... SET lock_timeout = '10s'`)."""
+    `ALTER ROLE ... SET lock_timeout = '10s'`). `wait`: how long a request waits for
+    a connection before it is answered 503."""
     dsn = libpq_url(url)
     settings = {"application_name": "balance"}
     if not pooler:
@@ -55,13 +61,14 @@ def create_engine(
             dsn, server_settings=settings, statement_cache_size=0 if pooler else 100
         )
 
-    return create_async_engine(
+    engine = create_async_engine(
         "postgresql+asyncpg://",
         async_creator=connect,
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=False,
     )
+    return Engine(engine, size=pool_size, wait=wait)
 
 
 def libpq_url(url: str) -> str:
@@ -90,7 +97,7 @@ _STATUS = compile_sql(
 )
 
 
-async def database_status(engine: AsyncEngine, head: str) -> DatabaseStatus:
+async def database_status(engine: Engine, head: str) -> DatabaseStatus:
     """Ready when the server answers, is the primary, and its schema is at `head`."""
     try:
         async with Session(engine) as session:

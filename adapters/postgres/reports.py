@@ -6,9 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.postgres.session import Session
+from adapters.postgres.session import Engine, Session
 from adapters.postgres.sql import Writes, compile_sql
 from adapters.postgres.tables import TimestampTZ, entries, services
 from application.ports import RevenueReports, ServiceCatalogue
@@ -56,7 +55,7 @@ _TOTALS = compile_sql(
 
 
 class PostgresRevenueReports(RevenueReports):
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     async def totals(self, since: datetime, until: datetime) -> list[tuple[int, str | None, int]]:

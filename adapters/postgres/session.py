@@ -1,12 +1,13 @@
 """A pooled connection for one unit of work or one batch, spoken to through asyncpg.
 
-The pool is SQLAlchemy's; the statements are SQLAlchemy Core compiled once (sql.py)
-and run by asyncpg. A connection that failed in a way that leaves it unusable is
-thrown away, never handed to the next request.
+The pool is SQLAlchemy's, behind a first-come, first-served gate; the statements are
+SQLAlchemy Core compiled once (sql.py) and run by asyncpg. A connection that failed
+in a way that leaves it unusable is thrown away, never handed to the next request.
 """
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Self
 
@@ -15,12 +16,54 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgres.errors import is_connection_lost, translate
 from adapters.postgres.sql import Db
+from application.errors import StoreUnavailable
+
+
+class Engine:
+    """A worker's connections to PostgreSQL: SQLAlchemy's pool of `size` asyncpg
+    connections, handed out in the order they were asked for.
+
+    SQLAlchemy's pool waits on an asyncio queue, which lets a newcomer take a
+    connection that was just returned while the waiter it woke has not run yet; the
+    waiter then goes to the back of the queue. Under load a few requests lost their
+    turn again and again: a read's p99 was 5 times its median at 64 connections. An
+    asyncio semaphore serves waiters in order, and the pool behind it never waits.
+    """
+
+    def __init__(self, engine: AsyncEngine, size: int, wait: float = 30.0) -> None:
+        self._engine = engine
+        self._gate = asyncio.Semaphore(size)
+        self._wait = wait
+
+    async def checkout(self) -> AsyncConnection:
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._gate.acquire()
+        except TimeoutError:
+            raise StoreUnavailable(f"no database connection free within {self._wait:g} s") from None
+        try:
+            return await self._engine.connect()
+        except BaseException:
+            self._gate.release()
+            raise
+
+    async def checkin(self, connection: AsyncConnection) -> None:
+        try:
+            await connection.close()
+        finally:
+            self._gate.release()
+
+    def checked_out(self) -> int:
+        return int(self._engine.pool.checkedout())  # type: ignore[attr-defined]
+
+    async def dispose(self) -> None:
+        await self._engine.dispose()
 
 
 class Session:
     """Leaving the block without `commit()` rolls back what was begun."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
         self._db: Db | None = None
@@ -34,7 +77,7 @@ class Session:
 
     async def __aenter__(self) -> Self:
         try:
-            self._connection = connection = await self._engine.connect()
+            self._connection = connection = await self._engine.checkout()
             driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
         except BaseException as error:
             await self._release(error)
@@ -84,7 +127,7 @@ class Session:
         except Exception:  # the connection is gone; throw it away
             await connection.invalidate()
         finally:
-            await connection.close()
+            await self._engine.checkin(connection)
 
 
 def _lost(error: BaseException) -> bool:

@@ -7,11 +7,10 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.engine import create_engine, database_status, head_revision
 from adapters.postgres.movements import PostgresMovementBatch
-from adapters.postgres.session import Session
+from adapters.postgres.session import Engine, Session
 from application.deposit import Deposit, deposit
 from application.runner import MoneyMovements
 from tests import postgres
@@ -21,7 +20,7 @@ from tests.ledger_view import PostgresLedgerView
 pytestmark = pytest.mark.postgres
 
 
-async def backend_pid(engine: AsyncEngine) -> int:
+async def backend_pid(engine: Engine) -> int:
     async with Session(engine) as session:
         return int(session.db.connection.get_server_pid())
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.engine import create_engine
 from adapters.postgres.movements import PostgresMovementBatch
+from adapters.postgres.session import Engine
 from application.deposit import Deposit, deposit
 from application.errors import RequestInProgress, StoreUnavailable
 from application.ports import MovementBatch
@@ -27,7 +27,7 @@ class KilledOnce(PostgresMovementBatch):
 
     kills = 0
 
-    def __init__(self, engine: AsyncEngine, times: int) -> None:
+    def __init__(self, engine: Engine, times: int) -> None:
         super().__init__(engine)
         self._times = times
 
@@ -45,7 +45,7 @@ class KilledOnce(PostgresMovementBatch):
     admin_url = ""
 
 
-def movements(engine: AsyncEngine, url: str, times: int) -> MoneyMovements:
+def movements(engine: Engine, url: str, times: int) -> MoneyMovements:
     KilledOnce.kills = 0
     KilledOnce.admin_url = url
 
@@ -56,7 +56,7 @@ def movements(engine: AsyncEngine, url: str, times: int) -> MoneyMovements:
 
 
 async def test_a_connection_lost_at_commit_is_retried_safely_under_a_key(
-    pg_url: str, pg_engine: AsyncEngine
+    pg_url: str, pg_engine: Engine
 ) -> None:
     await postgres.truncate(pg_url)
     runner = movements(pg_engine, pg_url, times=1)
@@ -67,7 +67,7 @@ async def test_a_connection_lost_at_commit_is_retried_safely_under_a_key(
 
 
 async def test_without_a_key_an_unknown_commit_outcome_is_a_503_not_a_retry(
-    pg_url: str, pg_engine: AsyncEngine
+    pg_url: str, pg_engine: Engine
 ) -> None:
     await postgres.truncate(pg_url)
     await MoneyMovements(lambda: PostgresMovementBatch(pg_engine)).execute(
@@ -83,7 +83,7 @@ async def test_without_a_key_an_unknown_commit_outcome_is_a_503_not_a_retry(
 
 
 async def test_a_database_that_keeps_failing_gives_up_with_503(
-    pg_url: str, pg_engine: AsyncEngine
+    pg_url: str, pg_engine: Engine
 ) -> None:
     await postgres.truncate(pg_url)
     runner = movements(pg_engine, pg_url, times=10)
@@ -136,7 +136,7 @@ class RefusedOnce(PostgresMovementBatch):
 )
 @pytest.mark.parametrize("key", [None, "k-refused"], ids=["no key", "a key"])
 async def test_a_deadlock_or_serialization_failure_is_rolled_back_and_retried(
-    pg_url: str, pg_engine: AsyncEngine, sqlstate: str, error: type[Exception], key: str | None
+    pg_url: str, pg_engine: Engine, sqlstate: str, error: type[Exception], key: str | None
 ) -> None:
     await postgres.truncate(pg_url)
     await MoneyMovements(lambda: PostgresMovementBatch(pg_engine)).execute(

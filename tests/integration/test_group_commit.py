@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.engine import create_engine
 from adapters.postgres.movements import PostgresMovementBatch
+from adapters.postgres.session import Engine
 from application.deposit import Deposit, deposit
 from application.errors import StoreUnavailable
 from application.ports import Changes, Stamp
@@ -41,7 +41,7 @@ async def terminate(url: str, pid: int) -> None:
         await admin.close()
 
 
-def killed_before_write(url: str, times: int) -> Callable[[AsyncEngine], PostgresMovementBatch]:
+def killed_before_write(url: str, times: int) -> Callable[[Engine], PostgresMovementBatch]:
     """Batches whose backend is terminated after the locks, before the write."""
     state = {"kills": 0}
 
@@ -61,7 +61,7 @@ async def send(movements: MoneyMovements, calls: list[tuple[Any, Any, str | None
 
 
 async def test_a_batch_killed_before_commit_applies_nothing_and_is_retried(
-    pg_url: str, pg_engine: AsyncEngine
+    pg_url: str, pg_engine: Engine
 ) -> None:
     await postgres.truncate(pg_url)
     batch = killed_before_write(pg_url, times=1)
@@ -146,7 +146,7 @@ def through(url: str, port: int) -> str:
 
 
 @pytest.fixture
-async def lost_commit(pg_url: str) -> AsyncIterator[tuple[CommitAnswerLost, AsyncEngine]]:
+async def lost_commit(pg_url: str) -> AsyncIterator[tuple[CommitAnswerLost, Engine]]:
     async with CommitAnswerLost(upstream_of(pg_url)) as proxy:
         engine = create_engine(through(pg_url, proxy.port), pool_size=2)
         try:
@@ -156,7 +156,7 @@ async def lost_commit(pg_url: str) -> AsyncIterator[tuple[CommitAnswerLost, Asyn
 
 
 async def test_a_commit_whose_answer_is_lost_replays_keyed_commands_and_503s_the_rest(
-    pg_url: str, lost_commit: tuple[CommitAnswerLost, AsyncEngine]
+    pg_url: str, lost_commit: tuple[CommitAnswerLost, Engine]
 ) -> None:
     await postgres.truncate(pg_url)
     proxy, engine = lost_commit
@@ -185,9 +185,7 @@ async def test_a_commit_whose_answer_is_lost_replays_keyed_commands_and_503s_the
     assert unpickled(replayed) == keyed[0]
 
 
-async def test_two_workers_racing_for_order_ids_lose_alone(
-    pg_url: str, pg_engine: AsyncEngine
-) -> None:
+async def test_two_workers_racing_for_order_ids_lose_alone(pg_url: str, pg_engine: Engine) -> None:
     await postgres.truncate(pg_url)
     workers = [
         MoneyMovements(lambda: PostgresMovementBatch(pg_engine), max_in_flight=1) for _ in range(2)

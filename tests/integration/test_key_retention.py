@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.retention import FORGET_BATCH, prune_idempotency_keys
+from adapters.postgres.session import Engine
 from application.deposit import Deposit, deposit
 from application.runner import MoneyMovements
 from tests import postgres
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.postgres
 DAYS_30 = timedelta(days=30)
 
 
-async def deposit_under_keys(engine: AsyncEngine, keys: list[str]) -> MoneyMovements:
+async def deposit_under_keys(engine: Engine, keys: list[str]) -> MoneyMovements:
     runner = MoneyMovements(lambda: PostgresMovementBatch(engine))
     for key in keys:
         await runner.execute(deposit, Deposit(1, rub("1")), keep, key)
@@ -52,7 +52,7 @@ async def kept(url: str) -> set[str]:
 
 
 async def test_keys_older_than_the_window_are_forgotten_in_batches(
-    pg_url: str, pg_engine: AsyncEngine
+    pg_url: str, pg_engine: Engine
 ) -> None:
     await postgres.truncate(pg_url)
     old = [f"old-{i}" for i in range(5)]
@@ -65,7 +65,7 @@ async def test_keys_older_than_the_window_are_forgotten_in_batches(
 
 
 async def test_a_kept_key_still_replays_and_a_forgotten_one_is_new_again(
-    pg_url: str, pg_engine: AsyncEngine
+    pg_url: str, pg_engine: Engine
 ) -> None:
     await postgres.truncate(pg_url)
     runner = await deposit_under_keys(pg_engine, ["kept", "forgotten"])
