@@ -14,6 +14,7 @@ from litestar.params import JSONBody
 from application.ports import StoredResponse
 from application.runner import ClientBatch, Job, MoneyMovements, Outcome
 from domain.errors import InvalidAmount
+from entrypoints.http import metrics
 from entrypoints.http.auth import WRITE
 from entrypoints.http.controllers import IdempotencyKey, ServicesDep, openapi_responses
 from entrypoints.http.decoding import StrictJSON, invalid_field
@@ -63,17 +64,27 @@ def _job(movements: MoneyMovements, index: int, operation: Operation) -> Job:
     return movements.job(use_case, command, render, operation.idempotency_key or None)
 
 
-def _results(outcomes: list[Outcome]) -> StoredResponse:
-    results = []
-    for outcome in outcomes:
-        if outcome.refusal is not None:
-            refused = refusal(outcome.refusal)
-            results.append({"status": refused.status, "body": msgspec.Raw(refused.body)})
-        else:
-            assert outcome.response is not None
-            stored = outcome.response
-            results.append({"status": stored.status, "body": msgspec.Raw(stored.body)})
-    return StoredResponse(200, _encode({"results": results}))
+class _Results:
+    """Renders every operation's answer. The engine renders a batch once per
+    attempt, before its commit: the refusals of the last rendering are counted by
+    the handler once the batch is through, so a retried batch counts them once."""
+
+    def __init__(self) -> None:
+        self.refused: list[str] = []
+
+    def __call__(self, outcomes: list[Outcome]) -> StoredResponse:
+        self.refused = []
+        results = []
+        for outcome in outcomes:
+            if outcome.refusal is not None:
+                refused = refusal(outcome.refusal, counted=False)
+                self.refused.append(refused.slug)
+                results.append({"status": refused.status, "body": msgspec.Raw(refused.body)})
+            else:
+                assert outcome.response is not None
+                stored = outcome.response
+                results.append({"status": stored.status, "body": msgspec.Raw(stored.body)})
+        return StoredResponse(200, _encode({"results": results}))
 
 
 def _fingerprint(data: BatchRequest, jobs: list[Job]) -> str:
@@ -109,8 +120,11 @@ async def post_batch(
             raise invalid_field(
                 f"operations[{index}].idempotency_key", "is the batch's own Idempotency-Key"
             )
-    batch = ClientBatch(jobs, data.atomic, _results, key, _fingerprint(data, jobs))
+    results = _Results()
+    batch = ClientBatch(jobs, data.atomic, results, key, _fingerprint(data, jobs))
     stored = await movements.execute_batch(batch)
+    for slug in results.refused:  # none when the batch's key replayed its answer
+        metrics.refused(slug)
     return Response(stored.body, status_code=stored.status, media_type="application/json")
 
 

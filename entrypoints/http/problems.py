@@ -51,11 +51,12 @@ _encoder = msgspec.json.Encoder()
 
 
 class Answer(NamedTuple):
-    """An answer ready for the wire: the hot path sends it, Litestar wraps a refusal."""
+    """A refusal ready for the wire, and its problem type for the metrics."""
 
     status: int
     body: bytes
     headers: dict[str, str] | None
+    slug: str
 
 
 def answer(
@@ -64,8 +65,13 @@ def answer(
     detail: str,
     errors: list[ProblemField] | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    counted: bool = True,
 ) -> Answer:
-    metrics.refused(slug)
+    """`counted=False`: the caller counts it once the answer is final (a batch that
+    is retried renders its refusals again)."""
+    if counted:
+        metrics.refused(slug)
     body = Problem(
         type=f"/problems/{slug}",
         title=slug.replace("-", " ").capitalize(),
@@ -73,7 +79,7 @@ def answer(
         detail=detail,
         errors=errors or [],
     )
-    return Answer(status, _encoder.encode(body), headers)
+    return Answer(status, _encoder.encode(body), headers, slug)
 
 
 def problem(
@@ -92,13 +98,13 @@ def _response(refusal: Answer) -> Response[bytes]:
     )
 
 
-def refusal(error: Exception) -> Answer:
+def refusal(error: Exception, *, counted: bool = True) -> Answer:
     """A broken rule (domain or application) as its problem."""
     status, slug, field = REFUSALS[_rule_of(error)]
     field = getattr(error, "field", field)
     errors = [ProblemField(field, str(error))] if field else []
     headers = {"Retry-After": "1"} if status == 503 else None
-    return answer(status, slug, str(error), errors, headers)
+    return answer(status, slug, str(error), errors, headers, counted=counted)
 
 
 def refusal_at(index: int, error: Exception) -> Answer:

@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from dependency_injector import providers
 from litestar.testing import TestClient
 from litestar.types import ASGIApp
 
+from adapters.memory.store import InMemoryMovementBatch
+from application.errors import StoreUnavailable
 from entrypoints.container import build_app, build_container
 from entrypoints.http.app import create_app, create_litestar
 from entrypoints.http.auth import scope_of
@@ -326,3 +329,42 @@ def test_expiry_is_counted_and_the_oldest_overdue_hold_is_reported() -> None:
         == 2
     )
     assert 30 <= counter(after, "balance_reservation_overdue_seconds") < 40
+
+
+class CommitFailsOnce(InMemoryMovementBatch):
+    """The first commit of the process fails for a passing reason; the batch is retried."""
+
+    failed = False
+
+    async def commit(self) -> None:
+        if not CommitFailsOnce.failed:
+            CommitFailsOnce.failed = True
+            raise StoreUnavailable("connection lost before COMMIT")
+        await super().commit()
+
+
+def test_a_retried_batch_counts_its_refusals_once() -> None:
+    CommitFailsOnce.failed = False
+    settings = Settings.from_env({"BALANCE_STORE": "memory"})
+    container = build_container(settings)
+    container.memory.movement_batch.override(
+        providers.Factory(CommitFailsOnce, store=container.memory.store)
+    )
+    lines = [
+        {"op": "deposit", "user_id": 9, "amount": "5.00"},
+        {"op": "withdrawal", "user_id": 9, "amount": "100.00"},  # refused at each attempt
+    ]
+    with TestClient(build_app(settings, container)) as client:
+        before = client.get("/metrics").text
+        answer = client.post("/v1/batches", json={"operations": lines})
+        after = client.get("/metrics").text
+    assert answer.status_code == 200, answer.text
+    assert [r["status"] for r in answer.json()["results"]] == [201, 409]
+    assert CommitFailsOnce.failed  # the batch did run twice
+    moved = counter(after, "balance_refusals_total", reason="insufficient-funds")
+    assert moved - counter(before, "balance_refusals_total", reason="insufficient-funds") == 1
+    assert (
+        counter(after, "balance_db_transactions_total")
+        - counter(before, "balance_db_transactions_total")
+        == 1
+    )
