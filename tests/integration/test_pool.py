@@ -47,3 +47,34 @@ async def test_a_request_that_finds_no_connection_in_time_is_told_so(pg_url: str
             assert await session.db.connection.fetchval("SELECT 1") == 1
     finally:
         await engine.dispose()
+
+
+async def test_requests_cancelled_waiting_or_holding_give_their_turn_back(pg_url: str) -> None:
+    """A client that hangs up cancels its request: whether it was waiting for a
+    connection or holding one, the connection goes to the next request."""
+    engine = create_engine(pg_url, pool_size=1, wait=2)
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        async with Session(engine) as session:
+            holding.set()
+            await session.db.connection.fetchval("SELECT pg_sleep(30)")
+
+    async def read() -> int:
+        async with Session(engine) as session:
+            return int(await session.db.connection.fetchval("SELECT 1"))
+
+    try:
+        holder = asyncio.create_task(hold())
+        await holding.wait()
+        waiter = asyncio.create_task(read())
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        holder.cancel()
+        for task in (waiter, holder):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert await asyncio.wait_for(read(), 5) == 1
+        assert engine.checked_out() == 0
+    finally:
+        await engine.dispose()
