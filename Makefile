@@ -51,7 +51,7 @@ client: install
 		--config clients/python-client.yaml --meta uv --overwrite
 
 # This tree against BASELINE (the previous main, checked out into bench/out) and
-# pgbench's minimal reserve transaction, side by side (~25 min; needs wrk and pgbench).
+# pgbench's minimal reserve transaction, side by side (~15 min; needs wrk and pgbench).
 BASELINE ?= 8b1b5a2
 bench: install
 	$(VENV)/bin/python -m bench.run --baseline $(BASELINE) --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} --write
