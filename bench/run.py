@@ -72,6 +72,9 @@ class Run:
     rss_mb: list[float] = field(default_factory=list)
     pg_cpu_ms: list[float] = field(default_factory=list)  # PostgreSQL's CPU per request
     batch: list[float] = field(default_factory=list)  # mean commands per transaction
+    # The histogram bucket (an upper bound) holding the median and the 90th percentile.
+    batch_p50: list[float] = field(default_factory=list)
+    batch_p90: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -180,14 +183,27 @@ def worker_rss_mb(server: ServerProcess) -> float:
     return max(rss)
 
 
-def mean_batch(server: ServerProcess) -> float:
-    """Commands per database transaction over the server's life (0: it does not say)."""
+def batch_sizes(server: ServerProcess) -> tuple[float, float, float]:
+    """Commands per database transaction over the server's life: the mean, and the
+    `balance_batch_size` buckets (upper bounds) that hold the median and the 90th
+    percentile transaction. Zeros: the server does not say."""
     text = httpx.get(f"{server.base_url}/metrics", timeout=10).text
     sums = re.search(r"^balance_batch_size_sum (\S+)$", text, re.M)
     counts = re.search(r"^balance_batch_size_count (\S+)$", text, re.M)
     if sums is None or counts is None or float(counts.group(1)) == 0:
-        return 0.0
-    return float(sums.group(1)) / float(counts.group(1))
+        return 0.0, 0.0, 0.0
+    count = float(counts.group(1))
+    buckets = sorted(
+        (float(bound), float(seen))
+        for bound, seen in re.findall(
+            r'^balance_batch_size_bucket\{le="([^"+]+)"\} (\S+)$', text, re.M
+        )
+    )
+
+    def bucket_of(share: float) -> float:
+        return next((bound for bound, seen in buckets if seen >= share * count), float("inf"))
+
+    return float(sums.group(1)) / count, bucket_of(0.5), bucket_of(0.9)
 
 
 def seconds(text: str) -> float:
@@ -240,7 +256,10 @@ def measure(url: str, scenario: str, args: argparse.Namespace, balance: Path, in
         rps = requests * MOVEMENTS.get(scenario, 1)  # movements a second
         into.pg_cpu_ms.append(1000 * (postgres_cpu_seconds() - pg_0) / (rps * args.duration))
         into.rss_mb.append(worker_rss_mb(server))
-        into.batch.append(mean_batch(server))
+        mean, p50, p90 = batch_sizes(server)
+        into.batch.append(mean)
+        into.batch_p50.append(p50)
+        into.batch_p90.append(p90)
     finally:
         server.stop()
     into.rps.append(rps)
@@ -317,6 +336,8 @@ def table(results: dict[str, Scenario], pgbench: list[float], args: argparse.Nam
         "- PG CPU ms: CPU time of every PostgreSQL process over the run, per movement.",
         "- Movements/s: requests a second, times 100 for `batch` (batches of 100 deposits and"
         " transfers at 8 connections; the previous main has no batches).",
+        "- Commands/transaction: the mean, then (≤p50, ≤p90): the `balance_batch_size`"
+        " buckets that hold the median and the 90th-percentile transaction.",
         "",
         "| scenario | this tree movements/s | baseline | this/baseline | this/pgbench reserve"
         " | p50 ms | p99 ms | errors | RSS/worker MB | commands/transaction"
@@ -336,9 +357,16 @@ def table(results: dict[str, Scenario], pgbench: list[float], args: argparse.Nam
             f"| {name} | {rps:,.0f} | {base_rps} | {ratio}"
             f" | {rps / ceiling:.2f}x | {med(tree.p50):.1f} | {med(tree.p99):.1f}"
             f" | {sum(tree.errors)}{base_errors} | {max(tree.rss_mb):.0f}"
-            f" | {med(tree.batch):.1f} | {med(tree.pg_cpu_ms):.3f} ({base_cpu}) |"
+            f" | {med(tree.batch):.1f}{_spread(tree)} | {med(tree.pg_cpu_ms):.3f} ({base_cpu}) |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _spread(run: Run) -> str:
+    if not run.batch_p50 or max(run.batch_p50) == 0:
+        return ""
+    med = statistics.median
+    return f" (≤{med(run.batch_p50):.0f}, ≤{med(run.batch_p90):.0f})"
 
 
 def arguments() -> argparse.Namespace:
