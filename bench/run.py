@@ -256,10 +256,10 @@ def measure(url: str, scenario: str, args: argparse.Namespace, balance: Path, in
         rps = requests * MOVEMENTS.get(scenario, 1)  # movements a second
         into.pg_cpu_ms.append(1000 * (postgres_cpu_seconds() - pg_0) / (rps * args.duration))
         into.rss_mb.append(worker_rss_mb(server))
-        mean, p50, p90 = batch_sizes(server)
-        into.batch.append(mean)
-        into.batch_p50.append(p50)
-        into.batch_p90.append(p90)
+        mean_batch, median_batch, p90_batch = batch_sizes(server)
+        into.batch.append(mean_batch)
+        into.batch_p50.append(median_batch)
+        into.batch_p90.append(p90_batch)
     finally:
         server.stop()
     into.rps.append(rps)
