@@ -77,7 +77,7 @@ class _Results:
         results = []
         for outcome in outcomes:
             if outcome.refusal is not None:
-                refused = refusal(outcome.refusal, counted=False)
+                refused = refusal(outcome.refusal)
                 self.refused.append(refused.slug)
                 results.append({"status": refused.status, "body": msgspec.Raw(refused.body)})
             else:

@@ -65,13 +65,7 @@ def answer(
     detail: str,
     errors: list[ProblemField] | None = None,
     headers: dict[str, str] | None = None,
-    *,
-    counted: bool = True,
 ) -> Answer:
-    """`counted=False`: the caller counts it once the answer is final (a batch that
-    is retried renders its refusals again)."""
-    if counted:
-        metrics.refused(slug)
     body = Problem(
         type=f"/problems/{slug}",
         title=slug.replace("-", " ").capitalize(),
@@ -93,18 +87,21 @@ def problem(
 
 
 def _response(refusal: Answer) -> Response[bytes]:
+    """Every refusal a request is answered with is counted here, once, as it is sent
+    (a client batch, which renders its refusals at each attempt, counts its own)."""
+    metrics.refused(refusal.slug)
     return Response(
         refusal.body, status_code=refusal.status, media_type=PROBLEM_JSON, headers=refusal.headers
     )
 
 
-def refusal(error: Exception, *, counted: bool = True) -> Answer:
+def refusal(error: Exception) -> Answer:
     """A broken rule (domain or application) as its problem."""
     status, slug, field = REFUSALS[_rule_of(error)]
     field = getattr(error, "field", field)
     errors = [ProblemField(field, str(error))] if field else []
     headers = {"Retry-After": "1"} if status == 503 else None
-    return answer(status, slug, str(error), errors, headers, counted=counted)
+    return answer(status, slug, str(error), errors, headers)
 
 
 def refusal_at(index: int, error: Exception) -> Answer:
