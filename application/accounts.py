@@ -7,8 +7,8 @@ from domain.account import UserAccount
 from domain.errors import UserNotFound
 
 
-async def lock_account(uow: Movement, user_id: int) -> UserAccount:
-    accounts = await uow.accounts.lock([user_id])
+def lock_account(uow: Movement, user_id: int) -> UserAccount:
+    accounts = uow.accounts.lock([user_id])
     if user_id not in accounts:
         raise UserNotFound(user_id)
     return accounts[user_id]

@@ -29,16 +29,22 @@ class Cancel:
     def canonical(self) -> tuple[object, ...]:
         return ("cancel", 1, self.order_id, self.user_id, self.service_id)
 
+    def legacy(self) -> str:
+        return (
+            f"cancel:Cancel(order_id={self.order_id}, user_id={self.user_id},"
+            f" service_id={self.service_id})"
+        )
 
-async def cancel(cmd: Cancel, uow: Movement) -> ReservationResult:
-    reservation = await lock_reservation(uow, cmd.order_id, cmd.user_id, cmd.service_id)
-    account = await lock_account(uow, reservation.user_id)
+
+def cancel(cmd: Cancel, uow: Movement) -> ReservationResult:
+    reservation = lock_reservation(uow, cmd.order_id, cmd.user_id, cmd.service_id)
+    account = lock_account(uow, reservation.user_id)
     if reservation.status is ReservationStatus.CANCELLED:
         return ReservationResult(reservation, Balance.of(account), created=False)
     amount = reservation.cancel()
     postings = account.release(amount, EntryKind.CANCEL)
-    await uow.accounts.save(account)
-    recorded = await uow.journal.record(
+    uow.accounts.save(account)
+    recorded = uow.journal.record(
         JournalTransaction(
             TransactionKind.CANCEL,
             postings,
@@ -48,5 +54,5 @@ async def cancel(cmd: Cancel, uow: Movement) -> ReservationResult:
         )
     )
     reservation.closed_at = recorded.created_at
-    await uow.reservations.close(reservation)
+    uow.reservations.close(reservation)
     return ReservationResult(reservation, Balance.of(account), created=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.accounts import lock_account
+from application.fingerprint import legacy_money
 from application.locked import Movement
 from application.results import Balance, MovementResult
 from domain.ledger import AccountRef, EntryKind, JournalTransaction, Posting, TransactionKind
@@ -28,14 +29,20 @@ class Deposit:
     def canonical(self) -> tuple[object, ...]:
         return ("deposit", 1, self.user_id, self.amount.kopecks, self.description or "")
 
+    def legacy(self) -> str:
+        return (
+            f"deposit:Deposit(user_id={self.user_id}, amount={legacy_money(self.amount)},"
+            f" description={self.description or None!r})"
+        )
 
-async def deposit(cmd: Deposit, uow: Movement) -> MovementResult:
-    await uow.accounts.open(cmd.user_id)
-    account = await lock_account(uow, cmd.user_id)
+
+def deposit(cmd: Deposit, uow: Movement) -> MovementResult:
+    uow.accounts.open(cmd.user_id)
+    account = lock_account(uow, cmd.user_id)
     credit = account.credit(cmd.amount, EntryKind.DEPOSIT)
     source = Posting(AccountRef.external(), EntryKind.DEPOSIT, -cmd.amount, None)
-    await uow.accounts.save(account)
-    recorded = await uow.journal.record(
+    uow.accounts.save(account)
+    recorded = uow.journal.record(
         JournalTransaction(
             TransactionKind.DEPOSIT,
             (source, credit),

@@ -46,3 +46,11 @@ class OperationRefused(ApplicationError):
         super().__init__(f"operations[{index}]: {refusal}")
         self.index = index
         self.refusal = refusal
+
+
+class RowsBusy(StoreUnavailable):
+    """A row the request needs stayed locked by another transaction past the lock
+    timeout: nothing was written. Retrying at once would wait again."""
+
+    def __init__(self) -> None:
+        super().__init__("an account or order it needs is held by another transaction; try again")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from application.ports import UnitOfWork
@@ -8,9 +9,11 @@ from domain.errors import UserNotFound
 from domain.money import Money
 
 
-async def get_balance(user_id: int, uow: UnitOfWork, as_of: datetime | None = None) -> Balance:
+async def get_balance(
+    user_id: int, units: Callable[[], UnitOfWork], as_of: datetime | None = None
+) -> Balance:
     """Current balances, or those after the last entry at or before `as_of`."""
-    async with uow:
+    async with units() as uow:
         account = await uow.accounts.get(user_id)
         if account is not None and as_of is not None:
             available, reserved = await uow.statements.balances_at(user_id, as_of)

@@ -1,164 +1,202 @@
 """What a money use case works on: the rows its batch locked, as one command sees them.
 
-A batch locks every row its commands name, then applies the commands one after
-another in memory. Each command works on copies (`Movement`); only when it
-succeeds does `merge()` hand its changes to the batch (`BatchState`), so a refused
-command leaves the batch exactly as it found it. Nothing here talks to a database:
-the batch's store writes `BatchState.changes()` in one go.
+A batch locks every row its requests name, then applies them one after another in
+memory, with no I/O. The state is layered: the batch's rows (`BatchState`), a
+request's changes over them, a command's changes over its request's. A layer is
+merged into the one below only when what it did is kept, so a refused command,
+or a refused atomic request, leaves everything below exactly as it found it. The
+batch's store then writes `BatchState.changes()` in one go.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 
-from application.ports import (
-    Changes,
-    IdempotencyRecord,
-    Locked,
-    RecordedTransaction,
-    Stamp,
-)
+from application.ports import Changes, IdempotencyRecord, Locked, RecordedTransaction
 from domain.account import UserAccount
 from domain.ledger import JournalTransaction
 from domain.reservation import Reservation
 
 
-class BatchState:
-    """The locked rows as the commands applied so far left them."""
+class Layer:
+    """Changes over the layer below: rows changed, transactions recorded, answers stored."""
 
-    def __init__(
-        self, locked: Locked, stamp: Stamp, user_ids: Sequence[int], order_ids: Sequence[int]
-    ) -> None:
-        self.accounts = dict(locked.accounts)
-        self.reservations = dict(locked.reservations)
-        self.user_ids = frozenset(user_ids)
-        self.order_ids = frozenset(order_ids)
-        self.created_at = stamp.created_at
+    def __init__(self, below: Layer | None) -> None:
+        self._below: Layer = below if below is not None else self
+        self.accounts: dict[int, UserAccount] = {}
+        self.reservations: dict[int, Reservation] = {}
         self.transactions: list[tuple[int, JournalTransaction]] = []
         self.answers: dict[str, IdempotencyRecord] = {}
-        self._stored_users = frozenset(locked.accounts)
-        self._stored_orders = frozenset(locked.reservations)
-        self._ids = iter(stamp.transaction_ids)
-        self._saved: set[int] = set()
-        self._closed: set[int] = set()
+
+    @property
+    def now(self) -> datetime:
+        return self._below.now
+
+    def locks(self, user_id: int) -> bool:
+        return self._below.locks(user_id)
+
+    def names(self, order_id: int) -> bool:
+        return self._below.names(order_id)
+
+    def next_transaction_id(self) -> int:
+        return self._below.next_transaction_id()
+
+    def account(self, user_id: int) -> UserAccount | None:
+        found = self.accounts.get(user_id)
+        return found if found is not None else self._below.account(user_id)
+
+    def reservation(self, order_id: int) -> Reservation | None:
+        found = self.reservations.get(order_id)
+        return found if found is not None else self._below.reservation(order_id)
+
+    def answer(self, key: str) -> IdempotencyRecord | None:
+        found = self.answers.get(key)
+        return found if found is not None else self._below.answer(key)
+
+    def merge(self) -> None:
+        """Keep what this layer did: hand it to the layer below."""
+        below = self._below
+        below.accounts.update(self.accounts)
+        below.reservations.update(self.reservations)
+        below.transactions.extend(self.transactions)
+        below.answers.update(self.answers)
+
+
+class BatchState(Layer):
+    """The bottom layer: the locked rows as read, and what the batch kept of its requests."""
+
+    def __init__(self, locked: Locked, user_ids: Iterable[int], order_ids: Iterable[int]) -> None:
+        super().__init__(None)
+        self._locked = locked
+        self._user_ids = frozenset(user_ids)
+        self._order_ids = frozenset(order_ids)
+        self._ids: Iterator[int] = iter(locked.transaction_ids)
+
+    @property
+    def now(self) -> datetime:
+        return self._locked.now
+
+    def locks(self, user_id: int) -> bool:
+        return user_id in self._user_ids
+
+    def names(self, order_id: int) -> bool:
+        return order_id in self._order_ids
 
     def next_transaction_id(self) -> int:
         return next(self._ids)
 
-    def saved(self, accounts: dict[int, UserAccount]) -> None:
-        self.accounts.update(accounts)
-        self._saved.update(accounts)
+    def account(self, user_id: int) -> UserAccount | None:
+        found = self.accounts.get(user_id)
+        return found if found is not None else self._locked.accounts.get(user_id)
 
-    def changed(self, reservations: dict[int, Reservation]) -> None:
-        self.reservations.update(reservations)
-        self._closed.update(reservations)
+    def reservation(self, order_id: int) -> Reservation | None:
+        found = self.reservations.get(order_id)
+        return found if found is not None else self._locked.reservations.get(order_id)
+
+    def answer(self, key: str) -> IdempotencyRecord | None:
+        found = self.answers.get(key)
+        return found if found is not None else self._locked.answers.get(key)
+
+    def merge(self) -> None:
+        raise AssertionError("the batch's own state has nothing below it")
 
     def changes(self) -> Changes:
-        accounts = [self.accounts[user_id] for user_id in sorted(self._saved)]
-        touched = [self.reservations[order_id] for order_id in sorted(self._closed)]
+        stored_users, stored_orders = self._locked.accounts, self._locked.reservations
+        accounts = [self.accounts[user_id] for user_id in sorted(self.accounts)]
+        touched = [self.reservations[order_id] for order_id in sorted(self.reservations)]
         return Changes(
-            opened=[a for a in accounts if a.user_id not in self._stored_users],
-            saved=[a for a in accounts if a.user_id in self._stored_users],
+            opened=[a for a in accounts if a.user_id not in stored_users],
+            saved=[a for a in accounts if a.user_id in stored_users],
             transactions=self.transactions,
-            added=[r for r in touched if r.order_id not in self._stored_orders],
-            closed=[r for r in touched if r.order_id in self._stored_orders],
+            added=[r for r in touched if r.order_id not in stored_orders],
+            closed=[r for r in touched if r.order_id in stored_orders],
             answers=self.answers,
+            created_at=self.now,
         )
 
 
 class LockedAccounts:
-    def __init__(self, state: BatchState) -> None:
-        self._state = state
-        self._changed: dict[int, UserAccount] = {}
+    def __init__(self, layer: Layer) -> None:
+        self._layer = layer
 
     def _current(self, user_id: int) -> UserAccount | None:
-        if user_id not in self._state.user_ids:
+        if not self._layer.locks(user_id):
             raise AssertionError(f"user {user_id} is not locked by this batch")
-        return self._changed.get(user_id) or self._state.accounts.get(user_id)
+        return self._layer.account(user_id)
 
-    async def get(self, user_id: int) -> UserAccount | None:
+    def get(self, user_id: int) -> UserAccount | None:
         account = self._current(user_id)
         return dataclasses.replace(account) if account else None
 
-    async def open(self, user_id: int) -> None:
+    def open(self, user_id: int) -> None:
         """The user's accounts, created if this is their first money."""
         if self._current(user_id) is None:
-            self._changed[user_id] = UserAccount.open(user_id)
+            self._layer.accounts[user_id] = UserAccount.open(user_id)
 
-    async def lock(self, user_ids: Sequence[int]) -> dict[int, UserAccount]:
+    def lock(self, user_ids: Iterable[int]) -> dict[int, UserAccount]:
         """The accounts of these users that exist (the batch holds their locks)."""
         found = {user_id: self._current(user_id) for user_id in sorted(set(user_ids))}
         return {uid: dataclasses.replace(a) for uid, a in found.items() if a is not None}
 
-    async def save(self, account: UserAccount) -> None:
-        self._changed[account.user_id] = dataclasses.replace(account)
+    def save(self, account: UserAccount) -> None:
+        self._layer.accounts[account.user_id] = dataclasses.replace(account)
 
     def holds(self, user_id: int) -> bool:
         """Whether the batch locked this user's row."""
-        return user_id in self._state.user_ids
-
-    def merge(self) -> None:
-        self._state.saved(self._changed)
+        return self._layer.locks(user_id)
 
 
 class LockedReservations:
-    def __init__(self, state: BatchState) -> None:
-        self._state = state
-        self._changed: dict[int, Reservation] = {}
+    def __init__(self, layer: Layer) -> None:
+        self._layer = layer
 
     def _current(self, order_id: int) -> Reservation | None:
-        if order_id not in self._state.order_ids:
+        if not self._layer.names(order_id):
             raise AssertionError(f"order {order_id} is not locked by this batch")
-        return self._changed.get(order_id) or self._state.reservations.get(order_id)
+        return self._layer.reservation(order_id)
 
-    async def get(self, order_id: int) -> Reservation | None:
+    def get(self, order_id: int) -> Reservation | None:
         found = self._current(order_id)
         return dataclasses.replace(found) if found else None
 
-    async def lock(self, order_id: int) -> Reservation | None:
-        return await self.get(order_id)
-
-    async def add(self, reservation: Reservation) -> None:
+    def add(self, reservation: Reservation) -> None:
         if self._current(reservation.order_id) is not None:
             raise AssertionError(f"order {reservation.order_id} reserved twice")
-        self._changed[reservation.order_id] = dataclasses.replace(reservation)
+        self._layer.reservations[reservation.order_id] = dataclasses.replace(reservation)
 
-    async def close(self, reservation: Reservation) -> None:
+    def close(self, reservation: Reservation) -> None:
         stored = self._current(reservation.order_id)
         if stored is None or not stored.is_open:
             raise AssertionError(f"order {reservation.order_id} closed twice")
-        self._changed[reservation.order_id] = dataclasses.replace(reservation)
-
-    def merge(self) -> None:
-        self._state.changed(self._changed)
+        self._layer.reservations[reservation.order_id] = dataclasses.replace(reservation)
 
 
 class BatchJournal:
-    def __init__(self, state: BatchState) -> None:
-        self._state = state
-        self._recorded: list[tuple[int, JournalTransaction]] = []
+    def __init__(self, layer: Layer) -> None:
+        self._layer = layer
 
-    async def record(self, transaction: JournalTransaction) -> RecordedTransaction:
-        transaction_id = self._state.next_transaction_id()
-        self._recorded.append((transaction_id, transaction))
-        return RecordedTransaction(transaction_id, self._state.created_at)
-
-    def merge(self) -> None:
-        self._state.transactions.extend(self._recorded)
+    def record(self, transaction: JournalTransaction) -> RecordedTransaction:
+        transaction_id = self._layer.next_transaction_id()
+        self._layer.transactions.append((transaction_id, transaction))
+        return RecordedTransaction(transaction_id, self._layer.now)
 
 
 class Movement:
     """One command's unit of work inside a batch: reads and writes the batch's locked
-    rows, and publishes nothing until `merge()`."""
+    rows, and hands nothing below until `merge()`."""
 
-    def __init__(self, state: BatchState) -> None:
-        self.now = state.created_at  # the store's clock, read after the locks
-        self.accounts = LockedAccounts(state)
-        self.reservations = LockedReservations(state)
-        self.journal = BatchJournal(state)
+    def __init__(self, below: Layer) -> None:
+        self._layer = layer = Layer(below)
+        self.now = below.now  # the store's clock, read after the locks
+        self.accounts = LockedAccounts(layer)
+        self.reservations = LockedReservations(layer)
+        self.journal = BatchJournal(layer)
+
+    def answered(self, key: str, record: IdempotencyRecord) -> None:
+        """Store the command's answer under its key, with what it did."""
+        self._layer.answers[key] = record
 
     def merge(self) -> None:
-        self.accounts.merge()
-        self.reservations.merge()
-        self.journal.merge()
+        self._layer.merge()

@@ -26,7 +26,10 @@ class UserAccounts(Protocol):
 
 
 class Reservations(Protocol):
-    async def get(self, order_id: int) -> Reservation | None: ...
+    async def get(self, order_id: int) -> tuple[Reservation | None, datetime]:
+        """The reservation, and the store's clock as it was read (the one clock that
+        decides whether a hold ran out)."""
+        ...
 
     async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:
         """The store's clock now, and up to `limit` open reservations due by it,
@@ -65,20 +68,23 @@ class RecordedTransaction:
 
 @dataclass(frozen=True, slots=True)
 class Locked:
-    """The rows a batch locked: the users and orders its commands name, as they are."""
+    """What a batch read as it began: the rows it locked, the answers stored under its
+    keys, the rows it could not lock, and its stamp.
+
+    The stamp is taken after the locks: the batch's time, and an id for each
+    transaction it may record. A later batch on the same rows gets a later time and
+    higher ids, so a user's entries are in the same order by time and by id.
+    `busy_users` and `busy_orders` exist but are locked by another transaction (only
+    when the batch asked not to wait): the requests that need them wait for a
+    batch of their own."""
 
     accounts: dict[int, UserAccount]
     reservations: dict[int, Reservation]
-
-
-@dataclass(frozen=True, slots=True)
-class Stamp:
-    """Taken after the locks: the batch's time, and an id for each transaction it may
-    record. A later batch on the same rows gets a later time and higher ids, so a
-    user's entries are in the same order by time and by id."""
-
-    created_at: datetime
+    answers: dict[str, IdempotencyRecord]
+    now: datetime
     transaction_ids: list[int]
+    busy_users: frozenset[int] = frozenset()
+    busy_orders: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,7 @@ class Changes:
     added: list[Reservation]
     closed: list[Reservation]
     answers: dict[str, IdempotencyRecord]
+    created_at: datetime
 
     def __bool__(self) -> bool:
         return bool(self.transactions or self.answers)
@@ -114,18 +121,25 @@ class MovementBatch(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    async def answers(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
-        """The committed answers stored under these keys (a read, before any lock)."""
+    async def lock(
+        self,
+        user_ids: Sequence[int],
+        order_ids: Sequence[int],
+        keys: Sequence[str],
+        movements: Sequence[str | None],
+        *,
+        wait: bool,
+    ) -> Locked:
+        """Open the transaction; lock these users, then these orders, each in ascending
+        id, so two batches never deadlock; read the answers stored under these keys;
+        stamp the batch with an id for each movement (given by its key or None) that
+        has no stored answer, and for each locked reservation that may expire. Missing
+        rows are left out. Without `wait`, rows another transaction holds are reported
+        busy instead of waited for; with it, a wait past the lock timeout raises
+        `RowsBusy`."""
         ...
 
-    async def lock(self, user_ids: Sequence[int], order_ids: Sequence[int]) -> Locked:
-        """Open the transaction and lock these users, then these orders, each in
-        ascending id, so two batches never deadlock. Missing rows are left out."""
-        ...
-
-    async def stamp(self, transactions: int) -> Stamp: ...
-
-    async def write(self, changes: Changes, stamp: Stamp) -> None: ...
+    async def write(self, changes: Changes) -> None: ...
 
     async def commit(self) -> None: ...
 

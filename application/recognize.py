@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.accounts import lock_account
+from application.fingerprint import legacy_money
 from application.locked import Movement
 from application.reservations import lock_reservation
 from application.results import Balance, ReservationResult
@@ -30,10 +31,16 @@ class Recognize:
     def canonical(self) -> tuple[object, ...]:
         return ("recognize", 1, self.order_id, self.user_id, self.service_id, self.amount.kopecks)
 
+    def legacy(self) -> str:
+        return (
+            f"recognize:Recognize(order_id={self.order_id}, user_id={self.user_id},"
+            f" service_id={self.service_id}, amount={legacy_money(self.amount)})"
+        )
 
-async def recognize(cmd: Recognize, uow: Movement) -> ReservationResult:
-    reservation = await lock_reservation(uow, cmd.order_id, cmd.user_id, cmd.service_id)
-    account = await lock_account(uow, reservation.user_id)
+
+def recognize(cmd: Recognize, uow: Movement) -> ReservationResult:
+    reservation = lock_reservation(uow, cmd.order_id, cmd.user_id, cmd.service_id)
+    account = lock_account(uow, reservation.user_id)
     if reservation.is_recognized_as(cmd.amount):
         return ReservationResult(reservation, Balance.of(account), created=False)
     rest = reservation.recognize(cmd.amount)
@@ -43,8 +50,8 @@ async def recognize(cmd: Recognize, uow: Movement) -> ReservationResult:
     ]
     if rest.kopecks:
         postings.extend(account.release(rest, EntryKind.RELEASE))
-    await uow.accounts.save(account)
-    recorded = await uow.journal.record(
+    uow.accounts.save(account)
+    recorded = uow.journal.record(
         JournalTransaction(
             TransactionKind.RECOGNIZE,
             tuple(postings),
@@ -54,5 +61,5 @@ async def recognize(cmd: Recognize, uow: Movement) -> ReservationResult:
         )
     )
     reservation.closed_at = recorded.created_at
-    await uow.reservations.close(reservation)
+    uow.reservations.close(reservation)
     return ReservationResult(reservation, Balance.of(account), created=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from application.locked import Movement
 from application.ports import UnitOfWork
 from application.results import Balance, ReservationResult
@@ -9,23 +11,37 @@ from domain.errors import ReservationNotFound, UserNotFound
 from domain.reservation import Reservation
 
 
-async def lock_reservation(
-    uow: Movement, order_id: int, user_id: int, service_id: int
-) -> Reservation:
-    reservation = await uow.reservations.lock(order_id)
+def lock_reservation(uow: Movement, order_id: int, user_id: int, service_id: int) -> Reservation:
+    reservation = uow.reservations.get(order_id)
     if reservation is None:
         raise ReservationNotFound(order_id)
     reservation.check_party(user_id, service_id)
     return reservation
 
 
-async def get_reservation(uow: UnitOfWork, order_id: int) -> ReservationResult:
-    """The reservation and its user's balances, read in one unit of work."""
-    async with uow:
-        reservation = await uow.reservations.get(order_id)
+async def get_reservation(
+    units: Callable[[], UnitOfWork],
+    look_at: Callable[[int, int], Awaitable[object]],
+    order_id: int,
+) -> ReservationResult:
+    """The reservation and its user's balances. Read after its `expires_at` (on the
+    store's clock, read with it), it is expired first by a batch that locks it
+    (`look_at(user_id, order_id)`), so no answer shows a hold that has run out."""
+    found, due = await _read(units, order_id)
+    if due:
+        await look_at(found.reservation.user_id, order_id)
+        found, _ = await _read(units, order_id)
+    return found
+
+
+async def _read(units: Callable[[], UnitOfWork], order_id: int) -> tuple[ReservationResult, bool]:
+    async with units() as uow:
+        reservation, now = await uow.reservations.get(order_id)
         if reservation is None:
             raise ReservationNotFound(order_id)
         account = await uow.accounts.get(reservation.user_id)
     if account is None:  # pragma: no cover - a reservation always has an account
         raise UserNotFound(reservation.user_id)
-    return ReservationResult(reservation, Balance.of(account), created=False)
+    return ReservationResult(reservation, Balance.of(account), created=False), reservation.is_due(
+        now
+    )

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from application.accounts import lock_account
+from application.fingerprint import legacy_money
 from application.locked import Movement
 from application.results import Balance, ReservationResult
 from domain.errors import OrderAlreadyUsed, ReservationExpired, UserNotFound
@@ -45,16 +46,25 @@ class Reserve:
             return form
         return (*form, self.expires_at.astimezone(UTC).isoformat())
 
+    def legacy(self) -> str | None:
+        if self.expires_at is not None:
+            return None  # 8b1b5a2 had no expiring holds
+        return (
+            f"reserve:Reserve(user_id={self.user_id}, service_id={self.service_id},"
+            f" order_id={self.order_id}, amount={legacy_money(self.amount)},"
+            f" description={self.description or None!r})"
+        )
 
-async def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
-    existing = await uow.reservations.get(cmd.order_id)
+
+def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
+    existing = uow.reservations.get(cmd.order_id)
     if existing is not None:
-        return await _repeat(existing, cmd, uow)
+        return _repeat(existing, cmd, uow)
     Reservation.check_expiry(cmd.expires_at, uow.now)
-    account = await lock_account(uow, cmd.user_id)
+    account = lock_account(uow, cmd.user_id)
     postings = account.reserve(cmd.amount)
-    await uow.accounts.save(account)
-    recorded = await uow.journal.record(
+    uow.accounts.save(account)
+    recorded = uow.journal.record(
         JournalTransaction(
             TransactionKind.RESERVE,
             postings,
@@ -72,17 +82,17 @@ async def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
         created_at=recorded.created_at,
         expires_at=cmd.expires_at,
     )
-    await uow.reservations.add(reservation)
+    uow.reservations.add(reservation)
     return ReservationResult(reservation, Balance.of(account), created=True)
 
 
-async def _repeat(existing: Reservation, cmd: Reserve, uow: Movement) -> ReservationResult:
+def _repeat(existing: Reservation, cmd: Reserve, uow: Movement) -> ReservationResult:
     """An order is reserved once: the same request again answers with what it did."""
     if not existing.is_same_order(cmd.user_id, cmd.service_id, cmd.amount):
         raise OrderAlreadyUsed(cmd.order_id)
     if existing.status is ReservationStatus.EXPIRED:
         raise ReservationExpired(cmd.order_id)
-    account = await uow.accounts.get(existing.user_id)
+    account = uow.accounts.get(existing.user_id)
     if account is None:  # pragma: no cover - a reservation always has an account
         raise UserNotFound(existing.user_id)
     return ReservationResult(existing, Balance.of(account), created=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from application.ports import UnitOfWork
@@ -13,13 +14,13 @@ class NameService:
     name: str
 
 
-async def name_service(cmd: NameService, uow: UnitOfWork) -> NameService:
-    async with uow:
+async def name_service(cmd: NameService, units: Callable[[], UnitOfWork]) -> NameService:
+    async with units() as uow:
         await uow.services.name(cmd.service_id, cmd.name)
         await uow.commit()
     return cmd
 
 
-async def list_services(uow: UnitOfWork) -> list[NameService]:
-    async with uow:
+async def list_services(units: Callable[[], UnitOfWork]) -> list[NameService]:
+    async with units() as uow:
         return [NameService(sid, name) for sid, name in await uow.services.all()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,8 +45,8 @@ class StatementPage:
     total: int | None
 
 
-async def statement(query: StatementQuery, uow: UnitOfWork) -> StatementPage:
-    async with uow:
+async def statement(query: StatementQuery, units: Callable[[], UnitOfWork]) -> StatementPage:
+    async with units() as uow:
         if await uow.accounts.get(query.user_id) is None:
             raise UserNotFound(query.user_id)
         rows = await uow.statements.page(query)

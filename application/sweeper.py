@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from application.expire import Expire, expire, ignore_answer
 from application.ports import UnitOfWork
 from application.runner import MoneyMovements
 
@@ -15,9 +14,10 @@ logger = logging.getLogger("balance.expiry")
 
 class Sweeper:
     """Expires due reservations without waiting for a request: every `interval`
-    seconds it reads the due ones (on the store's clock) and sends an `Expire` for
-    each through the batcher. Any number of workers and servers may sweep at once:
-    the row locks and the guarded status make each reservation expire once."""
+    seconds it reads the due ones (on the store's clock) and sends each to a batch
+    that locks it and its owner, which expires it (`MoneyMovements.look_at`). Any
+    number of workers and servers may sweep at once: the row locks and the guarded
+    status make each reservation expire once."""
 
     def __init__(
         self,
@@ -39,10 +39,7 @@ class Sweeper:
             now, due = await uow.reservations.due(self._limit)
         oldest = min((r.expires_at for r in due if r.expires_at is not None), default=now)
         self._overdue((now - oldest).total_seconds())
-        sent = [
-            self._movements.execute(expire, Expire(r.order_id, r.user_id), ignore_answer)
-            for r in due
-        ]
+        sent = [self._movements.look_at(r.user_id, r.order_id) for r in due]
         await asyncio.gather(*sent, return_exceptions=True)
         return len(due)
 

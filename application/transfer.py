@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from application.fingerprint import legacy_money
 from application.locked import Movement
 from application.results import Balance, TransferResult
 from domain.errors import SameUserTransfer, UserNotFound
@@ -34,21 +35,27 @@ class Transfer:
             self.description or "",
         )
 
+    def legacy(self) -> str:
+        return (
+            f"transfer:Transfer(from_user_id={self.from_user_id}, to_user_id={self.to_user_id},"
+            f" amount={legacy_money(self.amount)}, description={self.description or None!r})"
+        )
 
-async def transfer(cmd: Transfer, uow: Movement) -> TransferResult:
+
+def transfer(cmd: Transfer, uow: Movement) -> TransferResult:
     if cmd.from_user_id == cmd.to_user_id:
         raise SameUserTransfer(cmd.from_user_id)
     # A user's first money may come by transfer; a refusal rolls this back with the rest.
-    await uow.accounts.open(cmd.to_user_id)
-    accounts = await uow.accounts.lock([cmd.from_user_id, cmd.to_user_id])
+    uow.accounts.open(cmd.to_user_id)
+    accounts = uow.accounts.lock([cmd.from_user_id, cmd.to_user_id])
     if cmd.from_user_id not in accounts:
         raise UserNotFound(cmd.from_user_id)
     sender, receiver = accounts[cmd.from_user_id], accounts[cmd.to_user_id]
     debit = sender.debit(cmd.amount, EntryKind.TRANSFER_OUT)
     credit = receiver.credit(cmd.amount, EntryKind.TRANSFER_IN)
-    await uow.accounts.save(sender)
-    await uow.accounts.save(receiver)
-    recorded = await uow.journal.record(
+    uow.accounts.save(sender)
+    uow.accounts.save(receiver)
+    recorded = uow.journal.record(
         JournalTransaction(
             TransactionKind.TRANSFER,
             (debit, credit),

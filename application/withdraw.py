@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.accounts import lock_account
+from application.fingerprint import legacy_money
 from application.locked import Movement
 from application.results import Balance, MovementResult
 from domain.ledger import AccountRef, EntryKind, JournalTransaction, Posting, TransactionKind
@@ -28,13 +29,19 @@ class Withdraw:
     def canonical(self) -> tuple[object, ...]:
         return ("withdraw", 1, self.user_id, self.amount.kopecks, self.description or "")
 
+    def legacy(self) -> str:
+        return (
+            f"withdraw:Withdraw(user_id={self.user_id}, amount={legacy_money(self.amount)},"
+            f" description={self.description or None!r})"
+        )
 
-async def withdraw(cmd: Withdraw, uow: Movement) -> MovementResult:
-    account = await lock_account(uow, cmd.user_id)
+
+def withdraw(cmd: Withdraw, uow: Movement) -> MovementResult:
+    account = lock_account(uow, cmd.user_id)
     debit = account.debit(cmd.amount, EntryKind.WITHDRAWAL)
     payout = Posting(AccountRef.external(), EntryKind.WITHDRAWAL, cmd.amount, None)
-    await uow.accounts.save(account)
-    recorded = await uow.journal.record(
+    uow.accounts.save(account)
+    recorded = uow.journal.record(
         JournalTransaction(
             TransactionKind.WITHDRAWAL,
             (debit, payout),

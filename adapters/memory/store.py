@@ -26,7 +26,6 @@ from application.ports import (
     Locked,
     MovementBatch,
     Reservations,
-    Stamp,
     UnitOfWork,
     UserAccounts,
 )
@@ -68,9 +67,9 @@ class InMemoryReservations(Reservations):
         self._committed = committed
         self._clock = clock
 
-    async def get(self, order_id: int) -> Reservation | None:
+    async def get(self, order_id: int) -> tuple[Reservation | None, datetime]:
         found = self._committed.get(order_id)
-        return dataclasses.replace(found) if found else None
+        return (dataclasses.replace(found) if found else None), self._clock.now()
 
     async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:
         now = self._clock.now()
@@ -114,7 +113,7 @@ class InMemoryMovementBatch(MovementBatch):
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
-        self._written: tuple[Changes, Stamp] | None = None
+        self._written: Changes | None = None
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
@@ -129,22 +128,31 @@ class InMemoryMovementBatch(MovementBatch):
         self._written = None
         self._store.lock.release()
 
-    async def answers(self, keys: Sequence[str]) -> dict[str, IdempotencyRecord]:
-        found = {key: self._store.idempotency.get(key) for key in keys}
-        return {key: record for key, record in found.items() if record is not None}
-
-    async def lock(self, user_ids: Sequence[int], order_ids: Sequence[int]) -> Locked:
-        accounts, reservations = self._store.accounts, self._store.reservations
+    async def lock(
+        self,
+        user_ids: Sequence[int],
+        order_ids: Sequence[int],
+        keys: Sequence[str],
+        movements: Sequence[str | None],
+        *,
+        wait: bool,  # noqa: ARG002 - the store's lock is held from start to end
+    ) -> Locked:
+        """No row is ever busy: one lock serializes every batch."""
+        store = self._store
+        accounts, reservations = store.accounts, store.reservations
+        locked = {o: dataclasses.replace(reservations[o]) for o in order_ids if o in reservations}
+        may_expire = sum(1 for r in locked.values() if r.is_open and r.expires_at)
+        found = {key: store.idempotency.get(key) for key in keys}
+        transactions = sum(1 for key in movements if key is None or found.get(key) is None)
         return Locked(
-            {u: dataclasses.replace(accounts[u]) for u in user_ids if u in accounts},
-            {o: dataclasses.replace(reservations[o]) for o in order_ids if o in reservations},
+            accounts={u: dataclasses.replace(accounts[u]) for u in user_ids if u in accounts},
+            reservations=locked,
+            answers={key: record for key, record in found.items() if record is not None},
+            now=store.clock.now(),
+            transaction_ids=[next(store.ids) for _ in range(transactions + may_expire)],
         )
 
-    async def stamp(self, transactions: int) -> Stamp:
-        ids = [next(self._store.ids) for _ in range(transactions)]
-        return Stamp(self._store.clock.now(), ids)
-
-    async def write(self, changes: Changes, stamp: Stamp) -> None:
+    async def write(self, changes: Changes) -> None:
         store = self._store
         created = (
             [a.user_id for a in changes.opened if a.user_id in store.accounts]
@@ -153,17 +161,17 @@ class InMemoryMovementBatch(MovementBatch):
         )
         if created:  # as a unique index would say (the lock makes it unreachable)
             raise ConcurrentUpdate(f"created meanwhile: {created}")
-        self._written = (changes, stamp)
+        self._written = changes
 
     async def commit(self) -> None:
         if self._written is None:
             return
-        changes, stamp = self._written
+        changes = self._written
         store = self._store
         for account in [*changes.opened, *changes.saved]:
             store.accounts[account.user_id] = dataclasses.replace(account)
         for reservation in [*changes.added, *changes.closed]:
             store.reservations[reservation.order_id] = dataclasses.replace(reservation)
-        store.transactions.extend((i, tx, stamp.created_at) for i, tx in changes.transactions)
+        store.transactions.extend((i, tx, changes.created_at) for i, tx in changes.transactions)
         store.idempotency.update(changes.answers)
         self._written = None

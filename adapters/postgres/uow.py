@@ -6,38 +6,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
-from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy import BigInteger, Integer, bindparam, select, text
 
-from adapters.postgres.movements import reservation_of
+from adapters.postgres.movements import ReservationRow, reservation_of
 from adapters.postgres.reports import PostgresServiceCatalogue
 from adapters.postgres.session import Session
 from adapters.postgres.sql import Db, compile_sql
 from adapters.postgres.statements import PostgresStatements
-from adapters.postgres.tables import TimestampTZ, accounts, reservations
+from adapters.postgres.tables import accounts
 from application.ports import Reservations, UnitOfWork, UserAccounts
 from domain.account import UserAccount
 from domain.money import Money
 from domain.reservation import Reservation
+
+_R = ", ".join(f"r.{name}" for name in ReservationRow._fields)
 
 _GET_ACCOUNT = compile_sql(
     select(accounts.c.available, accounts.c.reserved).where(
         accounts.c.user_id == bindparam("user_id")
     )
 )
+# With the store's clock, the one that decides whether a hold ran out.
 _GET_RESERVATION = compile_sql(
-    select(reservations).where(reservations.c.order_id == bindparam("order_id"))
+    text(
+        f"SELECT {_R}, clock_timestamp() AS now FROM (VALUES (1)) AS one"
+        " LEFT JOIN reservations AS r ON r.order_id = :order_id"
+    ).bindparams(bindparam("order_id", type_=BigInteger))
 )
-_NOW = compile_sql(select(func.clock_timestamp()))
-# Through reservations_due, the longest overdue first.
+# The store's clock and the reservations due by it, the longest overdue first
+# (through reservations_due), in one round trip.
 _DUE = compile_sql(
-    select(reservations)
-    .where(
-        reservations.c.status == "reserved",
-        reservations.c.expires_at.is_not(None),
-        reservations.c.expires_at <= bindparam("now", type_=TimestampTZ),
-    )
-    .order_by(reservations.c.expires_at)
-    .limit(bindparam("limit", type_=Integer))
+    text(
+        f"SELECT {_R}, clock.now FROM (SELECT clock_timestamp() AS now) AS clock"
+        " LEFT JOIN LATERAL (SELECT * FROM reservations"
+        "  WHERE status = 'reserved' AND expires_at IS NOT NULL AND expires_at <= clock.now"
+        "  ORDER BY expires_at LIMIT :limit) AS r ON true"
+    ).bindparams(bindparam("limit", type_=Integer))
 )
 
 
@@ -56,14 +60,14 @@ class PostgresReservations(Reservations):
     def __init__(self, db: Db) -> None:
         self._db = db
 
-    async def get(self, order_id: int) -> Reservation | None:
+    async def get(self, order_id: int) -> tuple[Reservation | None, datetime]:
         row = await self._db.row(_GET_RESERVATION, order_id=order_id)
-        return reservation_of(row) if row is not None else None
+        assert row is not None
+        return (reservation_of(row) if row["order_id"] is not None else None), row["now"]
 
     async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:
-        now = await self._db.value(_NOW)
-        rows = await self._db.rows(_DUE, now=now, limit=limit)
-        return now, [reservation_of(row) for row in rows]
+        rows = await self._db.rows(_DUE, limit=limit)
+        return rows[0]["now"], [reservation_of(row) for row in rows if row["order_id"] is not None]
 
 
 class PostgresUnitOfWork(Session, UnitOfWork):

@@ -3,16 +3,16 @@ transaction, each answered as its single endpoint would have answered it."""
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from litestar import Response, post
 from litestar.params import JSONBody
 
+from application.fingerprint import batch_fingerprint
 from application.ports import StoredResponse
-from application.runner import ClientBatch, Job, MoneyMovements, Outcome
+from application.work import Job, Outcome, client_batch
 from domain.errors import InvalidAmount
 from entrypoints.http import metrics
 from entrypoints.http.auth import WRITE
@@ -53,7 +53,7 @@ ROUTES: dict[type[Operation], MoneyRoute[Any]] = {
 _encode = msgspec.json.Encoder().encode
 
 
-def _job(movements: MoneyMovements, index: int, operation: Operation) -> Job:
+def _job(index: int, operation: Operation) -> Job:
     """The operation as its single endpoint would run it; a malformed amount is the
     whole batch's refusal, named by its place."""
     order_id = getattr(operation, "order_id", 0)
@@ -61,35 +61,21 @@ def _job(movements: MoneyMovements, index: int, operation: Operation) -> Job:
         use_case, command, render = ROUTES[type(operation)].plan(operation, order_id)
     except InvalidAmount as error:
         raise invalid_field(f"operations[{index}].amount", error.reason) from None
-    return movements.job(use_case, command, render, operation.idempotency_key or None)
+    return Job.of(use_case, command, render, operation.idempotency_key or None)
 
 
-class _Results:
-    """Renders every operation's answer. The engine renders a batch once per
-    attempt, before its commit: the refusals of the last rendering are counted by
-    the handler once the batch is through, so a retried batch counts them once."""
-
-    def __init__(self) -> None:
-        self.refused: list[str] = []
-
-    def __call__(self, outcomes: list[Outcome]) -> StoredResponse:
-        self.refused = []
-        results = []
-        for outcome in outcomes:
-            if outcome.refusal is not None:
-                refused = refusal(outcome.refusal)
-                self.refused.append(refused.slug)
-                results.append({"status": refused.status, "body": msgspec.Raw(refused.body)})
-            else:
-                assert outcome.response is not None
-                stored = outcome.response
-                results.append({"status": stored.status, "body": msgspec.Raw(stored.body)})
-        return StoredResponse(200, _encode({"results": results}))
-
-
-def _fingerprint(data: BatchRequest, jobs: list[Job]) -> str:
-    form = ["batch", 1, data.atomic, [[*job.command.canonical(), job.key] for job in jobs]]
-    return hashlib.sha256(json.dumps(form, separators=(",", ":")).encode()).hexdigest()
+def _results(outcomes: Sequence[Outcome]) -> StoredResponse:
+    """Every operation's answer, as its single endpoint would have sent it."""
+    results = []
+    for outcome in outcomes:
+        if outcome.refusal is not None:
+            refused = refusal(outcome.refusal)
+            results.append({"status": refused.status, "body": msgspec.Raw(refused.body)})
+        else:
+            assert outcome.response is not None
+            stored = outcome.response
+            results.append({"status": stored.status, "body": msgspec.Raw(stored.body)})
+    return StoredResponse(200, _encode({"results": results}))
 
 
 @post(
@@ -113,18 +99,19 @@ async def post_batch(
     have answered at that point. Atomic: all or nothing; the first refusal is the
     answer, its field named `operations[i]...`, and nothing is written."""
     key = idempotency_key(idempotency_key_)
-    movements = services.movements
-    jobs = [_job(movements, i, operation) for i, operation in enumerate(data.operations)]
+    jobs = [_job(i, operation) for i, operation in enumerate(data.operations)]
     for index, job in enumerate(jobs):
         if key is not None and job.key == key:
             raise invalid_field(
                 f"operations[{index}].idempotency_key", "is the batch's own Idempotency-Key"
             )
-    results = _Results()
-    batch = ClientBatch(jobs, data.atomic, results, key, _fingerprint(data, jobs))
-    stored = await movements.execute_batch(batch)
-    for slug in results.refused:  # none when the batch's key replayed its answer
-        metrics.refused(slug)
+    fingerprint = batch_fingerprint(data.atomic, [(job.command, job.key) for job in jobs])
+    request = client_batch(jobs, _results, atomic=data.atomic, key=key, fingerprint=fingerprint)
+    answer = await services.movements.submit(request)
+    for outcome in answer.outcomes:  # none when the batch's key replayed its answer
+        if outcome.refusal is not None:
+            metrics.refused(refusal(outcome.refusal).slug)
+    stored = answer.response
     return Response(stored.body, status_code=stored.status, media_type="application/json")
 
 

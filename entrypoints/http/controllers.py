@@ -12,7 +12,6 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
-from application.expire import Expire, expire
 from application.get_balance import get_balance
 from application.ports import DatabaseStatus, RevenueReports, RevenueReportWriter, UnitOfWork
 from application.reservations import get_reservation
@@ -254,13 +253,8 @@ async def post_cancel(
 async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> Response[bytes]:
     """A reservation read after its expires_at is expired first (on the store's clock),
     so no answer shows a hold that has run out."""
-    found = await get_reservation(services.uow(), order_id)
-    reservation = found.reservation
-    if reservation.is_due(datetime.now(UTC)):
-        command = Expire(order_id, reservation.user_id)
-        stored = await services.movements.execute(expire, command, render.reservation_closed)
-    else:
-        stored = render.reservation_closed(found)
+    found = await get_reservation(services.uow, services.movements.look_at, order_id)
+    stored = render.reservation_closed(found)
     return Response(stored.body, status_code=200, media_type="application/json")
 
 
@@ -331,7 +325,7 @@ async def get_user_transactions(
         until=_utc(until, "to"),
         kinds=_kinds(kind),
     )
-    return render.statement_response(await statement(query, services.uow()))
+    return render.statement_response(await statement(query, services.uow))
 
 
 def _utc(text: str | None, field: str) -> datetime | None:
@@ -387,7 +381,7 @@ async def get_user_balance(
 ) -> BalanceResponse:
     """A user's available and reserved money, now or as of a past instant."""
     moment = _utc(as_of, "as_of")
-    return render.balance_response(await get_balance(user_id, services.uow(), moment))
+    return render.balance_response(await get_balance(user_id, services.uow, moment))
 
 
 ROUTES = [

@@ -42,7 +42,7 @@ async def put_service(
     service_id: PathId, data: JSONBody[ServiceNameRequest], services: ServicesDep
 ) -> ServiceOut:
     """Name a service (or rename it); reports and statements show the name."""
-    named = await name_service(NameService(service_id, data.name), services.uow())
+    named = await name_service(NameService(service_id, data.name), services.uow)
     return ServiceOut(named.service_id, named.name)
 
 
@@ -55,7 +55,7 @@ async def put_service(
 )
 async def get_services(services: ServicesDep) -> ServiceList:
     return ServiceList(
-        [ServiceOut(s.service_id, s.name) for s in await list_services(services.uow())]
+        [ServiceOut(s.service_id, s.name) for s in await list_services(services.uow)]
     )
 
 

@@ -36,7 +36,7 @@ async def test_the_sweeper_gives_the_money_back_once(adapter: Adapter) -> None:
     await reserved_and_due(adapter)
     assert await adapter.sweeper().sweep() == 1
     assert await adapter.sweeper(worker=1).sweep() == 0  # nothing due any more
-    found = await get_reservation(adapter.uow(), 17)
+    found = await get_reservation(adapter.uow, adapter.movements.look_at, 17)
     assert found.reservation.status is ReservationStatus.EXPIRED
     assert found.balance.available == rub("100")
     ledger = await adapter.view.snapshot()
@@ -44,7 +44,7 @@ async def test_the_sweeper_gives_the_money_back_once(adapter: Adapter) -> None:
     expired = [e for e in ledger.entries if e.kind == "expire"]
     assert [(e.account, e.amount) for e in expired] == [("reserved", -3000), ("available", 3000)]
     check_invariants(ledger)
-    lines = await statement(build_query(1, kinds=frozenset({EntryKind.EXPIRE})), adapter.uow())
+    lines = await statement(build_query(1, kinds=frozenset({EntryKind.EXPIRE})), adapter.uow)
     assert {line.description for line in lines.lines} == {"Reservation for order 17 expired"}
     month = ReportPeriod.month(datetime.now(UTC).year, datetime.now(UTC).month)
     assert await revenue_report(month, adapter.revenue) == []

@@ -30,7 +30,7 @@ from tests.ledger_view import check_invariants
 
 
 async def balance(adapter: Adapter, user_id: int) -> tuple[str, str]:
-    b = await get_balance(user_id, adapter.uow())
+    b = await get_balance(user_id, adapter.uow)
     return b.available.to_rubles(), b.reserved.to_rubles()
 
 
@@ -45,7 +45,7 @@ async def assert_refused_without_writes(
 
 async def test_first_deposit_opens_the_account(adapter: Adapter) -> None:
     with pytest.raises(UserNotFound):
-        await get_balance(1, adapter.uow())
+        await get_balance(1, adapter.uow)
     result = await run(adapter, deposit, Deposit(1, rub("100.50"), "card"))
     assert result.balance.available == rub("100.50")
     assert await balance(adapter, 1) == ("100.50", "0.00")
@@ -82,7 +82,7 @@ async def test_transfer_moves_money_and_opens_the_receiver(adapter: Adapter) -> 
         adapter, run(adapter, transfer, Transfer(1, 1, rub("1"))), SameUserTransfer
     )
     with pytest.raises(UserNotFound):  # the refused transfer to 3 opened nothing
-        await get_balance(3, adapter.uow())
+        await get_balance(3, adapter.uow)
     check_invariants(await adapter.view.snapshot())
 
 

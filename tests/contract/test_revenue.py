@@ -74,16 +74,16 @@ async def recognized_at(adapter: Adapter) -> datetime:
     from application.statement import build_query, statement
     from domain.ledger import EntryKind
 
-    page = await statement(build_query(1, kinds=frozenset({EntryKind.RECOGNIZE})), adapter.uow())
+    page = await statement(build_query(1, kinds=frozenset({EntryKind.RECOGNIZE})), adapter.uow)
     return page.lines[0].created_at
 
 
 async def test_names_and_csv_round_trip(adapter: Adapter) -> None:
     names = {1: 'Delivery; "express"', 2: "Реклама\nв ленте", 3: "Zeta"}
     for service_id, name in names.items():
-        await name_service(NameService(service_id, name), adapter.uow())
-    await name_service(NameService(3, "Alpha"), adapter.uow())  # renamed
-    assert [s.name for s in await list_services(adapter.uow())] == [names[1], names[2], "Alpha"]
+        await name_service(NameService(service_id, name), adapter.uow)
+    await name_service(NameService(3, "Alpha"), adapter.uow)  # renamed
+    assert [s.name for s in await list_services(adapter.uow)] == [names[1], names[2], "Alpha"]
     await run(adapter, deposit, Deposit(1, Money(10**6)))
     for order, (service, kopecks) in enumerate(
         [(1, 150), (2, 99_999), (3, 1), (4, 500), (1, 50)], 1

@@ -57,7 +57,7 @@ async def build_ledger(adapter: Adapter, ops: list[tuple[str, int]]) -> None:
 
 
 async def read_all(adapter: Adapter, **params: Any) -> list[StatementLine]:
-    page = await statement(build_query(USER, limit=500, **params), adapter.uow())
+    page = await statement(build_query(USER, limit=500, **params), adapter.uow)
     assert page.next_cursor is None
     return page.lines
 
@@ -67,7 +67,7 @@ async def walk(adapter: Adapter, limit: int, **params: Any) -> list[StatementLin
     cursor = None
     while True:
         query = build_query(USER, limit=limit, cursor=cursor, **({} if cursor else params))
-        page = await statement(query, adapter.uow())
+        page = await statement(query, adapter.uow)
         assert len(page.lines) <= limit
         lines += page.lines
         assert len(lines) <= 1000, "the walk does not end: a cursor repeats entries"
@@ -107,7 +107,7 @@ async def test_every_walk_returns_every_entry_once_in_order(
     while True:
         page = await statement(
             build_query(USER, limit=limit, page=number, sort=sort, descending=descending),
-            adapter.uow(),
+            adapter.uow,
         )
         assert page.total == len(everything)
         if not page.lines:
@@ -138,9 +138,7 @@ async def test_inserts_between_pages_never_skip_or_repeat_older_entries(adapter:
         cursor = None
         while True:
             params: dict[str, Any] = {} if cursor else {"descending": descending}
-            page = await statement(
-                build_query(USER, limit=2, cursor=cursor, **params), adapter.uow()
-            )
+            page = await statement(build_query(USER, limit=2, cursor=cursor, **params), adapter.uow)
             seen += page.lines
             assert len(seen) <= 100, "the walk does not end: a cursor repeats entries"
             await run(adapter, deposit, Deposit(USER, rub("0.01")))  # lands between page reads
@@ -189,15 +187,15 @@ async def test_balance_as_of_every_entry_equals_the_replay(adapter: Adapter) -> 
         for earlier in lines:
             if earlier.created_at <= line.created_at:
                 replayed[earlier.account.value] = earlier.balance_after.kopecks
-        balance = await get_balance(USER, adapter.uow(), as_of=line.created_at)
+        balance = await get_balance(USER, adapter.uow, as_of=line.created_at)
         assert (balance.available.kopecks, balance.reserved.kopecks) == (
             replayed["available"],
             replayed["reserved"],
         )
-    before = await get_balance(USER, adapter.uow(), as_of=lines[0].created_at - timedelta(1))
+    before = await get_balance(USER, adapter.uow, as_of=lines[0].created_at - timedelta(1))
     assert (before.available, before.reserved) == (Money(0), Money(0))
-    now = await get_balance(USER, adapter.uow())
-    latest = await get_balance(USER, adapter.uow(), as_of=lines[-1].created_at + timedelta(1))
+    now = await get_balance(USER, adapter.uow)
+    latest = await get_balance(USER, adapter.uow, as_of=lines[-1].created_at + timedelta(1))
     assert latest == now
 
 
@@ -205,6 +203,6 @@ async def test_the_deepest_page_is_empty_not_an_error(adapter: Adapter) -> None:
     """Page 10^9 of 500 lines starts past 2^31 entries: the offset is a bigint."""
     await run(adapter, deposit, Deposit(1, rub("1")))
     deepest = build_query(1, page=10**9, limit=500)
-    page = await statement(deepest, adapter.uow())
+    page = await statement(deepest, adapter.uow)
     assert page.lines == []
     assert page.total == 1

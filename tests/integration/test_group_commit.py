@@ -19,7 +19,7 @@ from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Engine
 from application.deposit import Deposit, deposit
 from application.errors import StoreUnavailable
-from application.ports import Changes, Stamp
+from application.ports import Changes
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements
@@ -46,11 +46,11 @@ def killed_before_write(url: str, times: int) -> Callable[[Engine], PostgresMove
     state = {"kills": 0}
 
     class KilledBeforeWrite(PostgresMovementBatch):
-        async def write(self, changes: Changes, stamp: Stamp) -> None:
+        async def write(self, changes: Changes) -> None:
             if state["kills"] < times:
                 state["kills"] += 1
                 await terminate(url, self.db.connection.get_server_pid())
-            await super().write(changes, stamp)
+            await super().write(changes)
 
     return KilledBeforeWrite
 

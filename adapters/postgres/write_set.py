@@ -1,0 +1,151 @@
+"""Rows as types: everything a batch writes, in one statement built from row types.
+
+Each table a batch writes has a row type, a NamedTuple whose field names are the
+table's columns and whose annotations give their types, and a way it is written
+(`Insert`, `Update`). `WriteSet` makes one statement of them: each write is a
+data-modifying CTE over `unnest` of one array per column, and the statement
+answers how many rows each one wrote. `arrays` turns a list of rows into those
+arrays by transposing them. Adding a column to a table a batch writes is a field
+on its row type (and the migration): nothing here changes.
+
+Every data-modifying CTE runs whether or not the final SELECT reads it; they run
+in the order written, and foreign keys are checked at the end of the statement,
+when the rows they point to are there.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, Union, get_args, get_origin, get_type_hints
+
+from adapters.postgres.sql import Sql
+from application.errors import ConcurrentUpdate
+
+_SQL_TYPES: dict[type, str] = {
+    int: "bigint",
+    str: "text",
+    bytes: "bytea",
+    datetime: "timestamptz",
+    bool: "boolean",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    table: str
+    if_absent: bool = False
+    """ON CONFLICT DO NOTHING: a row created meanwhile shows in the count."""
+    keep_order: bool = False
+    """Rows go in in list order, so identity ids follow it."""
+    given_identity: bool = False
+    """The rows carry their identity column's value (OVERRIDING SYSTEM VALUE)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    table: str
+    key: str
+    only_if: str = ""
+    """A condition on the stored row (`target.column`): rows failing it are left alone
+    and missing from the count."""
+    also: str = ""
+    """More assignments, e.g. `updated_at = clock_timestamp()`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    name: str
+    row: type[NamedTuple]
+    how: Insert | Update
+
+    @property
+    def may_find_rows_created(self) -> bool:
+        """Whether a short count means another transaction created a row first."""
+        return isinstance(self.how, Insert) and self.how.if_absent
+
+
+def columns(row: type[NamedTuple]) -> list[tuple[str, str]]:
+    """(name, SQL type) of each field, in order."""
+    hints = get_type_hints(row)
+    return [(name, _sql_type(hints[name])) for name in row._fields]
+
+
+def _sql_type(hint: Any) -> str:
+    if get_origin(hint) in (Union, types.UnionType):
+        (hint,) = [arg for arg in get_args(hint) if arg is not type(None)]
+    return _SQL_TYPES[hint]
+
+
+class WriteSet:
+    def __init__(self, *writes: Write) -> None:
+        self.writes = writes
+        names: list[str] = []
+        ctes = []
+        for write in writes:
+            fields = columns(write.row)
+            params = [f"{write.name}_{name}" for name, _ in fields]
+            first = len(names) + 1
+            names += params
+            ctes.append(f"{write.name} AS ({_cte(write, fields, first)})")
+        counts = ", ".join(f"(SELECT count(*) FROM {w.name}) AS {w.name}" for w in writes)
+        self.sql = Sql(f"WITH {', '.join(ctes)} SELECT {counts}", tuple(names), {})
+
+    def params(self, rows: Mapping[str, Sequence[tuple[Any, ...]]]) -> dict[str, list[Any]]:
+        """One array per column of each write, from its rows."""
+        params: dict[str, list[Any]] = {}
+        for write in self.writes:
+            found = rows.get(write.name, ())
+            for name, values in zip(write.row._fields, arrays(write.row, found), strict=True):
+                params[f"{write.name}_{name}"] = values
+        return params
+
+    def check(self, counts: Mapping[str, int], rows: Mapping[str, Sequence[object]]) -> None:
+        """Every row written: a short count of rows created means another transaction
+        created one first (ConcurrentUpdate: run again); any other short count, that a
+        locked row changed under its lock, which cannot be."""
+        short = {w for w in self.writes if counts[w.name] != len(rows.get(w.name, ()))}
+        wrote = {w.name: counts[w.name] for w in self.writes}
+        if any(w.may_find_rows_created for w in short):
+            raise ConcurrentUpdate(f"rows created meanwhile: {wrote}")
+        if short:
+            raise AssertionError(f"locked rows changed under the lock: {wrote}")
+
+
+def arrays(row: type[NamedTuple], rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    if not rows:
+        return [[] for _ in row._fields]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _unnest(fields: list[tuple[str, str]], first: int) -> str:
+    arrays_ = ", ".join(f"${first + i}::{sql}[]" for i, (_, sql) in enumerate(fields))
+    return f"unnest({arrays_})"
+
+
+def _cte(write: Write, fields: list[tuple[str, str]], first: int) -> str:
+    names = ", ".join(name for name, _ in fields)
+    how = write.how
+    if isinstance(how, Update):
+        sets = ", ".join(f"{n} = r.{n}" for n, _ in fields if n != how.key)
+        sets += f", {how.also}" if how.also else ""
+        guard = f" AND {how.only_if}" if how.only_if else ""
+        return (
+            f"UPDATE {how.table} AS target SET {sets}"
+            f" FROM {_unnest(fields, first)} AS r({names})"
+            f" WHERE target.{how.key} = r.{how.key}{guard} RETURNING 1"
+        )
+    overriding = " OVERRIDING SYSTEM VALUE" if how.given_identity else ""
+    source = f"{_unnest(fields, first)} AS r({names})"
+    order = ""
+    if how.keep_order:
+        source = f"{_unnest(fields, first)} WITH ORDINALITY AS r({names}, position)"
+        order = " ORDER BY r.position"
+    conflict = " ON CONFLICT DO NOTHING" if how.if_absent else ""
+    selected = ", ".join(f"r.{name}" for name, _ in fields)
+    return (
+        f"INSERT INTO {how.table} ({names}){overriding} SELECT {selected} FROM {source}"
+        f"{order}{conflict} RETURNING 1"
+    )

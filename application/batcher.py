@@ -1,0 +1,147 @@
+"""Queue -> batches: what runs together, and when. Knows nothing of money or SQL.
+
+Items queue and a batch is whatever queued while earlier batches were in flight,
+taken once per turn of the event loop (an idle service waits for nothing: the first
+item runs at once), up to `max_batch` in size, with up to `max_in_flight` batches
+running at once. Two items sharing a key are never in flight together: the second
+waits for the first to be answered.
+
+A batch may give items back, each with a resource that another transaction holds
+(a row locked elsewhere). They wait in a lane of that resource, together with
+every item that names it later, in order, and the lane's batches run on their own
+(`wait=True`: they wait for the resource), up to `max_waiting` lanes at once, so
+the queue behind them goes on without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+from application.errors import StoreUnavailable
+
+logger = logging.getLogger("balance.batches")
+
+
+class Item(Protocol):
+    @property
+    def future(self) -> asyncio.Future[Any]: ...
+
+    @property
+    def keys(self) -> Iterable[Hashable]: ...
+
+    @property
+    def resources(self) -> Iterable[Hashable]: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+T = TypeVar("T", bound=Item)
+Run = Callable[[list[T], bool], Awaitable[Mapping[T, Hashable]]]
+"""Runs a batch (waiting for held resources or not) and answers its items, but for
+those it gives back, each with the resource it found held."""
+
+
+class Batcher(Generic[T]):
+    def __init__(
+        self, run: Run[T], *, max_batch: int, max_in_flight: int, max_waiting: int = 2
+    ) -> None:
+        self._run = run
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._max_waiting = max_waiting
+        self._queue: deque[T] = deque()
+        self._lanes: dict[Hashable, deque[T]] = {}
+        self._lanes_running: set[Hashable] = set()
+        self._in_flight = 0
+        self._claims: dict[Hashable, T] = {}  # keys of the items in flight
+        self._due = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, item: T) -> None:
+        lane = next((r for r in item.resources if r in self._lanes), None)
+        (self._lanes[lane] if lane is not None else self._queue).append(item)
+        self._dispatch_soon()
+
+    def _dispatch_soon(self) -> None:
+        """Dispatch once the items arriving in this turn of the event loop queued."""
+        if not self._due:
+            self._due = True
+            asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._due = False
+        while self._queue and self._in_flight < self._max_in_flight:
+            batch = self._take(self._queue)
+            if not batch:  # every queued item waits for a key in flight
+                break
+            self._in_flight += 1
+            self._start(batch, None)
+        for lane, items in self._lanes.items():
+            if len(self._lanes_running) >= self._max_waiting:
+                break
+            if lane not in self._lanes_running and (batch := self._take(items)):
+                self._lanes_running.add(lane)
+                self._start(batch, lane)
+
+    def _take(self, queue: deque[T]) -> list[T]:
+        """The oldest items up to the batch size, at most one per key in flight."""
+        batch: list[T] = []
+        size = 0
+        skipped: list[T] = []
+        while queue and (not batch or size + queue[0].size <= self._max_batch):
+            item = queue.popleft()
+            if any(self._claims.get(key, item) is not item for key in item.keys):
+                skipped.append(item)
+                continue
+            self._claims.update(dict.fromkeys(item.keys, item))
+            batch.append(item)
+            size += item.size
+        queue.extendleft(reversed(skipped))
+        return batch
+
+    def _start(self, batch: list[T], lane: Hashable | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_batch(batch, lane))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_batch(self, batch: list[T], lane: Hashable | None) -> None:
+        given_back: Mapping[T, Hashable] = {}
+        try:
+            given_back = await self._run(batch, lane is not None)
+        except BaseException as error:  # no caller may wait forever
+            logger.exception("a batch failed outside its error handling")
+            _fail(batch, error)
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            self._finish(batch, lane, given_back)
+
+    def _finish(
+        self, batch: list[T], lane: Hashable | None, given_back: Mapping[T, Hashable]
+    ) -> None:
+        if lane is None:
+            self._in_flight -= 1
+        else:
+            self._lanes_running.discard(lane)
+        for item, resource in given_back.items():
+            self._lanes.setdefault(resource, deque()).append(item)
+        for item in batch:
+            if item.future.done():
+                for key in item.keys:
+                    self._claims.pop(key, None)
+        if lane is not None and not self._lanes[lane] and lane not in given_back.values():
+            del self._lanes[lane]
+        if self._queue or self._lanes:
+            self._dispatch_soon()
+
+
+def _fail(items: Iterable[Item], error: BaseException) -> None:
+    failure = error if isinstance(error, Exception) else StoreUnavailable("stopped")
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(failure)

@@ -1,0 +1,65 @@
+"""What makes two requests under one Idempotency-Key the same request, across deploys.
+
+A key's row stores the fingerprint of the request that first used it; a retry
+replays the stored answer only if its own fingerprint matches. So a fingerprint
+must come from the values a client sent, never from how today's code names or
+prints them, and each form stays readable for as long as keys stored under it
+live:
+
+- the canonical form (since group commit): `command.canonical()`, a tuple
+  `(operation, form version, *values)` as compact JSON, hashed;
+- the legacy form (before group commit, 8b1b5a2 and earlier): the `repr` of the
+  command dataclass as it was then, spelt out here field by field
+  (`command.legacy()`), so a field added since (`Reserve.expires_at`) cannot
+  change it.
+
+tests/unit/test_fingerprint.py pins literal hashes of both forms, produced by
+the code that wrote them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Protocol
+
+from domain.money import Money
+
+
+class Fingerprinted(Protocol):
+    def canonical(self) -> tuple[object, ...]:
+        """(operation, form version, *values): what makes two requests the same one."""
+        ...
+
+    def legacy(self) -> str | None:
+        """The request as 8b1b5a2 fingerprinted it, or None if it had no such request."""
+        ...
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _compact(form: object) -> str:
+    return json.dumps(form, separators=(",", ":"), ensure_ascii=True)
+
+
+def fingerprint(command: Fingerprinted) -> str:
+    return _digest(_compact(command.canonical()))
+
+
+def legacy_fingerprint(command: Fingerprinted) -> str | None:
+    form = command.legacy()
+    return _digest(form) if form is not None else None
+
+
+def batch_fingerprint(atomic: bool, operations: Iterable[tuple[Fingerprinted, str | None]]) -> str:
+    """A client batch: its flag and every operation's canonical form and key, in order."""
+    form = ["batch", 1, atomic, [[*command.canonical(), key] for command, key in operations]]
+    return _digest(_compact(form))
+
+
+def legacy_money(amount: Money) -> str:
+    """`repr(Money)` as 8b1b5a2 printed it."""
+    return f"Money(kopecks={amount.kopecks}, currency=<Currency.RUB: 'RUB'>)"
