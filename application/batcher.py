@@ -9,7 +9,7 @@ waits for the first to be answered.
 A batch may give items back, each with a resource that another transaction holds
 (a row locked elsewhere). They wait in a lane of that resource, together with
 every item that names it later, in order, and the lane's batches run on their own
-(`wait=True`: they wait for the resource), up to `max_waiting` lanes at once, so
+(each first waits for the lane's resource), up to `max_waiting` lanes at once, so
 the queue behind them goes on without them.
 """
 
@@ -41,9 +41,9 @@ class Item(Protocol):
 
 
 T = TypeVar("T", bound=Item)
-Run = Callable[[list[T], bool], Awaitable[Mapping[T, Hashable]]]
-"""Runs a batch (waiting for held resources or not) and answers its items, but for
-those it gives back, each with the resource it found held."""
+Run = Callable[[list[T], Any], Awaitable[Mapping[T, Any]]]
+"""Runs a batch (first waiting for a lane's resource, or None) and answers its items,
+but for those it gives back, each with the resource it found held."""
 
 
 class Batcher(Generic[T]):
@@ -112,7 +112,7 @@ class Batcher(Generic[T]):
     async def _run_batch(self, batch: list[T], lane: Hashable | None) -> None:
         given_back: Mapping[T, Hashable] = {}
         try:
-            given_back = await self._run(batch, lane is not None)
+            given_back = await self._run(batch, lane)
         except BaseException as error:  # no caller may wait forever
             logger.exception("a batch failed outside its error handling")
             _fail(batch, error)

@@ -6,13 +6,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Literal, Protocol, Self
 
 from application.statement_query import StatementQuery
 from domain.account import UserAccount
 from domain.ledger import JournalTransaction
 from domain.money import Money
 from domain.reservation import Reservation
+
+Resource = tuple[Literal["user", "order"], int]
+"""A row a batch locks: a user's account row, or an order's reservation row."""
 
 
 class Clock(Protocol):
@@ -74,9 +77,8 @@ class Locked:
     The stamp is taken after the locks: the batch's time, and an id for each
     transaction it may record. A later batch on the same rows gets a later time and
     higher ids, so a user's entries are in the same order by time and by id.
-    `busy_users` and `busy_orders` exist but are locked by another transaction (only
-    when the batch asked not to wait): the requests that need them wait for a
-    batch of their own."""
+    `busy_users` and `busy_orders` exist but are locked by another transaction: the
+    requests that need them wait for a batch of their own."""
 
     accounts: dict[int, UserAccount]
     reservations: dict[int, Reservation]
@@ -128,15 +130,18 @@ class MovementBatch(Protocol):
         keys: Sequence[str],
         movements: Sequence[str | None],
         *,
-        wait: bool,
+        wait_for: Resource | None = None,
     ) -> Locked:
-        """Open the transaction; lock these users, then these orders, each in ascending
-        id, so two batches never deadlock; read the answers stored under these keys;
-        stamp the batch with an id for each movement (given by its key or None) that
-        has no stored answer, and for each locked reservation that may expire. Missing
-        rows are left out. Without `wait`, rows another transaction holds are reported
-        busy instead of waited for; with it, a wait past the lock timeout raises
-        `RowsBusy`."""
+        """Open the transaction; lock these users, then these orders, skipping rows
+        another transaction holds (reported busy); read the answers stored under
+        these keys; stamp the batch with an id for each movement (given by its key or
+        None) that has no stored answer, and for each locked reservation that may
+        expire. Missing rows are left out.
+
+        `wait_for`: first wait for that one row, holding nothing else, so a batch
+        waits for at most one row and never while it holds another (no deadlock,
+        and no one waits behind it but for that row). A wait past the lock timeout
+        raises `RowsBusy`."""
         ...
 
     async def write(self, changes: Changes) -> None: ...

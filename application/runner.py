@@ -12,8 +12,9 @@ readable alone:
 
 A failed attempt is handed to one decision (policy.py): run again, run apart, or
 answer with the failure. Requests that need a row another transaction holds are
-given back to the batcher, which runs them in a batch of their own that waits for
-the row, so a row held for long delays only the requests that need it.
+given back to the batcher, which runs them in a batch of their own that first waits
+for that row, holding nothing else, so a row held for long delays only the
+requests that need it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import count
 
@@ -29,7 +30,7 @@ from application.apply import Applied, apply
 from application.batcher import Batcher
 from application.errors import ApplicationError
 from application.policy import after_failure
-from application.ports import Locked, MovementBatch, MovementObserver, StoredResponse
+from application.ports import Locked, MovementBatch, MovementObserver, Resource, StoredResponse
 from application.results import wrote
 from application.work import (
     Answer,
@@ -68,7 +69,7 @@ class _Unobserved:
 @dataclass(frozen=True, slots=True)
 class _Attempt:
     applied: Applied
-    given_back: dict[Request, Hashable]
+    given_back: dict[Request, Resource]
 
 
 class MoneyMovements:
@@ -112,18 +113,18 @@ class MoneyMovements:
         # A caller that goes away does not take its request out of a running batch.
         return await asyncio.shield(request.future)
 
-    async def _run(self, requests: list[Request], wait: bool) -> dict[Request, Hashable]:
+    async def _run(self, requests: list[Request], lane: Resource | None) -> dict[Request, Resource]:
         """Run a batch until every request is answered or given back."""
         pending = requests
-        given_back: dict[Request, Hashable] = {}
+        given_back: dict[Request, Resource] = {}
         for attempt in count(1):
             try:
-                done = await self._attempt(pending, wait)
+                done = await self._attempt(pending, lane)
             except Exception as error:
                 step = after_failure(error, pending, attempt, self._attempts)
                 _fail(step.failed)
                 for part in step.apart:
-                    given_back |= await self._run(part, wait)
+                    given_back |= await self._run(part, lane)
                 pending = step.retry
                 if not pending:
                     return given_back
@@ -133,13 +134,13 @@ class MoneyMovements:
                 return given_back | done.given_back
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, requests: list[Request], wait: bool) -> _Attempt:
+    async def _attempt(self, requests: list[Request], lane: Resource | None) -> _Attempt:
         users = sorted({user for request in requests for user in request.user_ids})
         orders = sorted({order for request in requests for order in request.order_ids})
         keys = sorted({key for request in requests for key in request.keys})
         movements = [job.key for request in requests for job in request.jobs]
         async with self._store() as store:
-            locked = await store.lock(users, orders, keys, movements, wait=wait)
+            locked = await store.lock(users, orders, keys, movements, wait_for=lane)
             ready, given_back = _ready(requests, locked)
             applied = apply(locked, ready)
             if applied.changes:
@@ -171,13 +172,14 @@ class MoneyMovements:
 
 def _ready(
     requests: Sequence[Request], locked: Locked
-) -> tuple[list[Request], dict[Request, Hashable]]:
+) -> tuple[list[Request], dict[Request, Resource]]:
     """The requests whose rows the batch holds, and the others with a row held elsewhere."""
     if not (locked.busy_users or locked.busy_orders):
         return list(requests), {}
-    busy = {("user", u) for u in locked.busy_users} | {("order", o) for o in locked.busy_orders}
+    busy: set[Resource] = {("user", u) for u in locked.busy_users}
+    busy |= {("order", o) for o in locked.busy_orders}
     ready: list[Request] = []
-    given_back: dict[Request, Hashable] = {}
+    given_back: dict[Request, Resource] = {}
     for request in requests:
         held = next((r for r in request.resources if r in busy), None)
         if held is None:

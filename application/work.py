@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 from application.errors import OperationRefused
 from application.fingerprint import fingerprint, legacy_fingerprint
 from application.locked import Movement
-from application.ports import IdempotencyRecord, StoredResponse
+from application.ports import IdempotencyRecord, Resource, StoredResponse
 
 C = TypeVar("C", bound="Command")
 R = TypeVar("R")
@@ -126,7 +126,7 @@ class Request:
         return (self.key, *keys) if self.key is not None else keys
 
     @property
-    def resources(self) -> tuple[tuple[str, int], ...]:
+    def resources(self) -> tuple[Resource, ...]:
         """The rows it locks, as the batcher names them."""
         return (*(("user", u) for u in self.user_ids), *(("order", o) for o in self.order_ids))
 

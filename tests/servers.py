@@ -38,10 +38,14 @@ class ServerProcess:
         port: int | None = None,
         balance: Path = BALANCE,
         cwd: Path | None = None,
+        *,
+        command: list[str] | None = None,
     ) -> None:
-        """`balance` and `cwd`: another checkout's command, for a side-by-side benchmark."""
+        """`balance` and `cwd`: another checkout's command, for a side-by-side benchmark;
+        `command`: how to run `balance` there, if not as `balance`."""
         self.port = port or free_port()
         self._balance, self._cwd = balance, cwd
+        self._command = command or [str(balance)]
         self.workers = workers
         self._env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         self._env |= {"PORT": str(self.port), "WORKERS": str(workers), **env}
@@ -64,7 +68,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60) -> None:
         self._process = subprocess.Popen(
-            [str(self._balance), "serve"],
+            [*self._command, "serve"],
             env=self._env,
             cwd=self._cwd,
             stdout=self._log,

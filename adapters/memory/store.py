@@ -26,6 +26,7 @@ from application.ports import (
     Locked,
     MovementBatch,
     Reservations,
+    Resource,
     UnitOfWork,
     UserAccounts,
 )
@@ -135,7 +136,7 @@ class InMemoryMovementBatch(MovementBatch):
         keys: Sequence[str],
         movements: Sequence[str | None],
         *,
-        wait: bool,  # noqa: ARG002 - the store's lock is held from start to end
+        wait_for: Resource | None = None,  # noqa: ARG002 - nothing is ever held elsewhere
     ) -> Locked:
         """No row is ever busy: one lock serializes every batch."""
         store = self._store

@@ -3,9 +3,9 @@ one statement that locks and reads everything the batch needs, one statement tha
 writes everything, COMMIT.
 
 READ COMMITTED plus row locks: users, then orders, each in ascending id, so two
-batches never deadlock. A batch that must not wait skips rows another transaction
-holds and names them busy; its requests that need them wait in a batch of their
-own, which waits for the rows. Rows a batch creates (a first account, a
+batches never deadlock; rows another transaction holds are skipped and named busy,
+and the requests that need them wait in a batch of their own, which first waits for
+one such row holding nothing else. Rows a batch creates (a first account, a
 reservation, an idempotency key) go in with ON CONFLICT DO NOTHING: if another
 transaction created one meanwhile, the count tells, nothing is committed and the
 batch is run again.
@@ -24,7 +24,14 @@ from adapters.postgres.session import Session
 from adapters.postgres.sql import Sql
 from adapters.postgres.write_set import Insert, Update, Write, WriteSet
 from application.errors import RequestInProgress, RowsBusy
-from application.ports import Changes, IdempotencyRecord, Locked, MovementBatch, StoredResponse
+from application.ports import (
+    Changes,
+    IdempotencyRecord,
+    Locked,
+    MovementBatch,
+    Resource,
+    StoredResponse,
+)
 from domain.account import UserAccount
 from domain.ledger import JournalTransaction
 from domain.money import Money
@@ -88,50 +95,51 @@ class AnswerRow(NamedTuple):
 RESERVATION_COLUMNS = ", ".join(ReservationRow._fields)
 
 
-def _lock_sql(wait: bool) -> Sql:
-    """Users, then orders (the orders' scan starts once every user is locked), then the
-    stamp (its clock and ids are read once every order is locked)."""
-    skip = "" if wait else " SKIP LOCKED"
-    busy = (
-        "'{}'::bigint[] AS busy_users, '{}'::bigint[] AS busy_orders"
-        if wait
-        else "ARRAY(SELECT user_id FROM accounts WHERE user_id = ANY($1::bigint[])"
-        " EXCEPT SELECT user_id FROM u) AS busy_users,"
-        " ARRAY(SELECT order_id FROM reservations WHERE order_id = ANY($2::bigint[])"
-        " EXCEPT SELECT order_id FROM o) AS busy_orders"
+# Users, then orders (the orders' scan starts once every user is locked), then the
+# stamp (its clock and ids are read once every order is locked). Rows another
+# transaction holds are skipped, and named busy.
+_LOCK = Sql(
+    f"""
+    WITH u AS MATERIALIZED (
+        SELECT user_id, available, reserved FROM accounts
+        WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE SKIP LOCKED
+    ), o AS MATERIALIZED (
+        SELECT {RESERVATION_COLUMNS} FROM reservations
+        WHERE order_id = ANY($2::bigint[]) AND (SELECT count(*) FROM u) >= 0
+        ORDER BY order_id FOR UPDATE SKIP LOCKED
+    ), answered AS MATERIALIZED (
+        SELECT key, fingerprint, status, body FROM idempotency_keys
+        WHERE key = ANY($3::text[]) AND status IS NOT NULL
+    ), stamp AS MATERIALIZED (
+        SELECT clock_timestamp() AS now,
+               ARRAY(SELECT nextval(pg_get_serial_sequence('transactions', 'id'))
+                     FROM generate_series(1, after_the_locks.may_expire
+                          + (SELECT count(*) FROM unnest($4::text[]) AS m(key)
+                             WHERE m.key IS NULL
+                                OR m.key NOT IN (SELECT key FROM answered)))) AS ids
+        FROM (SELECT count(*) FILTER (WHERE status = 'reserved' AND expires_at IS NOT NULL)
+                     AS may_expire FROM o) AS after_the_locks
     )
-    text = f"""
-        WITH u AS MATERIALIZED (
-            SELECT user_id, available, reserved FROM accounts
-            WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE{skip}
-        ), o AS MATERIALIZED (
-            SELECT {RESERVATION_COLUMNS} FROM reservations
-            WHERE order_id = ANY($2::bigint[]) AND (SELECT count(*) FROM u) >= 0
-            ORDER BY order_id FOR UPDATE{skip}
-        ), answered AS MATERIALIZED (
-            SELECT key, fingerprint, status, body FROM idempotency_keys
-            WHERE key = ANY($3::text[]) AND status IS NOT NULL
-        ), stamp AS MATERIALIZED (
-            SELECT clock_timestamp() AS now,
-                   ARRAY(SELECT nextval(pg_get_serial_sequence('transactions', 'id'))
-                         FROM generate_series(1, after_the_locks.may_expire
-                              + (SELECT count(*) FROM unnest($4::text[]) AS m(key)
-                                 WHERE m.key IS NULL
-                                    OR m.key NOT IN (SELECT key FROM answered)))) AS ids
-            FROM (SELECT count(*) FILTER (WHERE status = 'reserved' AND expires_at IS NOT NULL)
-                         AS may_expire FROM o) AS after_the_locks
-        )
-        SELECT stamp.now, stamp.ids,
-               ARRAY(SELECT ROW(user_id, available, reserved) FROM u) AS users,
-               ARRAY(SELECT ROW({RESERVATION_COLUMNS}) FROM o) AS orders,
-               ARRAY(SELECT ROW(key, fingerprint, status, body) FROM answered) AS answers,
-               {busy}
-        FROM stamp
-    """
-    return Sql(text, ("users", "orders", "keys", "movements"), {})
-
-
-_LOCK = {wait: _lock_sql(wait) for wait in (False, True)}
+    SELECT stamp.now, stamp.ids,
+           ARRAY(SELECT ROW(user_id, available, reserved) FROM u) AS users,
+           ARRAY(SELECT ROW({RESERVATION_COLUMNS}) FROM o) AS orders,
+           ARRAY(SELECT ROW(key, fingerprint, status, body) FROM answered) AS answers,
+           ARRAY(SELECT user_id FROM accounts WHERE user_id = ANY($1::bigint[])
+                 EXCEPT SELECT user_id FROM u) AS busy_users,
+           ARRAY(SELECT order_id FROM reservations WHERE order_id = ANY($2::bigint[])
+                 EXCEPT SELECT order_id FROM o) AS busy_orders
+    FROM stamp
+    """,
+    ("users", "orders", "keys", "movements"),
+    {},
+)
+# A batch of requests that found a row held waits for that one row first, holding
+# nothing else: it cannot be part of a deadlock, and no one waits behind it but for
+# that row.
+_WAIT_FOR = {
+    "user": Sql("SELECT 1 FROM accounts WHERE user_id = $1 FOR UPDATE", ("id",), {}),
+    "order": Sql("SELECT 1 FROM reservations WHERE order_id = $1 FOR UPDATE", ("id",), {}),
+}
 
 
 WRITES = WriteSet(
@@ -229,12 +237,15 @@ class PostgresMovementBatch(Session, MovementBatch):
         keys: Sequence[str],
         movements: Sequence[str | None],
         *,
-        wait: bool,
+        wait_for: Resource | None = None,
     ) -> Locked:
         await self.begin()
         try:
+            if wait_for is not None:
+                table, row_id = wait_for
+                await self.db.run(_WAIT_FOR[table], id=row_id)
             row = await self.db.row(
-                _LOCK[wait],
+                _LOCK,
                 users=list(user_ids),
                 orders=list(order_ids),
                 keys=list(keys),

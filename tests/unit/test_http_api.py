@@ -360,3 +360,30 @@ def test_a_batch_reserves_with_an_expiry_too(api: Api) -> None:
     assert [r["status"] for r in results] == [201, 201, 422]
     assert datetime.fromisoformat(results[1]["body"]["expires_at"]) == datetime.fromisoformat(at)
     assert results[2]["body"]["errors"][0]["field"] == "expires_at"
+
+
+class Ahead:
+    """A store's clock running `by` ahead of this process's own clock."""
+
+    def __init__(self, by: timedelta) -> None:
+        self.by = by
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.by
+
+
+def test_a_read_decides_expiry_on_the_stores_clock_not_the_app_servers(api: Api) -> None:
+    """The store's clock has passed expires_at; this server's clock has not. The store
+    decides, as it does for writes: the read expires the hold."""
+    store = api.view._store
+    store.clock = Ahead(timedelta(hours=1))
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    at = (datetime.now(UTC) + timedelta(hours=1, minutes=30)).isoformat()
+    order = {"user_id": 1, "service_id": 2, "order_id": 3, "amount": "4", "expires_at": at}
+    assert api.post("/v1/reservations", order).status_code == 201
+    store.clock = Ahead(timedelta(hours=2))  # the store's clock passes expires_at
+    read = api.client.get("/v1/reservations/3").json()
+    assert read["status"] == "expired"
+    assert read["balance"] == {"user_id": 1, "available": "10.00", "reserved": "0.00"}
+    store.clock = Ahead(timedelta(0))  # and back: the app's clock has not reached it
+    assert api.client.get("/v1/reservations/3").json()["status"] == "expired"

@@ -1,0 +1,114 @@
+"""A retry that spans a deploy replays: keys stored by the version before group commit
+(8b1b5a2, run from a clone of this repository) answer their own retries with the
+stored answer on today's code, after today's migrations ran on the same database."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import postgres
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+BEFORE_GROUP_COMMIT = "8b1b5a2"
+
+# Every kind of keyed movement 8b1b5a2 served, in an order that makes each succeed.
+REQUESTS: list[tuple[str, str, dict[str, object]]] = [
+    ("d1", "/v1/deposits", {"user_id": 1, "amount": "150.25", "description": "Card top-up"}),
+    ("d2", "/v1/deposits", {"user_id": 2, "amount": 10}),
+    ("w1", "/v1/withdrawals", {"user_id": 1, "amount": "0.25"}),
+    ("w2", "/v1/withdrawals", {"user_id": 1, "amount": "1", "description": "Payout \"q\" 'x'"}),
+    ("t1", "/v1/transfers", {"from_user_id": 1, "to_user_id": 2, "amount": "40"}),
+    (
+        "t2",
+        "/v1/transfers",
+        {"from_user_id": 2, "to_user_id": 3, "amount": "5", "description": "rent"},
+    ),
+    ("r1", "/v1/reservations", {"user_id": 1, "service_id": 5, "order_id": 1001, "amount": "30"}),
+    (
+        "r2",
+        "/v1/reservations",
+        {
+            "user_id": 1,
+            "service_id": 6,
+            "order_id": 1002,
+            "amount": "12.34",
+            "description": "Заказ №1002",
+        },
+    ),
+    ("r3", "/v1/reservations", {"user_id": 2, "service_id": 5, "order_id": 1003, "amount": "1"}),
+    ("rc", "/v1/reservations/1001/recognize", {"user_id": 1, "service_id": 5, "amount": "25"}),
+    ("cn", "/v1/reservations/1002/cancel", {"user_id": 1, "service_id": 6}),
+]
+
+
+@pytest.fixture(scope="module")
+def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository as it was at 8b1b5a2 (it needs this repository's history)."""
+    folder = tmp_path_factory.mktemp(BEFORE_GROUP_COMMIT)
+    archive = subprocess.run(
+        ["git", "archive", BEFORE_GROUP_COMMIT], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+@pytest.fixture
+def database(pg_server: str) -> Iterator[str]:
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    yield url
+    asyncio.run(postgres.drop_database(pg_server, name))
+
+
+def post(server: ServerProcess, key: str, path: str, body: dict[str, object]) -> httpx.Response:
+    return httpx.post(
+        f"{server.base_url}{path}", json=body, headers={"Idempotency-Key": key}, timeout=10
+    )
+
+
+def test_keys_stored_before_group_commit_replay_after_the_upgrade(
+    old_tree: Path, database: str
+) -> None:
+    # The old code, from its own files, with this environment's packages (a superset).
+    old = ServerProcess(
+        {"DATABASE_URL": database, "PYTHONPATH": str(old_tree)},
+        workers=1,
+        cwd=old_tree,
+        command=[sys.executable, "-c", "from entrypoints.cli import main; main()"],
+    )
+    old.start()
+    try:
+        first = {key: post(old, key, path, body) for key, path, body in REQUESTS}
+    finally:
+        assert old.stop() == 0
+    assert [r.status_code for r in first.values()] == [201] * 9 + [200, 200]
+    assert "Started worker-1" in old.output()
+
+    new = ServerProcess({"DATABASE_URL": database}, workers=1)  # migrates to today's head
+    new.start()
+    try:
+        for key, path, body in REQUESTS:
+            retry = post(new, key, path, body)
+            assert (retry.status_code, retry.content) == (
+                first[key].status_code,
+                first[key].content,
+            ), key
+        changed = post(new, "r1", "/v1/reservations", {**REQUESTS[6][2], "amount": "31"})
+        assert changed.status_code == 422
+        assert changed.json()["type"] == "/problems/idempotency-key-reused"
+        balance = httpx.get(f"{new.base_url}/v1/users/1/balance", timeout=10).json()
+    finally:
+        new.kill()
+    # Replayed, not applied again: 150.25 - 0.25 - 1 - 40 - 30 (reserved, 25 of it
+    # recognized, 5 back) - 12.34 (reserved, then cancelled) = 84.00 available.
+    assert (balance["available"], balance["reserved"]) == ("84.00", "0.00")
