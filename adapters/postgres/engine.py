@@ -121,13 +121,20 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(url: str) -> None:
-    """Bring the database to the newest schema (Alembic), in one transaction."""
+    """Bring the database to the newest schema (Alembic), each migration in a
+    transaction of its own: a constraint added NOT VALID in one is validated by a
+    later one without holding the first one's exclusive lock (migrations/README.md)."""
     engine = admin_engine(url)
     try:
-        async with engine.begin() as connection:
+        async with engine.connect() as connection:
             # Two processes starting at once: the second waits, then finds nothing to do.
-            await connection.execute(text("SELECT pg_advisory_xact_lock(7270012022)"))
-            await connection.run_sync(_upgrade)
+            await connection.execute(text("SELECT pg_advisory_lock(7270012022)"))
+            await connection.commit()
+            try:
+                await connection.run_sync(_upgrade)
+            finally:
+                await connection.execute(text("SELECT pg_advisory_unlock(7270012022)"))
+                await connection.commit()
     finally:
         await engine.dispose()
 

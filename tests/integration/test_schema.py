@@ -21,7 +21,7 @@ CATALOG = {
           AND table_name <> 'alembic_version'
         ORDER BY table_name, column_name""",
     "constraints": """
-        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated
         FROM pg_constraint WHERE connamespace = 'public'::regnamespace
           AND conrelid::regclass::text <> 'alembic_version'
         ORDER BY 1, 2""",
