@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
@@ -62,6 +63,16 @@ async def test_schema_sql_equals_the_migrations(pg_server: str) -> None:
     finally:
         await postgres.drop_database(pg_server, migrated)
         await postgres.drop_database(pg_server, scripted)
+
+
+async def test_two_servers_migrating_at_once_migrate_once(pg_server: str, pg_url: str) -> None:
+    name = postgres.unique_name()
+    url = await postgres.create_database(pg_server, name)
+    try:
+        await asyncio.gather(migrate(url), migrate(url), migrate(url))
+        assert await catalog(url) == await catalog(pg_url)
+    finally:
+        await postgres.drop_database(pg_server, name)
 
 
 async def test_migrating_twice_changes_nothing(pg_url: str) -> None:
