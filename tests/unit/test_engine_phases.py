@@ -1,0 +1,287 @@
+"""Each phase of the movement engine alone: the batcher with no money in it, the retry
+policy as a table, apply with no I/O, and the write set's statement from row types."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import pytest
+
+from adapters.postgres.write_set import Insert, Update, Write, WriteSet, arrays, columns
+from application.apply import apply
+from application.batcher import Batcher
+from application.deposit import Deposit, deposit
+from application.errors import (
+    ConcurrentUpdate,
+    IdempotencyKeyReused,
+    OperationRefused,
+    RequestInProgress,
+    RowsBusy,
+    StoreUnavailable,
+)
+from application.policy import after_failure
+from application.ports import IdempotencyRecord, Locked, StoredResponse
+from application.reserve import Reserve, reserve
+from application.withdraw import Withdraw, withdraw
+from application.work import Answer, Job, client_batch, look_at, single
+from domain.account import UserAccount
+from domain.errors import InsufficientFunds
+from domain.money import Money
+from domain.reservation import Reservation, ReservationStatus
+from tests.helpers import keep, rub
+
+# -- the batcher ---------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Item:
+    name: str
+    keys: tuple[str, ...] = ()
+    resources: tuple[Hashable, ...] = ()
+    size: int = 1
+    future: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Runs:
+    """A run function that records each batch and answers its items, but gives back
+    those told to."""
+
+    def __init__(self, give_back: dict[str, Hashable] | None = None) -> None:
+        self.batches: list[tuple[list[str], Hashable | None]] = []
+        self._give_back = give_back or {}
+
+    async def __call__(self, batch: list[Item], lane: Hashable | None) -> dict[Item, Hashable]:
+        self.batches.append(([item.name for item in batch], lane))
+        await asyncio.sleep(0.05 if lane is not None else 0.01)  # waiting takes longer
+        back = {i: self._give_back.pop(i.name) for i in batch if i.name in self._give_back}
+        for item in batch:
+            if item not in back:
+                item.future.set_result(item.name)
+        return back
+
+
+async def all_of(batcher: Batcher[Item], items: list[Item]) -> list[Any]:
+    for item in items:
+        batcher.submit(item)
+    return await asyncio.gather(*(item.future for item in items))
+
+
+async def test_a_batch_is_what_queued_in_one_turn_up_to_the_maximum() -> None:
+    runs = Runs()
+    batcher = Batcher(runs, max_batch=3, max_in_flight=1)
+    items = [Item(str(i)) for i in range(7)] + [Item("big", size=3)]
+    assert await all_of(batcher, items) == [*map(str, range(7)), "big"]
+    assert runs.batches == [
+        (["0", "1", "2"], None),
+        (["3", "4", "5"], None),
+        (["6"], None),
+        (["big"], None),
+    ]
+
+
+async def test_two_items_sharing_a_key_are_never_in_flight_together() -> None:
+    runs = Runs()
+    batcher = Batcher(runs, max_batch=10, max_in_flight=2)
+    items = [Item("a", keys=("k",)), Item("b", keys=("k",)), Item("c")]
+    await all_of(batcher, items)
+    assert runs.batches == [(["a", "c"], None), (["b"], None)]
+
+
+async def test_items_given_back_wait_in_their_resources_lane_with_those_that_name_it() -> None:
+    runs = Runs(give_back={"a": ("user", 1)})
+    batcher = Batcher(runs, max_batch=10, max_in_flight=1)
+    a = Item("a", resources=(("user", 1),))
+    batcher.submit(a)
+    await asyncio.sleep(0.02)  # a was given back: its lane's batch waits for user 1
+    later = [Item("b", resources=(("user", 1), ("user", 2))), Item("c", resources=(("user", 3),))]
+    assert await all_of(batcher, later) == ["b", "c"]
+    assert await a.future == "a"
+    assert runs.batches[:2] == [(["a"], None), (["a"], ("user", 1))]
+    # b names user 1: it waits in the lane, after a; c does not wait for it.
+    assert sorted(runs.batches[2:]) == [(["b"], ("user", 1)), (["c"], None)]
+    assert runs.batches.index((["c"], None)) < runs.batches.index((["b"], ("user", 1)))
+
+
+# -- the policy ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pending:
+    name: str
+    keys: tuple[str, ...] = ()
+
+    @property
+    def replayable(self) -> bool:
+        return bool(self.keys)
+
+
+A, B, K1, K2 = Pending("a"), Pending("b"), Pending("k1", ("k1",)), Pending("k2", ("k2",))
+
+
+def test_a_passing_failure_runs_the_batch_again_until_the_last_attempt() -> None:
+    lost = StoreUnavailable("connection lost")
+    assert after_failure(lost, [A, K1], 1, 4).retry == [A, K1]
+    last = after_failure(lost, [A, K1], 4, 4)
+    assert (last.retry, [r for r, _ in last.failed]) == ([], [A, K1])
+    contention = after_failure(ConcurrentUpdate("created meanwhile"), [A], 1, 4)
+    assert contention.retry == [A]
+
+
+def test_an_unknown_commit_outcome_runs_again_only_what_a_key_makes_safe() -> None:
+    unknown = StoreUnavailable("lost at commit", outcome_known=False)
+    step = after_failure(unknown, [A, K1, B], 1, 4)
+    assert step.retry == [K1]
+    assert [(r, e) for r, e in step.failed] == [(A, unknown), (B, unknown)]
+
+
+def test_rows_held_past_the_lock_timeout_fail_at_once() -> None:
+    busy = RowsBusy()
+    step = after_failure(busy, [A, K1], 1, 4)
+    assert (step.retry, step.apart, [r for r, _ in step.failed]) == ([], [], [A, K1])
+
+
+def test_a_key_held_elsewhere_runs_the_unkeyed_at_once_and_splits_the_keyed() -> None:
+    step = after_failure(RequestInProgress(), [A, K1, B, K2], 1, 4)
+    assert step.apart == [[A, B], [K1], [K2]]
+    alone = after_failure(RequestInProgress(), [K1], 1, 4)
+    assert [r for r, _ in alone.failed] == [K1]
+
+
+def test_an_error_one_request_caused_is_found_by_splitting() -> None:
+    error = ValueError("a database refusal")
+    assert after_failure(error, [A, B, K1], 1, 4).apart == [[A, B], [K1]]
+    assert after_failure(error, [A], 1, 4).failed == [(A, error)]
+
+
+# -- apply: pure ---------------------------------------------------------------------
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def locked(
+    accounts: dict[int, int],
+    reservations: dict[int, Reservation] | None = None,
+    answers: dict[str, IdempotencyRecord] | None = None,
+) -> Locked:
+    return Locked(
+        accounts={u: UserAccount(u, Money(k), Money(0)) for u, k in accounts.items()},
+        reservations=reservations or {},
+        answers=answers or {},
+        now=NOW,
+        transaction_ids=list(range(100, 120)),
+    )
+
+
+async def test_apply_answers_each_request_and_writes_only_what_was_kept() -> None:
+    requests = [
+        single(Job.of(deposit, Deposit(1, rub("5")), keep)),
+        single(Job.of(withdraw, Withdraw(1, rub("100")), keep)),  # refused
+        single(Job.of(withdraw, Withdraw(1, rub("15")), keep, "w")),
+    ]
+    applied = apply(locked({1: 1000}), requests)
+    answers = [applied.answers[r] for r in requests]
+    assert isinstance(answers[0], Answer)
+    assert isinstance(answers[1], InsufficientFunds)
+    assert isinstance(answers[2], Answer)
+    assert [a.available.kopecks for a in applied.changes.saved] == [0]
+    assert [tx_id for tx_id, _ in applied.changes.transactions] == [100, 101]
+    assert list(applied.changes.answers) == ["w"]
+
+
+async def test_an_atomic_batch_refused_keeps_nothing_of_its_operations() -> None:
+    jobs = [
+        Job.of(deposit, Deposit(1, rub("5")), keep, "d"),
+        Job.of(withdraw, Withdraw(1, rub("100")), keep),
+    ]
+    atomic = client_batch(
+        jobs, lambda _: StoredResponse(200, b""), atomic=True, key=None, fingerprint=""
+    )
+    after = single(Job.of(deposit, Deposit(2, rub("1")), keep))
+    applied = apply(locked({1: 1000}), [atomic, after])
+    refused = applied.answers[atomic]
+    assert isinstance(refused, OperationRefused)
+    assert refused.index == 1
+    assert [a.user_id for a in applied.changes.opened] == [2]
+    assert applied.changes.saved == []
+    assert list(applied.changes.answers) == []  # the deposit's key is not stored either
+
+
+async def test_a_stored_answer_replays_and_another_request_under_its_key_is_refused() -> None:
+    job = Job.of(deposit, Deposit(1, rub("5")), keep, "k")
+    stored = {"k": IdempotencyRecord(job.fingerprint, StoredResponse(201, b"first"))}
+    again = single(job)
+    other = single(Job.of(deposit, Deposit(1, rub("6")), keep, "k"))
+    applied = apply(locked({1: 0}, answers=stored), [again, other])
+    replayed = applied.answers[again]
+    assert isinstance(replayed, Answer)
+    assert replayed.response == StoredResponse(201, b"first")
+    assert isinstance(applied.answers[other], IdempotencyKeyReused)
+    assert not applied.changes
+
+
+async def test_the_expiry_step_releases_due_holds_the_batch_locked_with_their_owner() -> None:
+    due = Reservation(7, 1, 3, Money(400), created_at=NOW, expires_at=NOW - timedelta(seconds=1))
+    later = Reservation(8, 1, 3, Money(100), created_at=NOW, expires_at=NOW + timedelta(hours=1))
+    state = locked({1: 0}, {7: due, 8: later})
+    state.accounts[1].reserved = Money(500)
+    applied = apply(state, [look_at(1, 7), look_at(1, 8)])
+    assert applied.expired == 1
+    assert [(r.order_id, r.status) for r in applied.changes.closed] == [
+        (7, ReservationStatus.EXPIRED)
+    ]
+    assert [(a.available, a.reserved) for a in applied.changes.saved] == [(Money(400), Money(100))]
+    # A request that touches the expired hold finds it expired, in the same batch.
+    touched = single(Job.of(reserve, Reserve(1, 3, 7, Money(400)), keep))
+    again = apply(state, [touched])
+    assert type(again.answers[touched]).__name__ == "ReservationExpired"
+
+
+# -- the write set -------------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    id: int
+    name: str
+    note: str | None
+    at: datetime
+
+
+def test_a_row_types_fields_are_the_columns_and_its_annotations_their_types() -> None:
+    assert columns(Row) == [
+        ("id", "bigint"),
+        ("name", "text"),
+        ("note", "text"),
+        ("at", "timestamptz"),
+    ]
+    rows = [Row(1, "a", None, NOW), Row(2, "b", "x", NOW)]
+    assert arrays(Row, rows) == [[1, 2], ["a", "b"], [None, "x"], [NOW, NOW]]
+    assert arrays(Row, []) == [[], [], [], []]
+
+
+def test_one_statement_writes_every_row_type_and_counts_what_it_wrote() -> None:
+    writes = WriteSet(
+        Write("added", Row, Insert("things", if_absent=True)),
+        Write("changed", Row, Update("things", "id", only_if="target.name <> 'x'")),
+    )
+    sql = writes.sql.text
+    assert sql.startswith("WITH added AS (INSERT INTO things (id, name, note, at) SELECT")
+    assert "unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])" in sql
+    assert "ON CONFLICT DO NOTHING" in sql
+    assert "UPDATE things AS target SET name = r.name, note = r.note, at = r.at" in sql
+    assert "WHERE target.id = r.id AND target.name <> 'x'" in sql
+    assert writes.sql.names[:2] == ("added_id", "added_name")
+    params = writes.params({"added": [Row(1, "a", None, NOW)]})
+    assert params["added_id"] == [1]
+    assert params["changed_id"] == []
+    rows = {"added": [Row(1, "a", None, NOW)], "changed": [Row(2, "b", None, NOW)]}
+    writes.check({"added": 1, "changed": 1}, rows)
+    with pytest.raises(ConcurrentUpdate):
+        writes.check({"added": 0, "changed": 1}, rows)
+    with pytest.raises(AssertionError):
+        writes.check({"added": 1, "changed": 0}, rows)
