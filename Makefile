@@ -6,13 +6,18 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install lint check clean soak bench bench-statements bench-reports bench-payout client test-browser test-ha
+.PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout client test-browser test-ha
 
 run: install
 	$(VENV)/bin/balance serve
 
 test: install
 	$(VENV)/bin/pytest
+
+# Domain, application, property-based tests and the memory half of the contract suite:
+# no PostgreSQL, no network (CI runs it with even the loopback down), about a minute.
+test-fast: install
+	BALANCE_TEST_NO_POSTGRES=1 $(VENV)/bin/pytest -m "not postgres and not browser and not ha"
 
 # /docs in headless Chromium with no network (needs Debian's chromium: apt-get install chromium).
 test-browser: install

@@ -121,6 +121,24 @@ async def pg_adapter(pg_url: str, pg_engine: Engine) -> Adapter:
 
 
 @pytest.fixture(params=["memory", "postgres"])
-async def adapter(request: pytest.FixtureRequest, pg_url: str, pg_engine: Engine) -> Adapter:
-    """The contract suite runs every test on both adapters."""
-    return memory() if request.param == "memory" else await on_postgres(pg_url, pg_engine)
+async def adapter(request: pytest.FixtureRequest) -> Adapter:
+    """The contract suite runs every test on both adapters; the memory half starts no
+    database (`make test-fast`)."""
+    if request.param == "memory":
+        return memory()
+    url: str = request.getfixturevalue("pg_url")
+    return await on_postgres(url, request.getfixturevalue("pg_engine"))
+
+
+_NEEDS_POSTGRES = {"pg_server", "pg_url", "pg_engine", "pg_adapter"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `postgres` every test that starts or uses a PostgreSQL server, so
+    `-m "not postgres"` (make test-fast) runs the rest with no database and no network."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres_half = callspec is not None and "postgres" in callspec.params.values()
+        if fixtures & _NEEDS_POSTGRES or on_postgres_half:
+            item.add_marker(pytest.mark.postgres)

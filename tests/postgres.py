@@ -20,6 +20,8 @@ LEDGER_TABLES = "accounts, transactions, entries, reservations, idempotency_keys
 @contextmanager
 def server_url() -> Iterator[str]:
     """TEST_DATABASE_URL when set (CI: the machine's server), else an embedded server."""
+    if os.environ.get("BALANCE_TEST_NO_POSTGRES"):
+        raise RuntimeError("make test-fast starts no PostgreSQL: mark this test postgres")
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
         yield given
