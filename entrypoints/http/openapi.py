@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.openapi.spec import (
     Discriminator,
     OpenAPI,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     Parameter,
@@ -56,6 +57,7 @@ def finish(app: Litestar, secured: bool) -> OpenAPI:
     else:
         document.components.security_schemes = None
     _close_bodies(document)
+    _engine_refusals(document)
     _tag_operations(document)
     for path in (document.paths or {}).values():
         for operation in (path.get, path.post, path.put):
@@ -77,6 +79,31 @@ def _require_tokens(document: OpenAPI) -> None:
                 if operation is not None:
                     operation.security = [{SCHEME: []}]
                     operation.responses = {**(operation.responses or {}), **_AUTH_REFUSALS}
+
+
+def _engine_refusals(document: OpenAPI) -> None:
+    """What any /v1 route may answer besides its own refusals: 503 when the database
+    cannot answer (a Retry-After says when to try again), and, on a route taking an
+    Idempotency-Key, 409 while a request under the same key is still running."""
+    for route, path in (document.paths or {}).items():
+        if not route.startswith("/v1"):
+            continue
+        for operation in (path.get, path.post, path.put):
+            if operation is None:
+                continue
+            responses = operation.responses = {**(operation.responses or {})}
+            responses["503"] = _UNAVAILABLE
+            keyed = any(
+                isinstance(p, Parameter) and p.name == "Idempotency-Key"
+                for p in operation.parameters or []
+            )
+            if keyed:
+                running = "a request with this Idempotency-Key is still running: retry later"
+                responses["409"] = _problem(
+                    f"A rule refused it (see the problem type), or {running}"
+                    if "409" in responses
+                    else f"Request in progress: {running}"
+                )
 
 
 def _close_bodies(document: OpenAPI) -> None:
@@ -148,6 +175,20 @@ def _problem(description: str) -> OpenAPIResponse:
     )
 
 
+_UNAVAILABLE = OpenAPIResponse(
+    description=(
+        "The database cannot answer now (down, failing over, or every connection busy):"
+        " nothing was written, or, for a movement under an Idempotency-Key whose commit"
+        " was cut off, a retry with the same key replays what was written"
+    ),
+    headers={
+        "Retry-After": OpenAPIHeader(
+            schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+            description="Seconds to wait before trying again",
+        )
+    },
+    content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference("#/components/schemas/Problem"))},
+)
 _AUTH_REFUSALS = {
     "401": _problem("No bearer token, or not a valid one (when BALANCE_API_TOKENS is set)"),
     "403": _problem("The token lacks the scope this route needs"),

@@ -174,6 +174,24 @@ def test_every_answer_is_documented(document: dict[str, Any]) -> None:
                 assert {"413", "415", "422"} <= item[method]["responses"].keys(), path
 
 
+def test_what_the_engine_may_answer_is_documented_on_every_route(
+    document: dict[str, Any],
+) -> None:
+    """503 (with Retry-After) on every /v1 operation; 409 on every one taking a key."""
+    keyed = 0
+    for method, path, operation in operations(document):
+        if not path.startswith("/v1"):
+            continue
+        unavailable = operation["responses"]["503"]
+        assert "Retry-After" in unavailable["headers"], (method, path)
+        assert "application/problem+json" in unavailable["content"]
+        names = [p["name"] for p in operation.get("parameters", [])]
+        if "Idempotency-Key" in names:
+            keyed += 1
+            assert "still running" in operation["responses"]["409"]["description"], path
+    assert keyed == 7  # the six movements and the batch
+
+
 def test_request_bodies_refuse_unknown_fields(document: dict[str, Any]) -> None:
     bodies = [
         schema
