@@ -23,6 +23,8 @@ pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+# Run in this order, in one shell: docs/api.md's examples go on from the README's.
+DOCUMENTS = (README, ROOT / "docs" / "api.md")
 PRINTED_ADDRESS = "localhost:8080"
 MARK = "@@readme-example@@"
 VARIABLE = [
@@ -36,9 +38,18 @@ class Example:
     line: int
     command: str
     expected: list[str] = field(default_factory=list)
+    document: str = "README.md"
 
 
-def console_examples(text: str) -> list[Example]:
+def all_examples() -> list[Example]:
+    return [
+        example
+        for path in DOCUMENTS
+        for example in console_examples(path.read_text(), path.relative_to(ROOT).as_posix())
+    ]
+
+
+def console_examples(text: str, document: str = "README.md") -> list[Example]:
     """`$ command` lines of ```console blocks, each with the lines printed under it."""
     examples: list[Example] = []
     in_block = False
@@ -46,7 +57,7 @@ def console_examples(text: str) -> list[Example]:
         if line.startswith("```"):
             in_block = line.strip() == "```console"
         elif in_block and line.startswith("$ "):
-            examples.append(Example(number, line[2:]))
+            examples.append(Example(number, line[2:], document=document))
         elif in_block and examples and examples[-1].line < number:
             examples[-1].expected.append(line)
     return examples
@@ -86,13 +97,15 @@ def run_in_one_shell(examples: list[Example], server: ServerProcess) -> list[str
 
 
 def test_every_readme_example_answers_as_printed(pg_server: str) -> None:
-    examples = console_examples(README.read_text())
+    examples = all_examples()
     assert len(examples) >= 25
+    assert len([e for e in examples if e.document == "README.md"]) >= 10
     with fresh_server(pg_server) as server:
         outputs = run_in_one_shell(examples, server)
     for example, output in zip(examples, outputs, strict=True):
         expected = normalized("\n".join(example.expected))
-        assert normalized(output) == expected, f"README.md line {example.line}: {example.command}"
+        where = f"{example.document} line {example.line}"
+        assert normalized(output) == expected, f"{where}: {example.command}"
 
 
 def test_examples_are_found_with_their_output() -> None:
@@ -123,7 +136,7 @@ def test_examples_are_found_with_their_output() -> None:
 
 if __name__ == "__main__":
     with server_url() as pg:
-        examples = console_examples(README.read_text())
+        examples = all_examples()
         with fresh_server(pg) as running:
             for example, output in zip(examples, run_in_one_shell(examples, running), strict=True):
                 print(f"$ {example.command}\n{output.strip()}\n")
