@@ -121,13 +121,14 @@ async def pg_adapter(pg_url: str, pg_engine: Engine) -> Adapter:
 
 
 @pytest.fixture(params=["memory", "postgres"])
-async def adapter(request: pytest.FixtureRequest) -> Adapter:
+def adapter(request: pytest.FixtureRequest) -> Adapter:
     """The contract suite runs every test on both adapters; the memory half starts no
-    database (`make test-fast`)."""
+    database (`make test-fast`). Synchronous, so that it may ask for the PostgreSQL
+    fixtures (asynchronous) only when it needs them."""
     if request.param == "memory":
         return memory()
-    url: str = request.getfixturevalue("pg_url")
-    return await on_postgres(url, request.getfixturevalue("pg_engine"))
+    found: Adapter = request.getfixturevalue("pg_adapter")
+    return found
 
 
 _NEEDS_POSTGRES = {"pg_server", "pg_url", "pg_engine", "pg_adapter"}
