@@ -65,7 +65,7 @@ $(CLIENT): $(VENV)/.installed clients/python-client.yaml $(SERVED)
 
 # This tree against BASELINE (the previous main, checked out into bench/out) and
 # pgbench's minimal reserve transaction, side by side (~15 min; needs wrk and pgbench).
-BASELINE ?= 8b1b5a2
+BASELINE ?= 3cb6e41
 bench: install
 	$(VENV)/bin/python -m bench.run --baseline $(BASELINE) --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} --write
 
