@@ -57,13 +57,15 @@ def apply_request(state: BatchState, request: Request) -> Answer | Exception:
             if record.fingerprint == request.fingerprint
             else (IdempotencyKeyReused())
         )
-    layer = Layer(state)
+    # A request of one job needs no layer of its own: its job's is kept or not alone.
+    layer = Layer(state) if len(request.jobs) > 1 else state
     outcomes = [apply_job(layer, job) for job in request.jobs]
     try:
         response = request.answer_all(outcomes)
     except (DomainError, ApplicationError) as refusal:
         return refusal
-    layer.merge()
+    if layer is not state:
+        layer.merge()
     if request.key is not None:
         state.answers[request.key] = IdempotencyRecord(request.fingerprint, response)
     return Answer(response, outcomes)

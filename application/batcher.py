@@ -63,7 +63,7 @@ class Batcher(Generic[T]):
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, item: T) -> None:
-        lane = next((r for r in item.resources if r in self._lanes), None)
+        lane = next((r for r in item.resources if r in self._lanes), None) if self._lanes else None
         (self._lanes[lane] if lane is not None else self._queue).append(item)
         self._dispatch_soon()
 
@@ -95,10 +95,12 @@ class Batcher(Generic[T]):
         skipped: list[T] = []
         while queue and (not batch or size + queue[0].size <= self._max_batch):
             item = queue.popleft()
-            if any(self._claims.get(key, item) is not item for key in item.keys):
+            keys = item.keys
+            if keys and any(self._claims.get(key, item) is not item for key in keys):
                 skipped.append(item)
                 continue
-            self._claims.update(dict.fromkeys(item.keys, item))
+            for key in keys:
+                self._claims[key] = item
             batch.append(item)
             size += item.size
         queue.extendleft(reversed(skipped))

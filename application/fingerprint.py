@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable
+from json.encoder import encode_basestring_ascii
+from typing import Any, Protocol
 
 from domain.money import Money
 
@@ -42,7 +43,19 @@ def _digest(text: str) -> str:
 
 
 def _compact(form: object) -> str:
+    """Compact ASCII JSON, as `json.dumps(form, separators=(",", ":"))` writes it;
+    written out for the flat tuples of numbers and text every command's form is."""
+    if isinstance(form, tuple) and all(type(item) in _SCALARS for item in form):
+        return "[" + ",".join(_SCALARS[type(item)](item) for item in form) + "]"
     return json.dumps(form, separators=(",", ":"), ensure_ascii=True)
+
+
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    str: encode_basestring_ascii,
+    bool: lambda flag: "true" if flag else "false",
+    type(None): lambda _: "null",
+}
 
 
 def fingerprint(command: Fingerprinted) -> str:

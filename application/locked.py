@@ -10,7 +10,6 @@ batch's store then writes `BatchState.changes()` in one go.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -22,6 +21,8 @@ from domain.reservation import Reservation
 
 class Layer:
     """Changes over the layer below: rows changed, transactions recorded, answers stored."""
+
+    __slots__ = ("_below", "accounts", "answers", "reservations", "transactions")
 
     def __init__(self, below: Layer | None) -> None:
         self._below: Layer = below if below is not None else self
@@ -66,6 +67,8 @@ class Layer:
 
 class BatchState(Layer):
     """The bottom layer: the locked rows as read, and what the batch kept of its requests."""
+
+    __slots__ = ("_ids", "_locked", "_order_ids", "_user_ids")
 
     def __init__(self, locked: Locked, user_ids: Iterable[int], order_ids: Iterable[int]) -> None:
         super().__init__(None)
@@ -118,6 +121,8 @@ class BatchState(Layer):
 
 
 class LockedAccounts:
+    __slots__ = ("_layer",)
+
     def __init__(self, layer: Layer) -> None:
         self._layer = layer
 
@@ -128,7 +133,7 @@ class LockedAccounts:
 
     def get(self, user_id: int) -> UserAccount | None:
         account = self._current(user_id)
-        return dataclasses.replace(account) if account else None
+        return account.copy() if account else None
 
     def open(self, user_id: int) -> None:
         """The user's accounts, created if this is their first money."""
@@ -138,10 +143,11 @@ class LockedAccounts:
     def lock(self, user_ids: Iterable[int]) -> dict[int, UserAccount]:
         """The accounts of these users that exist (the batch holds their locks)."""
         found = {user_id: self._current(user_id) for user_id in sorted(set(user_ids))}
-        return {uid: dataclasses.replace(a) for uid, a in found.items() if a is not None}
+        return {uid: a.copy() for uid, a in found.items() if a is not None}
 
     def save(self, account: UserAccount) -> None:
-        self._layer.accounts[account.user_id] = dataclasses.replace(account)
+        """Keep the account as it is now: it is handed over (not to be changed after)."""
+        self._layer.accounts[account.user_id] = account
 
     def holds(self, user_id: int) -> bool:
         """Whether the batch locked this user's row."""
@@ -149,6 +155,8 @@ class LockedAccounts:
 
 
 class LockedReservations:
+    __slots__ = ("_layer",)
+
     def __init__(self, layer: Layer) -> None:
         self._layer = layer
 
@@ -159,21 +167,23 @@ class LockedReservations:
 
     def get(self, order_id: int) -> Reservation | None:
         found = self._current(order_id)
-        return dataclasses.replace(found) if found else None
+        return found.copy() if found else None
 
     def add(self, reservation: Reservation) -> None:
         if self._current(reservation.order_id) is not None:
             raise AssertionError(f"order {reservation.order_id} reserved twice")
-        self._layer.reservations[reservation.order_id] = dataclasses.replace(reservation)
+        self._layer.reservations[reservation.order_id] = reservation
 
     def close(self, reservation: Reservation) -> None:
         stored = self._current(reservation.order_id)
         if stored is None or not stored.is_open:
             raise AssertionError(f"order {reservation.order_id} closed twice")
-        self._layer.reservations[reservation.order_id] = dataclasses.replace(reservation)
+        self._layer.reservations[reservation.order_id] = reservation
 
 
 class BatchJournal:
+    __slots__ = ("_layer",)
+
     def __init__(self, layer: Layer) -> None:
         self._layer = layer
 
@@ -186,6 +196,8 @@ class BatchJournal:
 class Movement:
     """One command's unit of work inside a batch: reads and writes the batch's locked
     rows, and hands nothing below until `merge()`."""
+
+    __slots__ = ("_layer", "accounts", "journal", "now", "reservations")
 
     def __init__(self, below: Layer) -> None:
         self._layer = layer = Layer(below)

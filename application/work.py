@@ -103,6 +103,8 @@ class Request:
     fingerprint: str = ""
     user_ids: tuple[int, ...] = ()
     order_ids: tuple[int, ...] = ()
+    keys: tuple[str, ...] = ()
+    """Its Idempotency-Keys: two requests sharing one never run at once."""
     future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -114,16 +116,15 @@ class Request:
         answer_all: AnswerAll,
         key: str | None = None,
         fingerprint: str = "",
+        *,
+        user_ids: Sequence[int] = (),
+        order_ids: Sequence[int] = (),
     ) -> Request:
-        users = sorted({user for job in jobs for user in job.command.user_ids})
-        orders = sorted({order for job in jobs for order in job.command.order_ids})
-        return cls(jobs, answer_all, key, fingerprint, tuple(users), tuple(orders))
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """Its Idempotency-Keys: two requests sharing one never run at once."""
-        keys = tuple(job.key for job in self.jobs if job.key is not None)
-        return (self.key, *keys) if self.key is not None else keys
+        users = tuple(sorted({*user_ids, *(u for job in jobs for u in job.command.user_ids)}))
+        orders = tuple(sorted({*order_ids, *(o for job in jobs for o in job.command.order_ids)}))
+        keys = tuple(job.key for job in jobs if job.key is not None)
+        keys = (key, *keys) if key is not None else keys
+        return cls(jobs, answer_all, key, fingerprint, users, orders, keys)
 
     @property
     def resources(self) -> tuple[Resource, ...]:
@@ -143,7 +144,12 @@ class Request:
 
 def single(job: Job) -> Request:
     """One movement: its answer, or its refusal raised."""
-    return Request.of((job,), _one)
+    command = job.command
+    users, orders = command.user_ids, command.order_ids
+    if len(users) > 1:
+        users = tuple(sorted(set(users)))
+    keys = (job.key,) if job.key is not None else ()
+    return Request((job,), _one, None, "", users, orders, keys)
 
 
 def _one(outcomes: Sequence[Outcome]) -> StoredResponse:
@@ -178,7 +184,7 @@ def client_batch(
 def look_at(user_id: int, order_id: int) -> Request:
     """No command: the batch locks the reservation and its owner, and so expires it if
     its hold ran out (application/apply.py: `expire_due`)."""
-    return Request((), _nothing, user_ids=(user_id,), order_ids=(order_id,))
+    return Request.of((), _nothing, user_ids=(user_id,), order_ids=(order_id,))
 
 
 NOTHING = StoredResponse(204, b"")

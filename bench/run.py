@@ -70,7 +70,8 @@ class Run:
     p99: list[float] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
-    pg_cpu_ms: list[float] = field(default_factory=list)  # PostgreSQL's CPU per request
+    pg_cpu_ms: list[float] = field(default_factory=list)  # PostgreSQL's CPU per movement
+    app_cpu_ms: list[float] = field(default_factory=list)  # the service's CPU per movement
     batch: list[float] = field(default_factory=list)  # mean commands per transaction
     # The histogram bucket (an upper bound) holding the median and the 90th percentile.
     batch_p50: list[float] = field(default_factory=list)
@@ -89,6 +90,12 @@ _TICK = os.sysconf("SC_CLK_TCK")
 def postgres_cpu_seconds() -> float:
     """CPU time of every PostgreSQL process on this machine (the server and backends)."""
     return sum(p.cpu_ticks for p in processes() if p.name.startswith("postgres")) / _TICK
+
+
+def service_cpu_seconds(server: ServerProcess) -> float:
+    """CPU time of the server's processes (granian's main process and its workers)."""
+    pids = {server.pid, *server.workers_pids()}
+    return sum(p.cpu_ticks for p in processes() if p.pid in pids) / _TICK
 
 
 def with_database(url: str, name: str) -> str:
@@ -251,10 +258,12 @@ def run_wrk(port: int, scenario: str, args: argparse.Namespace) -> tuple[float, 
 def measure(url: str, scenario: str, args: argparse.Namespace, balance: Path, into: Run) -> None:
     server = start_server(url, args, balance)
     try:
-        pg_0 = postgres_cpu_seconds()
+        pg_0, app_0 = postgres_cpu_seconds(), service_cpu_seconds(server)
         requests, p50, p99, errors = run_wrk(args.port, scenario, args)
         rps = requests * MOVEMENTS.get(scenario, 1)  # movements a second
-        into.pg_cpu_ms.append(1000 * (postgres_cpu_seconds() - pg_0) / (rps * args.duration))
+        done = rps * args.duration
+        into.pg_cpu_ms.append(1000 * (postgres_cpu_seconds() - pg_0) / done)
+        into.app_cpu_ms.append(1000 * (service_cpu_seconds(server) - app_0) / done)
         into.rss_mb.append(worker_rss_mb(server))
         mean_batch, median_batch, p90_batch = batch_sizes(server)
         into.batch.append(mean_batch)
@@ -333,16 +342,17 @@ def table(results: dict[str, Scenario], pgbench: list[float], args: argparse.Nam
         f"- pgbench's minimal reserve transaction (a guarded UPDATE and a ledger INSERT,"
         f" one movement per transaction): {ceiling:,.0f} tps (rounds:"
         f" {', '.join(f'{v:,.0f}' for v in pgbench)}).",
-        "- PG CPU ms: CPU time of every PostgreSQL process over the run, per movement.",
+        "- PG CPU ms: CPU time of every PostgreSQL process over the run, per movement;"
+        " app CPU ms: of the service's processes (granian and its workers), per movement.",
         "- Movements/s: requests a second, times 100 for `batch` (batches of 100 deposits and"
-        " transfers at 8 connections; the previous main has no batches).",
+        " transfers at 8 connections).",
         "- Commands/transaction: the mean, then (≤p50, ≤p90): the `balance_batch_size`"
         " buckets that hold the median and the 90th-percentile transaction.",
         "",
         "| scenario | this tree movements/s | baseline | this/baseline | this/pgbench reserve"
         " | p50 ms | p99 ms | errors | RSS/worker MB | commands/transaction"
-        " | PG CPU ms/movement (baseline) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | PG CPU ms/movement (baseline) | app CPU ms/movement (baseline) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, s in results.items():
         tree, base = s.tree, s.baseline
@@ -350,14 +360,16 @@ def table(results: dict[str, Scenario], pgbench: list[float], args: argparse.Nam
         if base.rps:
             base_rps, ratio = f"{med(base.rps):,.0f}", f"{rps / med(base.rps):.2f}x"
             base_errors, base_cpu = f" (baseline {sum(base.errors)})", f"{med(base.pg_cpu_ms):.3f}"
+            base_app = f"{med(base.app_cpu_ms):.3f}"
         else:
-            base_rps = ratio = base_cpu = "-"
+            base_rps = ratio = base_cpu = base_app = "-"
             base_errors = ""
         lines.append(
             f"| {name} | {rps:,.0f} | {base_rps} | {ratio}"
             f" | {rps / ceiling:.2f}x | {med(tree.p50):.1f} | {med(tree.p99):.1f}"
             f" | {sum(tree.errors)}{base_errors} | {max(tree.rss_mb):.0f}"
-            f" | {med(tree.batch):.1f}{_spread(tree)} | {med(tree.pg_cpu_ms):.3f} ({base_cpu}) |"
+            f" | {med(tree.batch):.1f}{_spread(tree)} | {med(tree.pg_cpu_ms):.3f} ({base_cpu})"
+            f" | {med(tree.app_cpu_ms):.3f} ({base_app}) |"
         )
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,9 @@ class UserAccount:
     def open(cls, user_id: int) -> UserAccount:
         return cls(user_id, Money.zero(), Money.zero())
 
+    def copy(self) -> UserAccount:
+        return UserAccount(self.user_id, self.available, self.reserved)
+
     @property
     def total(self) -> Money:
         return self.available + self.reserved

@@ -37,6 +37,19 @@ class Reservation:
     closed_at: datetime | None = None
     expires_at: datetime | None = None
 
+    def copy(self) -> Reservation:
+        return Reservation(
+            self.order_id,
+            self.user_id,
+            self.service_id,
+            self.amount,
+            self.status,
+            self.recognized_amount,
+            self.created_at,
+            self.closed_at,
+            self.expires_at,
+        )
+
     @staticmethod
     def check_expiry(expires_at: datetime | None, now: datetime) -> None:
         """A hold ends in the future, and at most 90 days from now."""

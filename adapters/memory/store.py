@@ -8,7 +8,6 @@ publishes them.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ class InMemoryUserAccounts(UserAccounts):
 
     async def get(self, user_id: int) -> UserAccount | None:
         account = self._committed.get(user_id)
-        return dataclasses.replace(account) if account else None
+        return account.copy() if account else None
 
 
 class InMemoryReservations(Reservations):
@@ -70,7 +69,7 @@ class InMemoryReservations(Reservations):
 
     async def get(self, order_id: int) -> tuple[Reservation | None, datetime]:
         found = self._committed.get(order_id)
-        return (dataclasses.replace(found) if found else None), self._clock.now()
+        return (found.copy() if found else None), self._clock.now()
 
     async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:
         now = self._clock.now()
@@ -78,7 +77,7 @@ class InMemoryReservations(Reservations):
             (r for r in self._committed.values() if r.is_due(now)),
             key=lambda r: (r.expires_at, r.order_id),
         )
-        return now, [dataclasses.replace(r) for r in due[:limit]]
+        return now, [r.copy() for r in due[:limit]]
 
 
 class InMemoryUnitOfWork(UnitOfWork):
@@ -141,12 +140,12 @@ class InMemoryMovementBatch(MovementBatch):
         """No row is ever busy: one lock serializes every batch."""
         store = self._store
         accounts, reservations = store.accounts, store.reservations
-        locked = {o: dataclasses.replace(reservations[o]) for o in order_ids if o in reservations}
+        locked = {o: reservations[o].copy() for o in order_ids if o in reservations}
         may_expire = sum(1 for r in locked.values() if r.is_open and r.expires_at)
         found = {key: store.idempotency.get(key) for key in keys}
         transactions = sum(1 for key in movements if key is None or found.get(key) is None)
         return Locked(
-            accounts={u: dataclasses.replace(accounts[u]) for u in user_ids if u in accounts},
+            accounts={u: accounts[u].copy() for u in user_ids if u in accounts},
             reservations=locked,
             answers={key: record for key, record in found.items() if record is not None},
             now=store.clock.now(),
@@ -170,9 +169,9 @@ class InMemoryMovementBatch(MovementBatch):
         changes = self._written
         store = self._store
         for account in [*changes.opened, *changes.saved]:
-            store.accounts[account.user_id] = dataclasses.replace(account)
+            store.accounts[account.user_id] = account.copy()
         for reservation in [*changes.added, *changes.closed]:
-            store.reservations[reservation.order_id] = dataclasses.replace(reservation)
+            store.reservations[reservation.order_id] = reservation.copy()
         store.transactions.extend((i, tx, changes.created_at) for i, tx in changes.transactions)
         store.idempotency.update(changes.answers)
         self._written = None
