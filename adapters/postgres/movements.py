@@ -52,7 +52,6 @@ class TransactionRow(NamedTuple):
     service_id: int | None
     order_id: int | None
     description: str | None
-    created_at: datetime
 
 
 class EntryRow(NamedTuple):
@@ -63,7 +62,6 @@ class EntryRow(NamedTuple):
     service_id: int | None
     amount: int
     balance_after: int | None
-    created_at: datetime
 
 
 class ReservationRow(NamedTuple):
@@ -149,25 +147,29 @@ WRITES = WriteSet(
         "saved", AccountRow, Update("accounts", "user_id", also="updated_at = clock_timestamp()")
     ),
     Write("opened", AccountRow, Insert("accounts", if_absent=True)),
-    Write("recorded", TransactionRow, Insert("transactions", given_identity=True)),
+    Write(
+        "recorded",
+        TransactionRow,
+        Insert("transactions", given_identity=True, common=("created_at",)),
+    ),
     # Entries keep their posting order, so a user's entries replay in id order.
-    Write("written", EntryRow, Insert("entries", keep_order=True)),
+    Write("written", EntryRow, Insert("entries", keep_order=True, common=("created_at",))),
     Write("added", ReservationRow, Insert("reservations", if_absent=True)),
     Write(
         "closed", ReservationEnd, Update("reservations", "order_id", "target.status = 'reserved'")
     ),
     Write("answered", AnswerRow, Insert("idempotency_keys", if_absent=True)),
+    common={"created_at": "timestamptz"},  # the batch's stamp
 )
 
 
 def rows_of(changes: Changes) -> dict[str, list[Any]]:
-    at = changes.created_at
     transactions = changes.transactions
     return {
         "saved": [_account(a) for a in changes.saved],
         "opened": [_account(a) for a in changes.opened],
-        "recorded": [_transaction(i, tx, at) for i, tx in transactions],
-        "written": [entry for i, tx in transactions for entry in _entries(i, tx, at)],
+        "recorded": [_transaction(i, tx) for i, tx in transactions],
+        "written": [entry for i, tx in transactions for entry in _entries(i, tx)],
         "added": [_reservation(r) for r in changes.added],
         "closed": [
             ReservationEnd(r.order_id, r.status.value, _kopecks(r.recognized_amount), r.closed_at)
@@ -184,7 +186,7 @@ def _account(account: UserAccount) -> AccountRow:
     return AccountRow(account.user_id, account.available.kopecks, account.reserved.kopecks)
 
 
-def _transaction(transaction_id: int, tx: JournalTransaction, at: datetime) -> TransactionRow:
+def _transaction(transaction_id: int, tx: JournalTransaction) -> TransactionRow:
     return TransactionRow(
         transaction_id,
         tx.kind.value,
@@ -193,11 +195,10 @@ def _transaction(transaction_id: int, tx: JournalTransaction, at: datetime) -> T
         tx.service_id,
         tx.order_id,
         tx.description,
-        at,
     )
 
 
-def _entries(transaction_id: int, tx: JournalTransaction, at: datetime) -> list[EntryRow]:
+def _entries(transaction_id: int, tx: JournalTransaction) -> list[EntryRow]:
     return [
         EntryRow(
             transaction_id,
@@ -207,7 +208,6 @@ def _entries(transaction_id: int, tx: JournalTransaction, at: datetime) -> list[
             p.account.service_id,
             p.amount.kopecks,
             _kopecks(p.balance_after),
-            at,
         )
         for p in tx.postings
     ]
@@ -274,7 +274,8 @@ class PostgresMovementBatch(Session, MovementBatch):
     async def write(self, changes: Changes) -> None:
         rows = rows_of(changes)
         try:
-            counts = await self.db.row(WRITES.sql, **WRITES.params(rows))
+            params = WRITES.params(rows, created_at=changes.created_at)
+            counts = await self.db.row(WRITES.sql, **params)
         except asyncpg.PostgresError as error:
             if sqlstate(error) == LOCK_NOT_AVAILABLE and changes.answers:
                 raise RequestInProgress from error  # a key held by a transaction that lingers

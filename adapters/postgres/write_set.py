@@ -42,6 +42,9 @@ class Insert:
     """Rows go in in list order, so identity ids follow it."""
     given_identity: bool = False
     """The rows carry their identity column's value (OVERRIDING SYSTEM VALUE)."""
+    common: tuple[str, ...] = ()
+    """Columns every row of the batch has the same value in (the batch's time): sent
+    once, as the write set's parameter of that name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,22 +83,27 @@ def _sql_type(hint: Any) -> str:
 
 
 class WriteSet:
-    def __init__(self, *writes: Write) -> None:
+    def __init__(self, *writes: Write, common: dict[str, str] | None = None) -> None:
+        """`common`: the batch-wide values (name: SQL type) inserts may take columns from."""
         self.writes = writes
-        names: list[str] = []
+        self.common = common or {}
+        names: list[str] = list(self.common)
+        shared = {name: f"${i}::{sql}" for i, (name, sql) in enumerate(self.common.items(), 1)}
         ctes = []
         for write in writes:
             fields = columns(write.row)
             params = [f"{write.name}_{name}" for name, _ in fields]
             first = len(names) + 1
             names += params
-            ctes.append(f"{write.name} AS ({_cte(write, fields, first)})")
+            ctes.append(f"{write.name} AS ({_cte(write, fields, first, shared)})")
         counts = ", ".join(f"(SELECT count(*) FROM {w.name}) AS {w.name}" for w in writes)
         self.sql = Sql(f"WITH {', '.join(ctes)} SELECT {counts}", tuple(names), {})
 
-    def params(self, rows: Mapping[str, Sequence[tuple[Any, ...]]]) -> dict[str, list[Any]]:
-        """One array per column of each write, from its rows."""
-        params: dict[str, list[Any]] = {}
+    def params(
+        self, rows: Mapping[str, Sequence[tuple[Any, ...]]], **common: Any
+    ) -> dict[str, Any]:
+        """The batch-wide values, and one array per column of each write, from its rows."""
+        params: dict[str, Any] = {name: common[name] for name in self.common}
         for write in self.writes:
             found = rows.get(write.name, ())
             for name, values in zip(write.row._fields, arrays(write.row, found), strict=True):
@@ -125,7 +133,7 @@ def _unnest(fields: list[tuple[str, str]], first: int) -> str:
     return f"unnest({arrays_})"
 
 
-def _cte(write: Write, fields: list[tuple[str, str]], first: int) -> str:
+def _cte(write: Write, fields: list[tuple[str, str]], first: int, shared: dict[str, str]) -> str:
     names = ", ".join(name for name, _ in fields)
     how = write.how
     if isinstance(how, Update):
@@ -144,8 +152,9 @@ def _cte(write: Write, fields: list[tuple[str, str]], first: int) -> str:
         source = f"{_unnest(fields, first)} WITH ORDINALITY AS r({names}, position)"
         order = " ORDER BY r.position"
     conflict = " ON CONFLICT DO NOTHING" if how.if_absent else ""
-    selected = ", ".join(f"r.{name}" for name, _ in fields)
+    selected = ", ".join([*(f"r.{name}" for name, _ in fields), *(shared[c] for c in how.common)])
+    targets = ", ".join([names, *how.common])
     return (
-        f"INSERT INTO {how.table} ({names}){overriding} SELECT {selected} FROM {source}"
+        f"INSERT INTO {how.table} ({targets}){overriding} SELECT {selected} FROM {source}"
         f"{order}{conflict} RETURNING 1"
     )

@@ -285,3 +285,17 @@ def test_one_statement_writes_every_row_type_and_counts_what_it_wrote() -> None:
         writes.check({"added": 0, "changed": 1}, rows)
     with pytest.raises(AssertionError):
         writes.check({"added": 1, "changed": 0}, rows)
+
+
+def test_a_column_every_row_shares_is_sent_once() -> None:
+    class Slim(NamedTuple):
+        id: int
+
+    writes = WriteSet(
+        Write("added", Slim, Insert("things", common=("at",))), common={"at": "timestamptz"}
+    )
+    assert writes.sql.text.startswith(
+        "WITH added AS (INSERT INTO things (id, at) SELECT r.id, $1::timestamptz"
+        " FROM unnest($2::bigint[])"
+    )
+    assert writes.params({"added": [Slim(1), Slim(2)]}, at=NOW) == {"at": NOW, "added_id": [1, 2]}
