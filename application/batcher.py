@@ -3,7 +3,8 @@
 Items queue and a batch is whatever queued while earlier batches were in flight,
 taken once per turn of the event loop (an idle service waits for nothing: the first
 item runs at once), up to `max_batch` in size, with up to `max_in_flight` batches
-running at once. Two items sharing a key are never in flight together: the second
+running at once. An item as big as a batch (a client's batch) is one already: it
+runs at once, beside them. Two items sharing a key are never in flight together: the second
 waits for the first to be answered.
 
 A batch may give items back, each with a resource that another transaction holds
@@ -64,8 +65,29 @@ class Batcher(Generic[T]):
 
     def submit(self, item: T) -> None:
         lane = next((r for r in item.resources if r in self._lanes), None) if self._lanes else None
-        (self._lanes[lane] if lane is not None else self._queue).append(item)
+        if lane is not None:
+            self._lanes[lane].append(item)
+        elif item.size >= self._max_batch and self._free(item) and not self._queued_with(item):
+            self._claim(item)  # a batch already (a client's): it runs at once, on its own
+            self._start([item], None, counted=False)
+            return
+        else:
+            self._queue.append(item)
         self._dispatch_soon()
+
+    def _free(self, item: T) -> bool:
+        """No other item in flight holds one of its keys."""
+        return not any(self._claims.get(key, item) is not item for key in item.keys)
+
+    def _queued_with(self, item: T) -> bool:
+        """An item queued before it shares one of its keys: it must wait its turn."""
+        keys = set(item.keys)
+        waiting = [self._queue, *self._lanes.values()]
+        return bool(keys) and any(keys.intersection(other.keys) for q in waiting for other in q)
+
+    def _claim(self, item: T) -> None:
+        for key in item.keys:
+            self._claims[key] = item
 
     def _dispatch_soon(self) -> None:
         """Dispatch once the items arriving in this turn of the event loop queued."""
@@ -80,13 +102,13 @@ class Batcher(Generic[T]):
             if not batch:  # every queued item waits for a key in flight
                 break
             self._in_flight += 1
-            self._start(batch, None)
+            self._start(batch, None, counted=True)
         for lane, items in self._lanes.items():
             if len(self._lanes_running) >= self._max_waiting:
                 break
             if lane not in self._lanes_running and (batch := self._take(items)):
                 self._lanes_running.add(lane)
-                self._start(batch, lane)
+                self._start(batch, lane, counted=False)
 
     def _take(self, queue: deque[T]) -> list[T]:
         """The oldest items up to the batch size, at most one per key in flight."""
@@ -95,23 +117,22 @@ class Batcher(Generic[T]):
         skipped: list[T] = []
         while queue and (not batch or size + queue[0].size <= self._max_batch):
             item = queue.popleft()
-            keys = item.keys
-            if keys and any(self._claims.get(key, item) is not item for key in keys):
+            if item.keys and not self._free(item):
                 skipped.append(item)
                 continue
-            for key in keys:
-                self._claims[key] = item
+            self._claim(item)
             batch.append(item)
             size += item.size
         queue.extendleft(reversed(skipped))
         return batch
 
-    def _start(self, batch: list[T], lane: Hashable | None) -> None:
-        task = asyncio.get_running_loop().create_task(self._run_batch(batch, lane))
+    def _start(self, batch: list[T], lane: Hashable | None, *, counted: bool) -> None:
+        """`counted`: one of the `max_in_flight` batches of the queue."""
+        task = asyncio.get_running_loop().create_task(self._run_batch(batch, lane, counted))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_batch(self, batch: list[T], lane: Hashable | None) -> None:
+    async def _run_batch(self, batch: list[T], lane: Hashable | None, counted: bool) -> None:
         given_back: Mapping[T, Hashable] = {}
         try:
             given_back = await self._run(batch, lane)
@@ -121,14 +142,18 @@ class Batcher(Generic[T]):
             if not isinstance(error, Exception):
                 raise
         finally:
-            self._finish(batch, lane, given_back)
+            self._finish(batch, lane, counted, given_back)
 
     def _finish(
-        self, batch: list[T], lane: Hashable | None, given_back: Mapping[T, Hashable]
+        self,
+        batch: list[T],
+        lane: Hashable | None,
+        counted: bool,
+        given_back: Mapping[T, Hashable],
     ) -> None:
-        if lane is None:
+        if counted:
             self._in_flight -= 1
-        else:
+        if lane is not None:
             self._lanes_running.discard(lane)
         for item, resource in given_back.items():
             self._lanes.setdefault(resource, deque()).append(item)

@@ -95,17 +95,20 @@ RESERVATION_COLUMNS = ", ".join(ReservationRow._fields)
 
 # Users, then orders (the orders' scan starts once every user is locked), then the
 # stamp (its clock and ids are read once every order is locked). Rows another
-# transaction holds are skipped, and named busy: of the rows it did not lock, those
-# that exist (looking up only those keeps a batch that got every row as cheap as
-# one that never asks).
+# transaction holds are skipped, and named busy: of the users it did not lock, those
+# that exist; of the orders that exist (most orders a batch names are new: a reserve
+# finds none, looks once, locks nothing), those it did not lock.
 _LOCK = Sql(
     f"""
     WITH u AS MATERIALIZED (
         SELECT user_id, available, reserved FROM accounts
         WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE SKIP LOCKED
+    ), seen AS MATERIALIZED (
+        SELECT order_id FROM reservations
+        WHERE order_id = ANY($2::bigint[]) AND (SELECT count(*) FROM u) >= 0
     ), o AS MATERIALIZED (
         SELECT {RESERVATION_COLUMNS} FROM reservations
-        WHERE order_id = ANY($2::bigint[]) AND (SELECT count(*) FROM u) >= 0
+        WHERE order_id = ANY(ARRAY(SELECT order_id FROM seen))
         ORDER BY order_id FOR UPDATE SKIP LOCKED
     ), answered AS MATERIALIZED (
         SELECT key, fingerprint, status, body FROM idempotency_keys
@@ -126,8 +129,7 @@ _LOCK = Sql(
            ARRAY(SELECT ROW(key, fingerprint, status, body) FROM answered) AS answers,
            ARRAY(SELECT user_id FROM accounts WHERE user_id = ANY(ARRAY(
                      SELECT unnest($1::bigint[]) EXCEPT SELECT user_id FROM u))) AS busy_users,
-           ARRAY(SELECT order_id FROM reservations WHERE order_id = ANY(ARRAY(
-                     SELECT unnest($2::bigint[]) EXCEPT SELECT order_id FROM o))) AS busy_orders
+           ARRAY(SELECT order_id FROM seen EXCEPT SELECT order_id FROM o) AS busy_orders
     FROM stamp
     """,
     ("users", "orders", "keys", "movements"),

@@ -78,10 +78,10 @@ async def test_a_batch_is_what_queued_in_one_turn_up_to_the_maximum() -> None:
     items = [Item(str(i)) for i in range(7)] + [Item("big", size=3)]
     assert await all_of(batcher, items) == [*map(str, range(7)), "big"]
     assert runs.batches == [
+        (["big"], None),  # as big as a batch: one already, run at once
         (["0", "1", "2"], None),
         (["3", "4", "5"], None),
         (["6"], None),
-        (["big"], None),
     ]
 
 
@@ -299,3 +299,16 @@ def test_a_column_every_row_shares_is_sent_once() -> None:
         " FROM unnest($2::bigint[])"
     )
     assert writes.params({"added": [Slim(1), Slim(2)]}, at=NOW) == {"at": NOW, "added_id": [1, 2]}
+
+
+async def test_an_item_as_big_as_a_batch_runs_at_once_beside_the_queue() -> None:
+    runs = Runs()
+    batcher = Batcher(runs, max_batch=4, max_in_flight=1)
+    items = [Item("a"), Item("client batch", size=100), Item("b", keys=("k",))]
+    items.append(Item("another client batch", keys=("k",), size=50))  # waits for k
+    assert await all_of(batcher, items) == [i.name for i in items]
+    assert runs.batches[0] == (["client batch"], None)  # started as it came
+    assert (["another client batch"], None) in runs.batches
+    assert runs.batches.index((["a", "b"], None)) < runs.batches.index(
+        (["another client batch"], None)
+    )
