@@ -1,25 +1,38 @@
 -- The balance service's final schema (the same DDL the Alembic migrations build;
 -- tests/integration/test_schema.py proves it). Amounts are BIGINT kopecks.
 
+-- A user's balances and spending rules. `available` may go below zero down to the
+-- credit limit; reserved money is never available. A limit lowered below the debt
+-- of the day is allowed (it refuses further debits): that debt is `tolerated_debt`,
+-- so the check still refuses any balance below both.
 CREATE TABLE accounts (
-    user_id     BIGINT PRIMARY KEY CHECK (user_id > 0),
-    available   BIGINT NOT NULL DEFAULT 0 CHECK (available >= 0),
-    reserved    BIGINT NOT NULL DEFAULT 0 CHECK (reserved >= 0),
-    created_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-    updated_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    user_id            BIGINT PRIMARY KEY CHECK (user_id > 0),
+    available          BIGINT NOT NULL DEFAULT 0,
+    reserved           BIGINT NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+    created_at         TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    updated_at         TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    credit_limit       BIGINT NOT NULL DEFAULT 0,
+    frozen             BOOLEAN NOT NULL DEFAULT false,
+    limits_changed_at  TIMESTAMPTZ,
+    tolerated_debt     BIGINT NOT NULL DEFAULT 0,
+    CONSTRAINT accounts_available_within_limit
+        CHECK (available >= -greatest(credit_limit, tolerated_debt)),
+    CONSTRAINT accounts_credit_limit_check
+        CHECK (credit_limit >= 0 AND credit_limit <= 1000000000000000)
 );
 
 CREATE TABLE transactions (
     id                    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind                  TEXT NOT NULL CHECK (kind IN
+    kind                  TEXT NOT NULL CONSTRAINT transactions_kind_check CHECK (kind IN
                               ('deposit', 'withdrawal', 'transfer', 'reserve', 'cancel', 'recognize',
-                               'expire')),
+                               'expire', 'movement')),
     user_id               BIGINT,
     counterparty_user_id  BIGINT,
     service_id            BIGINT,
     order_id              BIGINT,
     description           TEXT,
-    created_at            TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    created_at            TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    metadata              JSONB  -- the client's string pairs; NULL: none
 );
 
 -- One row per posting. Entries of a transaction sum to zero; user entries carry
@@ -28,17 +41,19 @@ CREATE TABLE entries (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     transaction_id  BIGINT NOT NULL REFERENCES transactions (id),
     account         TEXT NOT NULL CHECK (account IN ('available', 'reserved', 'revenue', 'external')),
-    kind            TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'transfer_in',
-                        'transfer_out', 'reserve', 'cancel', 'recognize', 'release', 'expire')),
+    kind            TEXT NOT NULL CONSTRAINT entries_kind_check CHECK (kind IN ('deposit',
+                        'withdrawal', 'transfer_in', 'transfer_out', 'reserve', 'cancel',
+                        'recognize', 'release', 'expire', 'movement_out', 'movement_in')),
     user_id         BIGINT,
     service_id      BIGINT,
     amount          BIGINT NOT NULL CHECK (amount <> 0),
-    balance_after   BIGINT CHECK (balance_after >= 0),
+    balance_after   BIGINT,
     created_at      TIMESTAMPTZ NOT NULL,
     CONSTRAINT entries_user_accounts_have_balance CHECK (
         (account IN ('available', 'reserved')) = (user_id IS NOT NULL AND balance_after IS NOT NULL)
     ),
-    CONSTRAINT entries_revenue_has_service CHECK ((account = 'revenue') = (service_id IS NOT NULL))
+    CONSTRAINT entries_revenue_has_service CHECK ((account = 'revenue') = (service_id IS NOT NULL)),
+    CONSTRAINT entries_reserved_never_negative CHECK (account <> 'reserved' OR balance_after >= 0)
 );
 
 CREATE INDEX entries_transaction ON entries (transaction_id);
@@ -46,6 +61,17 @@ CREATE INDEX entries_user_by_date ON entries (user_id, created_at, id) WHERE use
 CREATE INDEX entries_user_by_amount ON entries (user_id, abs(amount), id) WHERE user_id IS NOT NULL;
 CREATE INDEX entries_revenue_by_date ON entries (created_at) INCLUDE (service_id, amount)
     WHERE account = 'revenue';
+
+-- A statement's filter on metadata (`?metadata.order=77`): one row per user a tagged
+-- transaction touches and per pair, `tag` being 'key=value', read in the statement's
+-- order.
+CREATE TABLE transaction_tags (
+    user_id         BIGINT NOT NULL,
+    tag             TEXT NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    transaction_id  BIGINT NOT NULL,
+    PRIMARY KEY (user_id, tag, created_at, transaction_id)
+);
 
 CREATE TABLE reservations (
     order_id           BIGINT PRIMARY KEY CHECK (order_id > 0),

@@ -67,13 +67,17 @@ class Batcher(Generic[T]):
         lane = next((r for r in item.resources if r in self._lanes), None) if self._lanes else None
         if lane is not None:
             self._lanes[lane].append(item)
-        elif item.size >= self._max_batch and self._free(item) and not self._queued_with(item):
+        elif self._whole(item) and self._free(item) and not self._queued_with(item):
             self._claim(item)  # a batch already (a client's): it runs at once, on its own
             self._start([item], None, counted=False)
             return
         else:
             self._queue.append(item)
         self._dispatch_soon()
+
+    def _whole(self, item: T) -> bool:
+        """A batch already: many commands (a client's batch), as many as a batch takes."""
+        return item.size > 1 and item.size >= self._max_batch
 
     def _free(self, item: T) -> bool:
         """No other item in flight holds one of its keys."""

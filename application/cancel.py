@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from application.accounts import lock_account
+from application.fingerprint import tagged
 from application.locked import Movement
 from application.reservations import lock_reservation
 from application.results import Balance, ReservationResult
-from domain.ledger import EntryKind, JournalTransaction, TransactionKind
+from domain.ledger import EntryKind, JournalTransaction, Metadata, TransactionKind
 from domain.reservation import ReservationStatus
 
 
@@ -17,6 +19,8 @@ class Cancel:
     order_id: int
     user_id: int
     service_id: int
+    metadata: Metadata = ()
+    moves_money: ClassVar[bool] = True
 
     @property
     def user_ids(self) -> tuple[int, ...]:
@@ -27,9 +31,12 @@ class Cancel:
         return (self.order_id,)
 
     def canonical(self) -> tuple[object, ...]:
-        return ("cancel", 1, self.order_id, self.user_id, self.service_id)
+        form = ("cancel", 1, self.order_id, self.user_id, self.service_id)
+        return tagged(form, self.metadata)
 
-    def legacy(self) -> str:
+    def legacy(self) -> str | None:
+        if self.metadata:
+            return None
         return (
             f"cancel:Cancel(order_id={self.order_id}, user_id={self.user_id},"
             f" service_id={self.service_id})"
@@ -40,7 +47,7 @@ def cancel(cmd: Cancel, uow: Movement) -> ReservationResult:
     reservation = lock_reservation(uow, cmd.order_id, cmd.user_id, cmd.service_id)
     account = lock_account(uow, reservation.user_id)
     if reservation.status is ReservationStatus.CANCELLED:
-        return ReservationResult(reservation, Balance.of(account), created=False)
+        return ReservationResult(reservation, Balance.of(account), False, cmd.metadata)
     amount = reservation.cancel()
     postings = account.release(amount, EntryKind.CANCEL)
     uow.accounts.save(account)
@@ -51,8 +58,9 @@ def cancel(cmd: Cancel, uow: Movement) -> ReservationResult:
             user_id=cmd.user_id,
             service_id=cmd.service_id,
             order_id=cmd.order_id,
+            metadata=cmd.metadata,
         )
     )
     reservation.closed_at = recorded.created_at
     uow.reservations.close(reservation)
-    return ReservationResult(reservation, Balance.of(account), created=True)
+    return ReservationResult(reservation, Balance.of(account), True, cmd.metadata)

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from application.accounts import lock_account
-from application.fingerprint import legacy_money
+from application.fingerprint import legacy_money, tagged
 from application.locked import Movement
 from application.results import Balance, MovementResult
-from domain.ledger import AccountRef, EntryKind, JournalTransaction, Posting, TransactionKind
+from domain.ledger import (
+    AccountRef,
+    EntryKind,
+    JournalTransaction,
+    Metadata,
+    Posting,
+    TransactionKind,
+)
 from domain.money import Money
 
 
@@ -17,6 +25,8 @@ class Deposit:
     user_id: int
     amount: Money
     description: str | None = None
+    metadata: Metadata = ()
+    moves_money: ClassVar[bool] = True
 
     @property
     def user_ids(self) -> tuple[int, ...]:
@@ -27,9 +37,12 @@ class Deposit:
         return ()
 
     def canonical(self) -> tuple[object, ...]:
-        return ("deposit", 1, self.user_id, self.amount.kopecks, self.description or "")
+        form = ("deposit", 1, self.user_id, self.amount.kopecks, self.description or "")
+        return tagged(form, self.metadata)
 
-    def legacy(self) -> str:
+    def legacy(self) -> str | None:
+        if self.metadata:
+            return None
         return (
             f"deposit:Deposit(user_id={self.user_id}, amount={legacy_money(self.amount)},"
             f" description={self.description or None!r})"
@@ -48,8 +61,14 @@ def deposit(cmd: Deposit, uow: Movement) -> MovementResult:
             (source, credit),
             cmd.description,
             user_id=cmd.user_id,
+            metadata=cmd.metadata,
         )
     )
     return MovementResult(
-        recorded.transaction_id, cmd.user_id, cmd.amount, Balance.of(account), recorded.created_at
+        recorded.transaction_id,
+        cmd.user_id,
+        cmd.amount,
+        Balance.of(account),
+        recorded.created_at,
+        cmd.metadata,
     )

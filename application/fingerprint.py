@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring_ascii
 from typing import Any, Protocol
 
+from domain.ledger import Metadata
 from domain.money import Money
 
 
@@ -71,6 +72,14 @@ def batch_fingerprint(atomic: bool, operations: Iterable[tuple[Fingerprinted, st
     """A client batch: its flag and every operation's canonical form and key, in order."""
     form = ["batch", 1, atomic, [[*command.canonical(), key] for command, key in operations]]
     return _digest(_compact(form))
+
+
+def tagged(form: tuple[object, ...], metadata: Metadata) -> tuple[object, ...]:
+    """A command's canonical form with its metadata: version 1 as it was when there is
+    none (keys stored before metadata existed keep matching), version 2 with it."""
+    if not metadata:
+        return form
+    return (form[0], 2, *form[2:], [[key, value] for key, value in metadata])
 
 
 def legacy_money(amount: Money) -> str:

@@ -10,7 +10,7 @@ from typing import Literal, Protocol, Self
 
 from application.statement_query import StatementQuery
 from domain.account import UserAccount
-from domain.ledger import JournalTransaction
+from domain.ledger import JournalTransaction, Metadata
 from domain.money import Money
 from domain.reservation import Reservation
 
@@ -24,7 +24,11 @@ class Clock(Protocol):
 
 class UserAccounts(Protocol):
     async def get(self, user_id: int) -> UserAccount | None:
-        """The committed balances, without a lock: for reads only."""
+        """The committed balances and limits, without a lock: for reads only."""
+        ...
+
+    async def opened(self, user_id: int) -> tuple[UserAccount, datetime] | None:
+        """The account as `get` reads it, and when it was opened."""
         ...
 
 
@@ -102,7 +106,7 @@ class Changes:
     created_at: datetime
 
     def __bool__(self) -> bool:
-        return bool(self.transactions or self.answers)
+        return bool(self.transactions or self.answers or self.saved or self.opened)
 
 
 class MovementBatch(Protocol):
@@ -166,6 +170,7 @@ class StatementRow:
     order_id: int | None
     transaction_user_id: int | None
     counterparty_user_id: int | None
+    metadata: Metadata = ()
 
 
 class Statements(Protocol):

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from application.accounts import lock_account
-from application.fingerprint import legacy_money
+from application.fingerprint import legacy_money, tagged
 from application.locked import Movement
 from application.results import Balance, ReservationResult
 from domain.errors import OrderAlreadyUsed, ReservationExpired, UserNotFound
-from domain.ledger import JournalTransaction, TransactionKind
+from domain.ledger import JournalTransaction, Metadata, TransactionKind
 from domain.money import Money
 from domain.reservation import Reservation, ReservationStatus
 
@@ -23,6 +24,8 @@ class Reserve:
     amount: Money
     description: str | None = None
     expires_at: datetime | None = None
+    metadata: Metadata = ()
+    moves_money: ClassVar[bool] = True
 
     @property
     def user_ids(self) -> tuple[int, ...]:
@@ -33,7 +36,7 @@ class Reserve:
         return (self.order_id,)
 
     def canonical(self) -> tuple[object, ...]:
-        form = (
+        form: tuple[object, ...] = (
             "reserve",
             1,
             self.user_id,
@@ -42,13 +45,13 @@ class Reserve:
             self.amount.kopecks,
             self.description or "",
         )
-        if self.expires_at is None:
-            return form
-        return (*form, self.expires_at.astimezone(UTC).isoformat())
+        if self.expires_at is not None:
+            form = (*form, self.expires_at.astimezone(UTC).isoformat())
+        return tagged(form, self.metadata)
 
     def legacy(self) -> str | None:
-        if self.expires_at is not None:
-            return None  # 8b1b5a2 had no expiring holds
+        if self.expires_at is not None or self.metadata:
+            return None  # 8b1b5a2 had no expiring holds, no metadata
         return (
             f"reserve:Reserve(user_id={self.user_id}, service_id={self.service_id},"
             f" order_id={self.order_id}, amount={legacy_money(self.amount)},"
@@ -72,6 +75,7 @@ def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
             user_id=cmd.user_id,
             service_id=cmd.service_id,
             order_id=cmd.order_id,
+            metadata=cmd.metadata,
         )
     )
     reservation = Reservation(
@@ -83,7 +87,7 @@ def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
         expires_at=cmd.expires_at,
     )
     uow.reservations.add(reservation)
-    return ReservationResult(reservation, Balance.of(account), created=True)
+    return ReservationResult(reservation, Balance.of(account), True, cmd.metadata)
 
 
 def _repeat(existing: Reservation, cmd: Reserve, uow: Movement) -> ReservationResult:
@@ -95,4 +99,4 @@ def _repeat(existing: Reservation, cmd: Reserve, uow: Movement) -> ReservationRe
     account = uow.accounts.get(existing.user_id)
     if account is None:  # pragma: no cover - a reservation always has an account
         raise UserNotFound(existing.user_id)
-    return ReservationResult(existing, Balance.of(account), created=False)
+    return ReservationResult(existing, Balance.of(account), False, cmd.metadata)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.account import UserAccount
+from domain.ledger import Metadata
 from domain.money import Money
 from domain.reservation import Reservation
 
@@ -32,6 +33,7 @@ class MovementResult:
     amount: Money
     balance: Balance
     created_at: datetime
+    metadata: Metadata = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class TransferResult:
     from_balance: Balance
     to_balance: Balance
     created_at: datetime
+    metadata: Metadata = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,40 @@ class ReservationResult:
     balance: Balance
     created: bool
     """False when the request repeated one already applied: nothing new was written."""
+    metadata: Metadata = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LegResult:
+    user_id: int
+    amount: Money
+    balance: Balance
+
+
+@dataclass(frozen=True, slots=True)
+class MoveResult:
+    transaction_id: int
+    legs: tuple[LegResult, ...]
+    description: str | None
+    metadata: Metadata
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsResult:
+    user_id: int
+    credit_limit: Money
+    frozen: bool
+    balance: Balance
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, account: UserAccount, opened_at: datetime) -> LimitsResult:
+        """`opened_at`: when the limits were set, if never since the account opened."""
+        changed = account.limits_changed_at or opened_at
+        return cls(
+            account.user_id, account.credit_limit, account.frozen, Balance.of(account), changed
+        )
 
 
 def wrote(result: object) -> bool:

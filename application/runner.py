@@ -138,7 +138,9 @@ class MoneyMovements:
         users = sorted({user for request in requests for user in request.user_ids})
         orders = sorted({order for request in requests for order in request.order_ids})
         keys = sorted({key for request in requests for key in request.keys})
-        movements = [job.key for request in requests for job in request.jobs]
+        movements = [
+            job.key for request in requests for job in request.jobs if job.command.moves_money
+        ]
         async with self._store() as store:
             locked = await store.lock(users, orders, keys, movements, wait_for=lane)
             ready, given_back = _ready(requests, locked)

@@ -18,7 +18,7 @@ from application.errors import InvalidParameter
 from application.ports import StatementRow, UnitOfWork
 from application.statement_query import StatementQuery, StatementSort
 from domain.errors import UserNotFound
-from domain.ledger import AccountKind, EntryKind
+from domain.ledger import AccountKind, EntryKind, Metadata
 from domain.money import Money
 
 
@@ -36,6 +36,7 @@ class StatementLine:
     order_id: int | None
     counterparty_user_id: int | None
     created_at: datetime
+    metadata: Metadata = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ def explain(row: StatementRow) -> StatementLine:
         row.order_id,
         counterparty,
         row.created_at,
+        row.metadata,
     )
 
 
@@ -99,17 +101,21 @@ def describe(kind: EntryKind, row: StatementRow, counterparty: int | None) -> st
         EntryKind.RECOGNIZE: f"Revenue recognized for order {row.order_id}, {service}",
         EntryKind.RELEASE: f"Unused rest of order {row.order_id} returned",
         EntryKind.EXPIRE: f"Reservation for order {row.order_id} expired",
+        EntryKind.MOVEMENT_OUT: "Sent in a movement",
+        EntryKind.MOVEMENT_IN: "Received in a movement",
     }[kind]
     return f"{text}: {row.note}" if row.note else text
 
 
 def encode_cursor(query: StatementQuery, after: tuple[int | str, int]) -> str:
     state = {
+        "u": query.user_id,
         "s": query.sort.value,
         "d": query.descending,
         "f": query.since.isoformat() if query.since else None,
         "t": query.until.isoformat() if query.until else None,
         "k": sorted(k.value for k in query.kinds),
+        "m": [list(pair) for pair in query.metadata],
         "a": list(after),
     }
     raw = json.dumps(state, separators=(",", ":")).encode()
@@ -127,6 +133,7 @@ def build_query(
     since: datetime | None = None,
     until: datetime | None = None,
     kinds: frozenset[EntryKind] | None = None,
+    metadata: Metadata | None = None,
 ) -> StatementQuery:
     """The query a client asks for. A cursor brings its own sort and filters: those the
     client repeats must match them, or the cursor was made for another question."""
@@ -141,8 +148,11 @@ def build_query(
             kinds or frozenset(),
             None,
             page,
+            metadata or (),
         )
     state = _decode(cursor)
+    if state.get("u", user_id) != user_id:
+        raise InvalidParameter("cursor", "was made for another user's statement")
     carried = StatementQuery(
         user_id,
         StatementSort(state["s"]),
@@ -153,6 +163,7 @@ def build_query(
         frozenset(EntryKind(k) for k in state["k"]),
         (state["a"][0], state["a"][1]),
         page,
+        tuple((key, value) for key, value in state.get("m", [])),
     )
     for name, given, kept in [
         ("sort", sort, carried.sort),
@@ -160,6 +171,7 @@ def build_query(
         ("from", since, carried.since),
         ("to", until, carried.until),
         ("kind", kinds, carried.kinds),
+        ("metadata", metadata, carried.metadata),
     ]:
         if given is not None and given != kept:
             raise InvalidParameter(name, "differs from the one the cursor was made for")
@@ -171,6 +183,7 @@ def _decode(cursor: str) -> dict[str, Any]:
         state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key, entry_id = state["a"]
         StatementSort(state["s"])
+        user, pairs = state.get("u", 0), state.get("m", [])
         [EntryKind(k) for k in state["k"]]
         for moment in (state["f"], state["t"]):
             if moment is not None:
@@ -179,9 +192,14 @@ def _decode(cursor: str) -> dict[str, Any]:
             datetime.fromisoformat(key)
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise InvalidParameter("cursor", "is not a cursor this service made") from None
-    if not (_is_bigint(entry_id) and (_is_bigint(key) or isinstance(key, str))):
+    made_here = _is_bigint(entry_id) and (_is_bigint(key) or isinstance(key, str))
+    if not (made_here and _is_bigint(user) and all(_is_pair(pair) for pair in pairs)):
         raise InvalidParameter("cursor", "is not a cursor this service made")
     return state  # type: ignore[no-any-return]
+
+
+def _is_pair(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
 
 
 def _is_bigint(value: object) -> bool:

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import Enum
 
 from application.errors import InvalidParameter
-from domain.ledger import EntryKind
+from domain.ledger import EntryKind, Metadata
 
 MAX_LIMIT = 500
 
@@ -29,6 +29,8 @@ class StatementQuery:
     after: tuple[int | str, int] | None = None
     """Keyset position: (sort key, entry id) of the last line already seen."""
     page: int | None = None
+    metadata: Metadata = ()
+    """Only entries of transactions tagged with every one of these pairs."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from application.fingerprint import legacy_money
+from application.fingerprint import legacy_money, tagged
 from application.locked import Movement
 from application.results import Balance, TransferResult
 from domain.errors import SameUserTransfer, UserNotFound
-from domain.ledger import EntryKind, JournalTransaction, TransactionKind
+from domain.ledger import EntryKind, JournalTransaction, Metadata, TransactionKind
 from domain.money import Money
 
 
@@ -16,6 +17,8 @@ class Transfer:
     to_user_id: int
     amount: Money
     description: str | None = None
+    metadata: Metadata = ()
+    moves_money: ClassVar[bool] = True
 
     @property
     def user_ids(self) -> tuple[int, ...]:
@@ -26,7 +29,7 @@ class Transfer:
         return ()
 
     def canonical(self) -> tuple[object, ...]:
-        return (
+        form = (
             "transfer",
             1,
             self.from_user_id,
@@ -34,8 +37,11 @@ class Transfer:
             self.amount.kopecks,
             self.description or "",
         )
+        return tagged(form, self.metadata)
 
-    def legacy(self) -> str:
+    def legacy(self) -> str | None:
+        if self.metadata:
+            return None
         return (
             f"transfer:Transfer(from_user_id={self.from_user_id}, to_user_id={self.to_user_id},"
             f" amount={legacy_money(self.amount)}, description={self.description or None!r})"
@@ -62,6 +68,7 @@ def transfer(cmd: Transfer, uow: Movement) -> TransferResult:
             cmd.description,
             user_id=cmd.from_user_id,
             counterparty_user_id=cmd.to_user_id,
+            metadata=cmd.metadata,
         )
     )
     return TransferResult(
@@ -72,4 +79,5 @@ def transfer(cmd: Transfer, uow: Movement) -> TransferResult:
         Balance.of(sender),
         Balance.of(receiver),
         recorded.created_at,
+        cmd.metadata,
     )

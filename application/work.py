@@ -46,6 +46,11 @@ class Command(Protocol):
         """The request as 8b1b5a2 fingerprinted it (application/fingerprint.py)."""
         ...
 
+    @property
+    def moves_money(self) -> bool:
+        """Whether it may record a ledger transaction (and so needs an id for one)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Job:

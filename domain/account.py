@@ -1,12 +1,17 @@
-"""A user's two balances: money they can spend, and money held for their orders."""
+"""A user's two balances, money they can spend and money held for their orders, and
+the rules for spending: how far below zero `available` may go, and whether the
+account is frozen."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from domain.errors import InsufficientFunds
+from domain.errors import AccountFrozen, InsufficientFunds, InvalidLimit
 from domain.ledger import AccountRef, EntryKind, Posting
-from domain.money import Money
+from domain.money import MAX_AMOUNT_KOPECKS, Money
+
+_ZERO = Money(0)
 
 
 @dataclass(slots=True)
@@ -14,13 +19,37 @@ class UserAccount:
     user_id: int
     available: Money
     reserved: Money
+    credit_limit: Money = _ZERO
+    """How far below zero `available` may go (0: never below zero)."""
+    frozen: bool = False
+    """Frozen: every debit is refused; credits and the closing of holds still apply."""
+    limits_changed_at: datetime | None = None
+    tolerated_debt: Money = _ZERO
+    """The debt of the day a limit was lowered below it: allowed to stand, not to grow
+    (the database's last line of defence checks against the larger of the two)."""
 
     @classmethod
     def open(cls, user_id: int) -> UserAccount:
-        return cls(user_id, Money.zero(), Money.zero())
+        return cls(user_id, _ZERO, _ZERO)
 
     def copy(self) -> UserAccount:
-        return UserAccount(self.user_id, self.available, self.reserved)
+        return UserAccount(
+            self.user_id,
+            self.available,
+            self.reserved,
+            self.credit_limit,
+            self.frozen,
+            self.limits_changed_at,
+            self.tolerated_debt,
+        )
+
+    def set_limits(self, credit_limit: Money, frozen: bool, at: datetime) -> None:
+        """A limit below today's debt is allowed: it refuses further debits."""
+        if not 0 <= credit_limit.kopecks <= MAX_AMOUNT_KOPECKS:
+            raise InvalidLimit("must be from 0 to 10000000000000.00")
+        self.credit_limit, self.frozen, self.limits_changed_at = credit_limit, frozen, at
+        debt = -self.available.kopecks
+        self.tolerated_debt = Money(debt) if debt > credit_limit.kopecks else _ZERO
 
     @property
     def total(self) -> Money:
@@ -59,5 +88,10 @@ class UserAccount:
         return Posting(AccountRef.reserved(self.user_id), kind, -amount, self.reserved)
 
     def _ensure_available(self, amount: Money) -> None:
-        if amount > self.available:
-            raise InsufficientFunds(self.user_id, self.available.kopecks, amount.kopecks)
+        """Reserved money is not available: a hold counts against the limit."""
+        if self.frozen:
+            raise AccountFrozen(self.user_id)
+        if (self.available - amount).kopecks < -self.credit_limit.kopecks:
+            raise InsufficientFunds(
+                self.user_id, self.available.kopecks, amount.kopecks, self.credit_limit.kopecks
+            )

@@ -2,7 +2,8 @@
 
 
 def _rubles(kopecks: int) -> str:
-    return f"{kopecks // 100}.{kopecks % 100:02d}"
+    sign = "-" if kopecks < 0 else ""
+    return f"{sign}{abs(kopecks) // 100}.{abs(kopecks) % 100:02d}"
 
 
 class DomainError(Exception):
@@ -23,11 +24,46 @@ class UserNotFound(DomainError):
 
 
 class InsufficientFunds(DomainError):
-    def __init__(self, user_id: int, available: int, requested: int) -> None:
+    def __init__(self, user_id: int, available: int, requested: int, credit_limit: int = 0) -> None:
+        limit = f" and a credit limit of {_rubles(credit_limit)}" if credit_limit else ""
         super().__init__(
-            f"user {user_id} has {_rubles(available)} available, {_rubles(requested)} requested"
+            f"user {user_id} has {_rubles(available)} available{limit},"
+            f" {_rubles(requested)} requested"
         )
         self.user_id = user_id
+        self.available = _rubles(available)
+        self.credit_limit = _rubles(credit_limit)
+        self.requested = _rubles(requested)
+
+
+class AccountFrozen(DomainError):
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id}'s account is frozen: no debit is allowed")
+        self.user_id = user_id
+
+
+class InvalidLimit(DomainError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"credit_limit {reason}")
+        self.field = "credit_limit"
+
+
+class InvalidMovement(DomainError):
+    """A multi-leg movement that cannot be one ledger transaction as written."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field} {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class LegRefused(DomainError):
+    """A leg of a multi-leg movement was refused: the movement writes nothing."""
+
+    def __init__(self, index: int, refusal: DomainError) -> None:
+        super().__init__(f"legs[{index}]: {refusal}")
+        self.index = index
+        self.refusal = refusal
 
 
 class SameUserTransfer(DomainError):

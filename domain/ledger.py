@@ -26,6 +26,8 @@ class EntryKind(Enum):
     RECOGNIZE = "recognize"
     RELEASE = "release"
     EXPIRE = "expire"
+    MOVEMENT_OUT = "movement_out"
+    MOVEMENT_IN = "movement_in"
 
 
 class TransactionKind(Enum):
@@ -36,6 +38,11 @@ class TransactionKind(Enum):
     CANCEL = "cancel"
     RECOGNIZE = "recognize"
     EXPIRE = "expire"
+    MOVEMENT = "movement"
+
+
+Metadata = tuple[tuple[str, str], ...]
+"""String pairs a client tags a movement with, sorted by key (a key at most once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,8 @@ class JournalTransaction:
     counterparty_user_id: int | None = None
     service_id: int | None = None
     order_id: int | None = None
+    metadata: Metadata = ()
+    """The client's tags: (key, value) pairs, sorted by key."""
 
     def __post_init__(self) -> None:
         if sum(p.amount.kopecks for p in self.postings) != 0:

@@ -78,7 +78,7 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
-SCOPES = ("read", "write", "report")
+SCOPES = ("read", "write", "report", "admin")
 MIN_TOKEN_LENGTH = 16
 
 
@@ -98,7 +98,9 @@ def _tokens(raw: str) -> tuple[tuple[str, frozenset[str]], ...]:
         wanted = frozenset(scopes.split("+"))
         if not wanted <= set(SCOPES):
             unknown = ", ".join(sorted(wanted - set(SCOPES)))
-            raise ConfigError(f"{where}: unknown scope {unknown} (known: read, write, report)")
+            raise ConfigError(
+                f"{where}: unknown scope {unknown} (known: read, write, report, admin)"
+            )
         if token in grants:
             raise ConfigError(f"{where}: a token is listed twice")
         grants[token] = wanted

@@ -81,6 +81,7 @@ def memory() -> Adapter:
     async def reset() -> None:
         for table in (
             store.accounts,
+            store.opened_at,
             store.reservations,
             store.transactions,
             store.idempotency,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import asyncpg
@@ -38,6 +38,8 @@ class LedgerSnapshot:
     entries: list[EntryRow]
     reservations: list[ReservationRow]
     idempotency_keys: int
+    limits: dict[int, tuple[int, bool, int]] = field(default_factory=dict)
+    """user -> (credit limit, frozen, tolerated debt), in kopecks."""
 
 
 class LedgerView(Protocol):
@@ -84,6 +86,10 @@ class MemoryLedgerView(LedgerView):
                 for r in self._store.reservations.values()
             ],
             len(self._store.idempotency),
+            {
+                u: (a.credit_limit.kopecks, a.frozen, a.tolerated_debt.kopecks)
+                for u, a in self._store.accounts.items()
+            },
         )
 
 
@@ -95,7 +101,10 @@ class PostgresLedgerView(LedgerView):
         db = await asyncpg.connect(self._url)
         try:
             async with db.transaction(isolation="repeatable_read", readonly=True):
-                accounts = await db.fetch("SELECT user_id, available, reserved FROM accounts")
+                accounts = await db.fetch(
+                    "SELECT user_id, available, reserved, credit_limit, frozen, tolerated_debt"
+                    " FROM accounts"
+                )
                 entries = await db.fetch(
                     "SELECT id, transaction_id, account, kind, user_id, service_id, amount,"
                     " balance_after FROM entries ORDER BY id"
@@ -112,6 +121,7 @@ class PostgresLedgerView(LedgerView):
             [EntryRow(*r.values()) for r in entries],
             [ReservationRow(*r.values()) for r in reservations],
             keys,
+            {r["user_id"]: (r["credit_limit"], r["frozen"], r["tolerated_debt"]) for r in accounts},
         )
 
 
@@ -122,9 +132,11 @@ def check_invariants(ledger: LedgerSnapshot) -> None:
     for e in ledger.entries:
         per_transaction[e.transaction_id] = per_transaction.get(e.transaction_id, 0) + e.amount
     assert all(total == 0 for total in per_transaction.values()), per_transaction
-    # 2. No balance below zero.
+    # 2. No balance below zero, but available down to the user's credit limit (or the
+    # debt of the day the limit was lowered below it, which may stand, not grow).
     for user_id, (available, reserved) in ledger.accounts.items():
-        assert available >= 0, (user_id, available)
+        limit, _, tolerated = ledger.limits.get(user_id, (0, False, 0))
+        assert available >= -max(limit, tolerated), (user_id, available, limit, tolerated)
         assert reserved >= 0, (user_id, reserved)
     # 3. Reserved equals the sum of open reservations.
     open_sums: dict[int, int] = {}

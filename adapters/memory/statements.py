@@ -38,6 +38,7 @@ class InMemoryStatements(Statements):
                     tx.order_id,
                     tx.user_id,
                     tx.counterparty_user_id,
+                    tx.metadata,
                 )
 
     def _matching(self, query: StatementQuery) -> list[StatementRow]:
@@ -47,6 +48,7 @@ class InMemoryStatements(Statements):
             if (query.since is None or r.created_at >= query.since)
             and (query.until is None or r.created_at < query.until)
             and (not query.kinds or r.kind in {k.value for k in query.kinds})
+            and set(query.metadata) <= set(r.metadata)
         ]
 
         def key(row: StatementRow) -> tuple[int | datetime, int]:

@@ -45,6 +45,7 @@ class InMemoryStore:
 
     clock: Clock = field(default_factory=SystemClock)
     accounts: dict[int, UserAccount] = field(default_factory=dict)
+    opened_at: dict[int, datetime] = field(default_factory=dict)
     reservations: dict[int, Reservation] = field(default_factory=dict)
     transactions: list[tuple[int, JournalTransaction, datetime]] = field(default_factory=list)
     idempotency: dict[str, IdempotencyRecord | None] = field(default_factory=dict)
@@ -54,12 +55,17 @@ class InMemoryStore:
 
 
 class InMemoryUserAccounts(UserAccounts):
-    def __init__(self, committed: dict[int, UserAccount]) -> None:
+    def __init__(self, committed: dict[int, UserAccount], opened_at: dict[int, datetime]) -> None:
         self._committed = committed
+        self._opened_at = opened_at
 
     async def get(self, user_id: int) -> UserAccount | None:
         account = self._committed.get(user_id)
         return account.copy() if account else None
+
+    async def opened(self, user_id: int) -> tuple[UserAccount, datetime] | None:
+        account = await self.get(user_id)
+        return (account, self._opened_at[user_id]) if account else None
 
 
 class InMemoryReservations(Reservations):
@@ -88,7 +94,7 @@ class InMemoryUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
-        self.accounts = InMemoryUserAccounts(self._store.accounts)
+        self.accounts = InMemoryUserAccounts(self._store.accounts, self._store.opened_at)
         self.reservations = InMemoryReservations(self._store.reservations, self._store.clock)
         self.statements = InMemoryStatements(self._store.transactions, self._store.services)
         self.services = InMemoryServiceCatalogue(self._store.services)
@@ -170,6 +176,7 @@ class InMemoryMovementBatch(MovementBatch):
         store = self._store
         for account in [*changes.opened, *changes.saved]:
             store.accounts[account.user_id] = account.copy()
+        store.opened_at.update((a.user_id, changes.created_at) for a in changes.opened)
         for reservation in [*changes.added, *changes.closed]:
             store.reservations[reservation.order_id] = reservation.copy()
         store.transactions.extend((i, tx, changes.created_at) for i, tx in changes.transactions)

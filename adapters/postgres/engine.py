@@ -143,12 +143,12 @@ async def migrate(url: str) -> None:
 # entries) can be read and appended to, never changed; no DDL, no TRUNCATE.
 APP_GRANTS = (
     "GRANT USAGE ON SCHEMA public TO {role}",
-    "GRANT SELECT, INSERT ON transactions, entries TO {role}",
+    "GRANT SELECT, INSERT ON transactions, entries, transaction_tags TO {role}",
     # A batch takes its transaction ids after its locks (movements.py: _STAMP).
     "GRANT USAGE ON SEQUENCE transactions_id_seq TO {role}",
     "GRANT SELECT, INSERT, UPDATE ON accounts, reservations, idempotency_keys, services TO {role}",
     "GRANT SELECT ON alembic_version TO {role}",
-    "REVOKE UPDATE, DELETE, TRUNCATE ON transactions, entries FROM {role}",
+    "REVOKE UPDATE, DELETE, TRUNCATE ON transactions, entries, transaction_tags FROM {role}",
 )
 
 

@@ -22,7 +22,7 @@ import asyncpg
 from adapters.postgres.errors import LOCK_NOT_AVAILABLE, sqlstate, translate
 from adapters.postgres.session import Session
 from adapters.postgres.sql import Sql
-from adapters.postgres.write_set import Insert, Update, Write, WriteSet
+from adapters.postgres.write_set import Insert, Json, Update, Write, WriteSet, metadata_json
 from application.errors import RequestInProgress, RowsBusy
 from application.ports import (
     Changes,
@@ -42,6 +42,10 @@ class AccountRow(NamedTuple):
     user_id: int
     available: int
     reserved: int
+    credit_limit: int
+    frozen: bool
+    limits_changed_at: datetime | None
+    tolerated_debt: int
 
 
 class TransactionRow(NamedTuple):
@@ -52,6 +56,15 @@ class TransactionRow(NamedTuple):
     service_id: int | None
     order_id: int | None
     description: str | None
+    metadata: Json | None
+
+
+class TagRow(NamedTuple):
+    """A statement's filter on metadata finds a user's tagged transactions here."""
+
+    user_id: int
+    tag: str
+    transaction_id: int
 
 
 class EntryRow(NamedTuple):
@@ -91,6 +104,7 @@ class AnswerRow(NamedTuple):
 
 
 RESERVATION_COLUMNS = ", ".join(ReservationRow._fields)
+ACCOUNT_COLUMNS = ", ".join(AccountRow._fields)
 
 
 # Users, then orders (the orders' scan starts once every user is locked), then the
@@ -101,7 +115,7 @@ RESERVATION_COLUMNS = ", ".join(ReservationRow._fields)
 _LOCK = Sql(
     f"""
     WITH u AS MATERIALIZED (
-        SELECT user_id, available, reserved FROM accounts
+        SELECT {ACCOUNT_COLUMNS} FROM accounts
         WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE SKIP LOCKED
     ), seen AS MATERIALIZED (
         SELECT order_id FROM reservations
@@ -124,7 +138,7 @@ _LOCK = Sql(
                      AS may_expire FROM o) AS after_the_locks
     )
     SELECT stamp.now, stamp.ids,
-           ARRAY(SELECT ROW(user_id, available, reserved) FROM u) AS users,
+           ARRAY(SELECT ROW({ACCOUNT_COLUMNS}) FROM u) AS users,
            ARRAY(SELECT ROW({RESERVATION_COLUMNS}) FROM o) AS orders,
            ARRAY(SELECT ROW(key, fingerprint, status, body) FROM answered) AS answers,
            ARRAY(SELECT user_id FROM accounts WHERE user_id = ANY(ARRAY(
@@ -161,6 +175,7 @@ WRITES = WriteSet(
         "closed", ReservationEnd, Update("reservations", "order_id", "target.status = 'reserved'")
     ),
     Write("answered", AnswerRow, Insert("idempotency_keys", if_absent=True)),
+    Write("tagged", TagRow, Insert("transaction_tags", common=("created_at",))),
     common={"created_at": "timestamptz"},  # the batch's stamp
 )
 
@@ -181,11 +196,43 @@ def rows_of(changes: Changes) -> dict[str, list[Any]]:
             AnswerRow(key, record.fingerprint, record.response.status, record.response.body)
             for key, record in sorted(changes.answers.items())
         ],
+        "tagged": [tag for i, tx in transactions if tx.metadata for tag in _tags(i, tx)],
     }
 
 
-def _account(account: UserAccount) -> AccountRow:
-    return AccountRow(account.user_id, account.available.kopecks, account.reserved.kopecks)
+def _account(a: UserAccount) -> AccountRow:
+    return AccountRow(
+        a.user_id,
+        a.available.kopecks,
+        a.reserved.kopecks,
+        a.credit_limit.kopecks,
+        a.frozen,
+        a.limits_changed_at,
+        a.tolerated_debt.kopecks,
+    )
+
+
+def account_of(row: Sequence[Any]) -> UserAccount:
+    """An account from its columns in AccountRow's order."""
+    user_id, available, reserved, limit, frozen, changed_at, tolerated = row[:7]
+    return UserAccount(
+        user_id,
+        Money(available),
+        Money(reserved),
+        Money(limit),
+        frozen,
+        changed_at,
+        Money(tolerated),
+    )
+
+
+def _tags(transaction_id: int, tx: JournalTransaction) -> list[TagRow]:
+    users = sorted({p.account.user_id for p in tx.postings if p.account.user_id is not None})
+    return [
+        TagRow(user, f"{key}={value}", transaction_id)
+        for user in users
+        for key, value in tx.metadata
+    ]
 
 
 def _transaction(transaction_id: int, tx: JournalTransaction) -> TransactionRow:
@@ -197,6 +244,7 @@ def _transaction(transaction_id: int, tx: JournalTransaction) -> TransactionRow:
         tx.service_id,
         tx.order_id,
         tx.description,
+        metadata_json(tx.metadata),
     )
 
 
@@ -261,7 +309,7 @@ class PostgresMovementBatch(Session, MovementBatch):
             raise (translate(error) or error) from error
         assert row is not None
         return Locked(
-            accounts={u: UserAccount(u, Money(a), Money(r)) for u, a, r in row["users"]},
+            accounts={user[0]: account_of(user) for user in row["users"]},
             reservations={o[0]: reservation_of(o) for o in row["orders"]},
             answers={
                 key: IdempotencyRecord(fingerprint, StoredResponse(status, body))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,14 +19,28 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, distinct_on
 
 from adapters.postgres.sql import Db, Sql, compile_sql
-from adapters.postgres.tables import TimestampTZ, entries, services, transactions
+from adapters.postgres.tables import (
+    TimestampTZ,
+    entries,
+    services,
+    transaction_tags,
+    transactions,
+)
 from application.ports import StatementRow, Statements
 from application.statement_query import StatementQuery, StatementSort
+from domain.ledger import Metadata
 
-_e, _t, _s = entries.c, transactions.c, services.c
+_e, _t, _s, _g = entries.c, transactions.c, services.c, transaction_tags.c
+
+
+def pairs_of(document: str | dict[str, str] | None) -> Metadata:
+    """A transaction's metadata column (as the pool's codec decodes jsonb: an object;
+    as plain asyncpg does: its text; NULL: none) as sorted pairs."""
+    found: dict[str, str] = json.loads(document) if isinstance(document, str) else document or {}
+    return tuple(sorted(found.items()))
 
 
 _ID = bindparam("entry_id", type_=BigInteger)
@@ -39,6 +55,19 @@ def _sort_key(query: StatementQuery) -> tuple[ColumnElement[Any], BindParameter[
 
 def _filtered(query: StatementQuery, *columns: Any) -> Select[Any]:
     statement = select(*columns).where(_e.user_id == bindparam("user_id", type_=BigInteger))
+    if query.metadata:
+        # Walk the user's tagged transactions in time order (transaction_tags' key),
+        # the first pair's tag, then check every pair on the transaction.
+        tagged = (_g.transaction_id == _e.transaction_id) & (_g.user_id == _e.user_id)
+        statement = (
+            statement.select_from(transaction_tags)
+            .join(entries, tagged)
+            .where(
+                _g.user_id == bindparam("user_id", type_=BigInteger),
+                _g.tag == bindparam("tag", type_=Text),
+                _t.metadata.contains(bindparam("pairs", type_=JSONB)),
+            )
+        )
     if query.since is not None:
         statement = statement.where(_e.created_at >= bindparam("since", type_=TimestampTZ))
     if query.until is not None:
@@ -67,21 +96,28 @@ def _page_statement(query: StatementQuery) -> Select[Any]:
             _t.order_id,
             _t.user_id.label("transaction_user_id"),
             _t.counterparty_user_id,
+            _t.metadata,
         )
-        .join_from(entries, transactions, _t.id == _e.transaction_id)
+        .join(transactions, _t.id == _e.transaction_id)
         .outerjoin(services, _s.service_id == _t.service_id)
     )
     if query.after_key is not None:
         after, bound = tuple_(key, _e.id), tuple_(after_value, _ID)
         statement = statement.where(after < bound if query.descending else after > bound)
-    order = (key.desc(), _e.id.desc()) if query.descending else (key.asc(), _e.id.asc())
+    order: tuple[Any, ...] = (
+        (key.desc(), _e.id.desc()) if query.descending else (key.asc(), _e.id.asc())
+    )
+    if query.metadata and query.sort is StatementSort.DATE:
+        # The tags' order, the same as the entries' for one user's (see transaction_tags).
+        by = (_g.created_at, _g.transaction_id, _e.id)
+        order = tuple(c.desc() for c in by) if query.descending else tuple(c.asc() for c in by)
     statement = statement.order_by(*order).limit(bindparam("limit", type_=Integer))
     if query.page is not None:
         statement = statement.offset(bindparam("offset", type_=BigInteger))
     return statement
 
 
-Shape = tuple[StatementSort, bool, bool, bool, bool, bool, bool]
+Shape = tuple[StatementSort, bool, bool, bool, bool, bool, bool, bool]
 
 
 def _shape(query: StatementQuery) -> Shape:
@@ -94,6 +130,7 @@ def _shape(query: StatementQuery) -> Shape:
         bool(query.kinds),
         query.after_key is not None,
         query.page is not None,
+        bool(query.metadata),
     )
 
 
@@ -102,7 +139,7 @@ _COUNTS: dict[Shape, Sql] = {}
 
 
 def page_sql(query: StatementQuery) -> Sql:
-    """The page's statement, compiled once per shape (at most 2**7 of them)."""
+    """The page's statement, compiled once per shape (at most 2**8 of them)."""
     shape = _shape(query)
     if shape not in _PAGES:
         _PAGES[shape] = compile_sql(_page_statement(query))
@@ -127,6 +164,8 @@ def page_params(query: StatementQuery) -> dict[str, Any]:
         "entry_id": entry_id,
         "limit": query.limit + 1,
         "offset": (query.page - 1) * query.limit if query.page is not None else None,
+        "tag": "=".join(query.metadata[0]) if query.metadata else None,
+        "pairs": json.dumps(dict(query.metadata)) if query.metadata else None,
     }
 
 
@@ -141,13 +180,21 @@ _BALANCES_AT = compile_sql(
 )
 
 
+def _row(row: Sequence[Any]) -> StatementRow:
+    """A page's row: its columns in order, the transaction's metadata last."""
+    return StatementRow(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+        row[10], row[11], row[12], pairs_of(row[13]),
+    )  # fmt: skip
+
+
 class PostgresStatements(Statements):
     def __init__(self, db: Db) -> None:
         self._db = db
 
     async def page(self, query: StatementQuery) -> list[StatementRow]:
         rows = await self._db.rows(page_sql(query), **page_params(query))
-        return [StatementRow(*row) for row in rows]
+        return [_row(row) for row in rows]
 
     async def count(self, query: StatementQuery) -> int:
         rows = await self._db.rows(_count_sql(query), **page_params(query))

@@ -1,7 +1,16 @@
 """SQLAlchemy Core tables mirroring schema.sql (which the migrations build)."""
 
-from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, SmallInteger, Table, Text
-from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 
 metadata = MetaData()
 TimestampTZ = TIMESTAMP(timezone=True)
@@ -14,6 +23,10 @@ accounts = Table(
     Column("reserved", BigInteger, nullable=False),
     Column("created_at", TimestampTZ, nullable=False),
     Column("updated_at", TimestampTZ, nullable=False),
+    Column("credit_limit", BigInteger, nullable=False),
+    Column("frozen", Boolean, nullable=False),
+    Column("limits_changed_at", TimestampTZ),
+    Column("tolerated_debt", BigInteger, nullable=False),
 )
 
 transactions = Table(
@@ -27,6 +40,16 @@ transactions = Table(
     Column("order_id", BigInteger),
     Column("description", Text),
     Column("created_at", TimestampTZ, nullable=False),
+    Column("metadata", JSONB),
+)
+
+transaction_tags = Table(
+    "transaction_tags",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("tag", Text, primary_key=True),
+    Column("created_at", TimestampTZ, primary_key=True),
+    Column("transaction_id", BigInteger, primary_key=True),
 )
 
 entries = Table(

@@ -6,24 +6,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
-from sqlalchemy import BigInteger, Integer, bindparam, select, text
+from sqlalchemy import BigInteger, Integer, bindparam, text
 
-from adapters.postgres.movements import ReservationRow, reservation_of
+from adapters.postgres.movements import (
+    ACCOUNT_COLUMNS,
+    ReservationRow,
+    account_of,
+    reservation_of,
+)
 from adapters.postgres.reports import PostgresServiceCatalogue
 from adapters.postgres.session import Session
 from adapters.postgres.sql import Db, compile_sql
 from adapters.postgres.statements import PostgresStatements
-from adapters.postgres.tables import accounts
 from application.ports import Reservations, UnitOfWork, UserAccounts
 from domain.account import UserAccount
-from domain.money import Money
 from domain.reservation import Reservation
 
 _R = ", ".join(f"r.{name}" for name in ReservationRow._fields)
 
 _GET_ACCOUNT = compile_sql(
-    select(accounts.c.available, accounts.c.reserved).where(
-        accounts.c.user_id == bindparam("user_id")
+    text(f"SELECT {ACCOUNT_COLUMNS}, created_at FROM accounts WHERE user_id = :user_id").bindparams(
+        bindparam("user_id", type_=BigInteger)
     )
 )
 # With the store's clock, the one that decides whether a hold ran out.
@@ -50,10 +53,12 @@ class PostgresUserAccounts(UserAccounts):
         self._db = db
 
     async def get(self, user_id: int) -> UserAccount | None:
+        found = await self.opened(user_id)
+        return found[0] if found else None
+
+    async def opened(self, user_id: int) -> tuple[UserAccount, datetime] | None:
         row = await self._db.row(_GET_ACCOUNT, user_id=user_id)
-        if row is None:
-            return None
-        return UserAccount(user_id, Money(row["available"]), Money(row["reserved"]))
+        return (account_of(row), row["created_at"]) if row is not None else None
 
 
 class PostgresReservations(Reservations):

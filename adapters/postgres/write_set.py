@@ -15,6 +15,7 @@ when the rows they point to are there.
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,20 @@ from typing import Any, NamedTuple, Union, get_args, get_origin, get_type_hints
 from adapters.postgres.sql import Sql
 from application.errors import ConcurrentUpdate
 
+
+class Json(str):
+    """A JSON document's text, for a jsonb column."""
+
+    __slots__ = ()
+
+
+def metadata_json(metadata: Sequence[tuple[str, str]]) -> Json | None:
+    """String pairs as a JSON object, NULL when there are none."""
+    return Json(json.dumps(dict(metadata), ensure_ascii=False)) if metadata else None
+
+
 _SQL_TYPES: dict[type, str] = {
+    Json: "jsonb",
     int: "bigint",
     str: "text",
     bytes: "bytea",

@@ -15,7 +15,7 @@ from litestar.types import Guard
 
 from entrypoints.settings import SCOPES
 
-READ, WRITE, REPORT = ({"scope": s} for s in SCOPES)
+READ, WRITE, REPORT, ADMIN = ({"scope": s} for s in SCOPES)
 SCHEME = "BearerToken"
 
 
@@ -79,4 +79,4 @@ def check_every_route_has_a_scope(handlers: Iterable[tuple[str, BaseRouteHandler
     """Fail closed: a /v1 route that forgot its scope would be open to any token."""
     for path, handler in handlers:
         if path.startswith("/v1") and scope_of(handler) not in SCOPES:
-            raise RuntimeError(f"{path} declares no scope (opt=READ, WRITE or REPORT)")
+            raise RuntimeError(f"{path} declares no scope (opt=READ, WRITE, REPORT or ADMIN)")

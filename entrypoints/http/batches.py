@@ -13,7 +13,7 @@ from litestar.params import JSONBody
 from application.fingerprint import batch_fingerprint
 from application.ports import StoredResponse
 from application.work import Job, Outcome, client_batch
-from domain.errors import InvalidAmount
+from domain.errors import InvalidAmount, InvalidMovement
 from entrypoints.http import metrics
 from entrypoints.http.auth import WRITE
 from entrypoints.http.controllers import IdempotencyKey, ServicesDep, openapi_responses
@@ -21,6 +21,7 @@ from entrypoints.http.decoding import StrictJSON, invalid_field
 from entrypoints.http.money import (
     CANCELLATION,
     DEPOSIT,
+    MOVEMENT,
     RECOGNITION,
     RESERVATION,
     TRANSFER,
@@ -34,6 +35,7 @@ from entrypoints.http.schemas import (
     BatchResponse,
     CancelOperation,
     DepositOperation,
+    MovementOperation,
     Operation,
     RecognizeOperation,
     ReserveOperation,
@@ -49,6 +51,7 @@ ROUTES: dict[type[Operation], MoneyRoute[Any]] = {
     ReserveOperation: RESERVATION,
     RecognizeOperation: RECOGNITION,
     CancelOperation: CANCELLATION,
+    MovementOperation: MOVEMENT,
 }
 _encode = msgspec.json.Encoder().encode
 
@@ -59,8 +62,8 @@ def _job(index: int, operation: Operation) -> Job:
     order_id = getattr(operation, "order_id", 0)
     try:
         use_case, command, render = ROUTES[type(operation)].plan(operation, order_id)
-    except InvalidAmount as error:
-        raise invalid_field(f"operations[{index}].amount", error.reason) from None
+    except (InvalidAmount, InvalidMovement) as error:
+        raise invalid_field(f"operations[{index}].{error.field}", error.reason) from None
     return Job.of(use_case, command, render, operation.idempotency_key or None)
 
 

@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Response, get, post
+from litestar import Controller, HttpMethod, Request, Response, get, post, put, route
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
+from litestar.types import ControllerRouterHandler
 
 from application.get_balance import get_balance
+from application.limits import SetLimits, get_limits, set_limits
 from application.ports import DatabaseStatus, RevenueReports, RevenueReportWriter, UnitOfWork
 from application.reservations import get_reservation
 from application.runner import MoneyMovements
 from application.statement import build_query, statement
 from application.statement_query import MAX_LIMIT, StatementSort
-from domain.ledger import EntryKind
+from domain.errors import InvalidAmount, InvalidLimit
+from domain.ledger import EntryKind, Metadata
+from domain.money import Money
 from entrypoints.http import render
-from entrypoints.http.auth import READ, WRITE
+from entrypoints.http.auth import ADMIN, READ, WRITE
 from entrypoints.http.decoding import StrictJSON, invalid_field
 from entrypoints.http.money import (
     CANCELLATION,
     DEPOSIT,
     MAX_KEY_LENGTH,
+    MOVEMENT,
     RECOGNITION,
     RESERVATION,
     TRANSFER,
@@ -36,10 +42,19 @@ from entrypoints.http.money import (
 )
 from entrypoints.http.schemas import (
     MAX_ID,
+    MAX_METADATA_KEY,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE,
+    METADATA_KEY,
+    NO_CONTROL,
     BalanceResponse,
     CancelRequest,
     DepositRequest,
+    LimitsRequest,
+    LimitsResponse,
+    MovementRequest,
     MovementResponse,
+    MoveResponse,
     Problem,
     RecognizeRequest,
     ReservationRequest,
@@ -242,6 +257,74 @@ async def post_cancel(
     return await _apply(CANCELLATION, services, data, order_id, idempotency_key)
 
 
+@post(
+    MOVEMENT.path,
+    dto=StrictJSON[MovementRequest],
+    return_dto=None,
+    responses=openapi_responses(
+        201, MoveResponse, "Moved; every leg's balances after it", 404, 409
+    ),
+    operation_id="createMovement",
+    summary="Move money between several users at once",
+    tags=["money"],
+    opt=WRITE,
+)
+async def post_movement(
+    data: JSONBody[MovementRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
+) -> Response[bytes]:
+    """One ledger transaction of 2..100 legs summing to zero, all or nothing: each
+    negative leg is checked like any debit (balance, credit limit, freeze); a positive
+    leg to a user with no account opens one."""
+    return await _apply(MOVEMENT, services, data, 0, idempotency_key)
+
+
+class Limits(Controller):
+    """GET and PUT of one path. Litestar 2's own OPTIONS answer names only one method
+    of a path served by several handlers (litestar-org/litestar#4169): this one says
+    both."""
+
+    path = "/v1/users/{user_id:int}/limits"
+
+    @route(http_method=[HttpMethod.OPTIONS], include_in_schema=False)
+    async def allowed(self) -> Response[None]:
+        return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, PUT"})
+
+    @put(
+        dto=StrictJSON[LimitsRequest],
+        return_dto=None,
+        status_code=200,
+        responses=openapi_responses(200, LimitsResponse, "The limits now, and the balances", 404),
+        operation_id="setUserLimits",
+        summary="Set a user's credit limit and freeze",
+        tags=["balances"],
+        opt=ADMIN,
+    )
+    async def put_limits(
+        self, user_id: PathId, data: JSONBody[LimitsRequest], services: ServicesDep
+    ) -> Response[bytes]:
+        """How far below zero the user's available balance may go, and whether debits
+        stop. Taken under the user's lock, as any debit is. A user with no account gets
+        one."""
+        try:
+            limit = Money.from_rubles(data.credit_limit)
+        except InvalidAmount as error:
+            raise InvalidLimit(error.reason) from None
+        command = SetLimits(user_id, limit, data.frozen)
+        stored = await services.movements.execute(set_limits, command, render.limits)
+        return Response(stored.body, status_code=200, media_type="application/json")
+
+    @get(
+        responses=openapi_responses(200, LimitsResponse, "", 404),
+        operation_id="getUserLimits",
+        summary="Get a user's credit limit and freeze",
+        tags=["balances"],
+        opt=ADMIN,
+    )
+    async def get_limits(self, user_id: PathId, services: ServicesDep) -> LimitsResponse:
+        """The limits and the balances; defaults: credit_limit 0.00, not frozen."""
+        return render.limits_response(await get_limits(services.uow, user_id))
+
+
 @get(
     "/v1/reservations/{order_id:int}",
     responses=openapi_responses(200, ReservationResponse, "", 404),
@@ -298,6 +381,7 @@ KindParam = Annotated[
 async def get_user_transactions(
     user_id: PathId,
     services: ServicesDep,
+    request: Request[Any, Any, Any],
     *,
     sort: SortParam = None,
     order: OrderParam = None,
@@ -324,8 +408,28 @@ async def get_user_transactions(
         since=_utc(since, "from"),
         until=_utc(until, "to"),
         kinds=_kinds(kind),
+        metadata=_metadata_filter(request),
     )
     return render.statement_response(await statement(query, services.uow))
+
+
+def _metadata_filter(request: Request[Any, Any, Any]) -> Metadata | None:
+    """`metadata.<key>=<value>` pairs: entries of transactions tagged with all of them."""
+    pairs: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if not name.startswith("metadata."):
+            continue
+        key = name.removeprefix("metadata.")
+        if not re.fullmatch(METADATA_KEY, key) or len(key) > MAX_METADATA_KEY:
+            raise invalid_field(name, "is not a metadata key: 1..40 of A-Z a-z 0-9 _ . -")
+        if key in pairs or len(value) > MAX_METADATA_VALUE or not re.match(NO_CONTROL, value):
+            raise invalid_field(
+                name, "must be given once, at most 500 characters, no control characters"
+            )
+        pairs[key] = value
+    if len(pairs) > MAX_METADATA_KEYS:
+        raise invalid_field("metadata", "filters on at most 20 keys")
+    return tuple(sorted(pairs.items())) or None
 
 
 def _utc(text: str | None, field: str) -> datetime | None:
@@ -384,13 +488,15 @@ async def get_user_balance(
     return render.balance_response(await get_balance(user_id, services.uow, moment))
 
 
-ROUTES = [
+ROUTES: list[ControllerRouterHandler] = [
     post_deposit,
     post_withdrawal,
     post_transfer,
     post_reservation,
     post_recognize,
     post_cancel,
+    post_movement,
+    Limits,
     get_reservation_by_order,
     get_user_balance,
     get_user_transactions,

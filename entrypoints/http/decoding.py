@@ -25,8 +25,11 @@ _FIELD_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 # The form is checked here; the domain then says why "0" or too much is refused.
 # AMOUNT_TEXT, the documented pattern, is exactly the accepted strings (0.01 up to
 # 10000000000000.00).
-_AMOUNT_FORM = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")
+_AMOUNT_FORM = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]{1,2})?")  # signed: a movement's legs
 AMOUNT_TEXT = r"^([1-9][0-9]{0,12}(\.[0-9]{1,2})?|10000000000000(\.00?)?|0\.([1-9][0-9]?|0[1-9]))$"
+SIGNED_AMOUNT_TEXT = "^-?" + AMOUNT_TEXT[1:]
+LIMIT_TEXT = r"^((0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?|10000000000000(\.00?)?)$"
+_FORMS = {"amount": _AMOUNT_FORM, "credit_limit": re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")}
 
 
 class FieldError(msgspec.Struct, frozen=True):
@@ -52,11 +55,47 @@ def decode_strict(body: bytes, type_: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=type_, strict=True)
     except msgspec.ValidationError as error:
-        raise _validation_problem(str(error)) from None
+        raise _metadata_problem(body, str(error)) or _validation_problem(str(error)) from None
     except msgspec.DecodeError as error:
         raise RequestInvalid(400, f"malformed JSON: {error}", []) from None
     except UnicodeDecodeError:
         raise RequestInvalid(400, "malformed JSON: the body is not UTF-8", []) from None
+
+
+_METADATA_AT = re.compile(r"`\$\.?((?:[\w\[\]]+\.)*metadata)(?:\[\.\.\.\])?`")
+_METADATA_KEY = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _metadata_problem(body: bytes, message: str) -> RequestInvalid | None:
+    """msgspec says a metadata object is wrong, not which key: find it and name it
+    (`metadata.order`, `operations[2].metadata.order`)."""
+    found = _METADATA_AT.search(message)
+    if found is None:
+        return None
+    place = found.group(1)
+    try:
+        value: Any = json.loads(body)
+        for name, index in re.findall(r"(\w+)|\[(\d+)\]", place):
+            value = value[name] if name else value[int(index)]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    wrong = _metadata_fault(value)
+    return invalid_field(".".join(filter(None, (place, wrong[0]))), wrong[1]) if wrong else None
+
+
+def _metadata_fault(value: Any) -> tuple[str, str] | None:
+    """(the key at fault, or "" for the whole object, and why)."""
+    if not isinstance(value, dict):
+        return "", "must be an object of string keys to string values"
+    if len(value) > 20:
+        return "", f"must have at most 20 keys, has {len(value)}"
+    for key, item in value.items():
+        if not _METADATA_KEY.fullmatch(key):
+            return key, "key must be 1..40 of A-Z a-z 0-9 _ . -"
+        if not isinstance(item, str) or len(item) > 500 or _CONTROL.search(item):
+            return key, "must be a string of at most 500 characters, no control characters"
+    return None
 
 
 def _validation_problem(message: str) -> RequestInvalid:
@@ -145,7 +184,8 @@ def _check(value: Any, place: str) -> None:
             if key in seen:
                 raise invalid_field(field, "is given more than once")
             seen.add(key)
-            if key == "amount" and type(item) is str and not _AMOUNT_FORM.fullmatch(item):
+            form = _FORMS.get(key)
+            if form is not None and type(item) is str and not form.fullmatch(item):
                 raise invalid_field(
                     field, 'must be written like "150.25": digits, then at most 2 decimals'
                 )

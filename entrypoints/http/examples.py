@@ -23,7 +23,14 @@ from entrypoints.http.schemas import (
     DepositOperation,
     DepositRequest,
     HealthStatus,
+    LegIn,
+    LegOut,
+    LimitsRequest,
+    LimitsResponse,
+    MovementOperation,
+    MovementRequest,
     MovementResponse,
+    MoveResponse,
     Problem,
     ProblemField,
     RecognizeOperation,
@@ -66,8 +73,16 @@ INSUFFICIENT_PROBLEM = Problem(
     status=409,
     detail=INSUFFICIENT,
     errors=[ProblemField("amount", INSUFFICIENT)],
+    available="75.00",
+    credit_limit="0.00",
+    requested="1000.00",
 )
 BATCH_DEPOSIT = MovementResponse(9, 1, "10.00", BalanceOut(1, "85.00", "0.00"), AT)
+MOVEMENT_REQUEST = MovementRequest(
+    [LegIn(1, Decimal("-100.00")), LegIn(2, Decimal("95.00")), LegIn(3, Decimal("5.00"))],
+    "order 77: payout and fee",
+    {"order": "77"},
+)
 
 EXAMPLES: dict[str, msgspec.Struct] = {
     "DepositRequest": DepositRequest(1, Decimal("150.25"), "Card top-up"),
@@ -111,18 +126,41 @@ EXAMPLES: dict[str, msgspec.Struct] = {
         ],
         next_cursor=None,
     ),
-    "DepositOperation": DepositOperation(1, Decimal("10.00"), "payout file line 1", "f7-1"),
+    "DepositOperation": DepositOperation(
+        1, Decimal("10.00"), "payout file line 1", idempotency_key="f7-1"
+    ),
     "WithdrawalOperation": WithdrawalOperation(1, Decimal("1.00")),
     "TransferOperation": TransferOperation(1, 2, Decimal("3.00")),
     "ReserveOperation": ReserveOperation(2, 5, 77, Decimal("2.00")),
-    "RecognizeOperation": RecognizeOperation(2, 5, Decimal("2.00"), 77),
-    "CancelOperation": CancelOperation(2, 5, 78),
+    "RecognizeOperation": RecognizeOperation(
+        user_id=2, service_id=5, amount=Decimal("2.00"), order_id=77
+    ),
+    "CancelOperation": CancelOperation(user_id=2, service_id=5, order_id=78),
+    "MovementOperation": MovementOperation(
+        [LegIn(1, Decimal("-3.00")), LegIn(2, Decimal("3.00"))], "split", {"order": "77"}
+    ),
     "BatchRequest": BatchRequest(
         [
-            DepositOperation(1, Decimal("10.00"), "payout file line 1", "f7-1"),
+            DepositOperation(1, Decimal("10.00"), "payout file line 1", idempotency_key="f7-1"),
             TransferOperation(1, 2, Decimal("3.00")),
         ]
     ),
+    "LegIn": LegIn(1, Decimal("-100.00")),
+    "MovementRequest": MOVEMENT_REQUEST,
+    "LegOut": LegOut(1, "-100.00", BalanceOut(1, "50.00", "0.00")),
+    "MoveResponse": MoveResponse(
+        12,
+        [
+            LegOut(1, "-100.00", BalanceOut(1, "50.00", "0.00")),
+            LegOut(2, "95.00", BalanceOut(2, "135.00", "0.00")),
+            LegOut(3, "5.00", BalanceOut(3, "5.00", "0.00")),
+        ],
+        "order 77: payout and fee",
+        {"order": "77"},
+        LATER,
+    ),
+    "LimitsRequest": LimitsRequest(Decimal("100.00"), frozen=False),
+    "LimitsResponse": LimitsResponse(1, "100.00", False, BalanceOut(1, "75.00", "0.00"), LATER),
     "BatchResult": BatchResult(201, {"transaction_id": 9, "user_id": 1, "amount": "10.00"}),
     "BatchResponse": BatchResponse(
         [

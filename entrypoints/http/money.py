@@ -5,24 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
+from application.move import Move, move
 from application.ports import StoredResponse
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import Command, MoneyMovements, Render, UseCase
 from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
+from domain.errors import InvalidAmount
+from domain.ledger import Metadata
 from domain.money import Money
+from domain.movement import Leg
 from entrypoints.http import render
 from entrypoints.http.decoding import invalid_field
 from entrypoints.http.schemas import (
     CancelRequest,
     DepositRequest,
+    MovementRequest,
     RecognizeRequest,
     ReservationRequest,
     TransferRequest,
@@ -50,38 +56,74 @@ class MoneyRoute(Generic[S]):
         return await movements.execute(use_case, command, render_result, key)
 
 
+def tags(metadata: dict[str, str]) -> Metadata:
+    """A request's metadata as the ledger keeps it: pairs sorted by key."""
+    return tuple(sorted(metadata.items()))
+
+
 def _deposit(data: DepositRequest, _: int) -> Planned:
-    cmd = Deposit(data.user_id, Money.amount(data.amount), data.description or None)
+    amount = Money.amount(data.amount)
+    cmd = Deposit(data.user_id, amount, data.description or None, tags(data.metadata))
     return deposit, cmd, render.movement
 
 
 def _withdraw(data: WithdrawalRequest, _: int) -> Planned:
-    cmd = Withdraw(data.user_id, Money.amount(data.amount), data.description or None)
+    amount = Money.amount(data.amount)
+    cmd = Withdraw(data.user_id, amount, data.description or None, tags(data.metadata))
     return withdraw, cmd, render.movement
 
 
 def _transfer(data: TransferRequest, _: int) -> Planned:
     amount = Money.amount(data.amount)
-    cmd = Transfer(data.from_user_id, data.to_user_id, amount, data.description or None)
+    cmd = Transfer(
+        data.from_user_id,
+        data.to_user_id,
+        amount,
+        data.description or None,
+        tags(data.metadata),
+    )
     return transfer, cmd, render.transfer
 
 
 def _reserve(data: ReservationRequest, _: int) -> Planned:
-    amount = Money.amount(data.amount)
-    description = data.description or None
     cmd = Reserve(
-        data.user_id, data.service_id, data.order_id, amount, description, data.expires_at
+        data.user_id,
+        data.service_id,
+        data.order_id,
+        Money.amount(data.amount),
+        data.description or None,
+        data.expires_at,
+        tags(data.metadata),
     )
     return reserve, cmd, render.reservation_opened
 
 
 def _recognize(data: RecognizeRequest, order_id: int) -> Planned:
-    cmd = Recognize(order_id, data.user_id, data.service_id, Money.amount(data.amount))
+    amount = Money.amount(data.amount)
+    cmd = Recognize(order_id, data.user_id, data.service_id, amount, tags(data.metadata))
     return recognize, cmd, render.reservation_closed
 
 
 def _cancel(data: CancelRequest, order_id: int) -> Planned:
-    return cancel, Cancel(order_id, data.user_id, data.service_id), render.reservation_closed
+    cmd = Cancel(order_id, data.user_id, data.service_id, tags(data.metadata))
+    return cancel, cmd, render.reservation_closed
+
+
+def _move(data: MovementRequest, _: int) -> Planned:
+    legs = [Leg(leg.user_id, _signed(leg.amount, index)) for index, leg in enumerate(data.legs)]
+    cmd = Move.of(legs, data.description or None, tags(data.metadata))
+    return move, cmd, render.moved
+
+
+def _signed(amount: Decimal, index: int) -> Money:
+    field = f"legs[{index}].amount"
+    try:
+        money = Money.from_rubles(amount)
+    except InvalidAmount as error:
+        raise InvalidAmount(error.reason, field) from None
+    if not money.kopecks:
+        raise InvalidAmount("must not be zero", field)
+    return money
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -98,6 +140,7 @@ TRANSFER = MoneyRoute("/v1/transfers", TransferRequest, _transfer)
 RESERVATION = MoneyRoute("/v1/reservations", ReservationRequest, _reserve)
 RECOGNITION = MoneyRoute("/v1/reservations/{order_id:int}/recognize", RecognizeRequest, _recognize)
 CANCELLATION = MoneyRoute("/v1/reservations/{order_id:int}/cancel", CancelRequest, _cancel)
+MOVEMENT = MoneyRoute("/v1/movements", MovementRequest, _move)
 
 MONEY_ROUTES: tuple[MoneyRoute[Any], ...] = (
     DEPOSIT,
@@ -106,4 +149,5 @@ MONEY_ROUTES: tuple[MoneyRoute[Any], ...] = (
     RESERVATION,
     RECOGNITION,
     CANCELLATION,
+    MOVEMENT,
 )

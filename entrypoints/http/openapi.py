@@ -27,10 +27,17 @@ from litestar.openapi.spec.enums import OpenAPIType
 
 from domain.money import MAX_AMOUNT_RUBLES
 from entrypoints.http.auth import SCHEME
-from entrypoints.http.decoding import AMOUNT_TEXT
+from entrypoints.http.decoding import AMOUNT_TEXT, LIMIT_TEXT, SIGNED_AMOUNT_TEXT
 from entrypoints.http.examples import EXAMPLES, example
 from entrypoints.http.problems import PROBLEM_JSON
-from entrypoints.http.schemas import MAX_ID
+from entrypoints.http.schemas import (
+    MAX_ID,
+    MAX_METADATA_KEY,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE,
+    METADATA_KEY,
+    NO_CONTROL,
+)
 
 AMOUNT_IN = Schema(
     one_of=[
@@ -46,6 +53,42 @@ AMOUNT_IN = Schema(
     description=(
         "Decimal rubles, > 0 and at most 10000000000000.00, at most 2 decimals:"
         ' a string such as "150.25" (preferred) or a JSON number'
+    ),
+)
+
+
+SIGNED_AMOUNT_IN = Schema(
+    one_of=[
+        Schema(type=OpenAPIType.STRING, pattern=SIGNED_AMOUNT_TEXT, examples=["-100.00"]),
+        Schema(
+            type=OpenAPIType.NUMBER,
+            minimum=-MAX_AMOUNT_RUBLES,
+            maximum=MAX_AMOUNT_RUBLES,
+            multiple_of=0.01,
+            examples=[-100.0],
+        ),
+    ],
+    description=(
+        "Signed decimal rubles, not zero, at most 2 decimals, at most 10000000000000.00 either"
+        ' way: negative leaves the user, positive arrives ("-100.00" preferred, or a number)'
+    ),
+)
+
+
+LIMIT_IN = Schema(
+    one_of=[
+        Schema(type=OpenAPIType.STRING, pattern=LIMIT_TEXT, examples=["100.00"]),
+        Schema(
+            type=OpenAPIType.NUMBER,
+            minimum=0,
+            maximum=MAX_AMOUNT_RUBLES,
+            multiple_of=0.01,
+            examples=[100.0],
+        ),
+    ],
+    description=(
+        "How far below zero the available balance may go: decimal rubles, 0 or more, at most"
+        ' 2 decimals, at most 10000000000000.00 ("100.00" preferred, or a number)'
     ),
 )
 
@@ -69,7 +112,31 @@ def finish(app: Litestar, secured: bool) -> OpenAPI:
     for name, schema in (document.components.schemas or {}).items():
         if name in EXAMPLES:
             schema.examples = [example(name)]
+        if schema.properties and "metadata" in schema.properties and name.endswith(_REQUESTS):
+            _state_metadata(schema.properties["metadata"])
+    legs = (document.components.schemas or {}).get("LegIn")
+    if legs is not None and legs.properties:
+        legs.properties["amount"] = SIGNED_AMOUNT_IN
+        legs.additional_properties = False
     return document
+
+
+_REQUESTS = ("Request", "Operation")
+
+
+def _state_metadata(schema: Schema | Reference) -> None:
+    """What the decoder holds metadata to, which Litestar leaves out of the document."""
+    if isinstance(schema, Schema):
+        schema.max_properties = MAX_METADATA_KEYS
+        schema.property_names = Schema(
+            type=OpenAPIType.STRING,
+            min_length=1,
+            max_length=MAX_METADATA_KEY,
+            pattern=METADATA_KEY,
+        )
+        schema.additional_properties = Schema(
+            type=OpenAPIType.STRING, max_length=MAX_METADATA_VALUE, pattern=NO_CONTROL
+        )
 
 
 def _require_tokens(document: OpenAPI) -> None:
@@ -166,6 +233,8 @@ def _close(body: Schema) -> None:
     body.additional_properties = False
     if body.properties and "amount" in body.properties:
         body.properties["amount"] = AMOUNT_IN
+    if body.properties and "credit_limit" in body.properties:
+        body.properties["credit_limit"] = LIMIT_IN
 
 
 def _problem(description: str) -> OpenAPIResponse:

@@ -32,6 +32,9 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
     rules.UserNotFound: (404, "user-not-found", None),
     rules.ReservationNotFound: (404, "reservation-not-found", None),
     rules.InsufficientFunds: (409, "insufficient-funds", "amount"),
+    rules.AccountFrozen: (409, "account-frozen", None),
+    rules.InvalidLimit: (422, "invalid-limit", "credit_limit"),
+    rules.InvalidMovement: (422, "invalid-movement", "legs"),
     rules.OrderAlreadyUsed: (409, "order-already-used", "order_id"),
     rules.ReservationMismatch: (409, "reservation-mismatch", None),
     rules.ReservationAlreadyClosed: (409, "reservation-already-closed", None),
@@ -65,6 +68,8 @@ def answer(
     detail: str,
     errors: list[ProblemField] | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    numbers: rules.InsufficientFunds | None = None,
 ) -> Answer:
     body = Problem(
         type=f"/problems/{slug}",
@@ -72,6 +77,9 @@ def answer(
         status=status,
         detail=detail,
         errors=errors or [],
+        available=numbers.available if numbers else None,
+        credit_limit=numbers.credit_limit if numbers else None,
+        requested=numbers.requested if numbers else None,
     )
     return Answer(status, _encoder.encode(body), headers, slug)
 
@@ -96,26 +104,28 @@ def _response(refusal: Answer) -> Response[bytes]:
 
 
 def refusal(error: Exception) -> Answer:
-    """A broken rule (domain or application) as its problem."""
-    status, slug, field = REFUSALS[_rule_of(error)]
-    field = getattr(error, "field", field)
-    errors = [ProblemField(field, str(error))] if field else []
+    """A broken rule (domain or application) as its problem; one inside a batch's
+    operation or a movement's leg names its place (`operations[2].legs[0].amount`)."""
+    place, rule = _place(error)
+    status, slug, field = REFUSALS[_rule_of(rule)]
+    field = getattr(rule, "field", field)
+    named = ".".join(part for part in (place, field) if part)
+    errors = [ProblemField(named, str(rule))] if named else []
     headers = {"Retry-After": "1"} if status == 503 else None
-    return answer(status, slug, str(error), errors, headers)
+    numbers = rule if isinstance(rule, rules.InsufficientFunds) else None
+    return answer(status, slug, str(error), errors, headers, numbers=numbers)
 
 
-def refusal_at(index: int, error: Exception) -> Answer:
-    """A batch operation's refusal, its field named by the operation's place."""
-    status, slug, field = REFUSALS[_rule_of(error)]
-    field = getattr(error, "field", field)
-    place = f"operations[{index}]"
-    errors = [ProblemField(f"{place}.{field}" if field else place, str(error))]
-    return answer(status, slug, f"{place}: {error}", errors)
+def _place(error: Exception) -> tuple[str, Exception]:
+    """Where in the request the rule broke, and the rule."""
+    if isinstance(error, OperationRefused | rules.LegRefused):
+        name = "operations" if isinstance(error, OperationRefused) else "legs"
+        inner, rule = _place(error.refusal)
+        return ".".join(p for p in (f"{name}[{error.index}]", inner) if p), rule
+    return "", error
 
 
 def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
-    if isinstance(error, OperationRefused):
-        return _response(refusal_at(error.index, error.refusal))
     return _response(refusal(error))
 
 

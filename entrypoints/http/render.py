@@ -5,12 +5,22 @@ from __future__ import annotations
 import msgspec
 
 from application.ports import StoredResponse
-from application.results import Balance, MovementResult, ReservationResult, TransferResult
+from application.results import (
+    Balance,
+    LimitsResult,
+    MovementResult,
+    MoveResult,
+    ReservationResult,
+    TransferResult,
+)
 from application.statement import StatementPage
 from entrypoints.http.schemas import (
     BalanceOut,
     BalanceResponse,
+    LegOut,
+    LimitsResponse,
     MovementResponse,
+    MoveResponse,
     ReservationResponse,
     StatementItem,
     StatementResponse,
@@ -40,6 +50,7 @@ def movement(result: MovementResult) -> StoredResponse:
         result.amount.to_rubles(),
         balance_out(result.balance),
         result.created_at,
+        dict(result.metadata),
     )
     return StoredResponse(201, _encode(body))
 
@@ -53,6 +64,7 @@ def transfer(result: TransferResult) -> StoredResponse:
         balance_out(result.from_balance),
         balance_out(result.to_balance),
         result.created_at,
+        dict(result.metadata),
     )
     return StoredResponse(201, _encode(body))
 
@@ -70,6 +82,7 @@ def reservation_response(result: ReservationResult) -> ReservationResponse:
         closed_at=r.closed_at,
         balance=balance_out(result.balance),
         expires_at=r.expires_at,
+        metadata=dict(result.metadata),
     )
 
 
@@ -79,6 +92,34 @@ def reservation_opened(result: ReservationResult) -> StoredResponse:
 
 def reservation_closed(result: ReservationResult) -> StoredResponse:
     return StoredResponse(200, _encode(reservation_response(result)))
+
+
+def moved(result: MoveResult) -> StoredResponse:
+    body = MoveResponse(
+        result.transaction_id,
+        [
+            LegOut(leg.user_id, leg.amount.to_rubles(), balance_out(leg.balance))
+            for leg in result.legs
+        ],
+        result.description,
+        dict(result.metadata),
+        result.created_at,
+    )
+    return StoredResponse(201, _encode(body))
+
+
+def limits(result: LimitsResult) -> StoredResponse:
+    return StoredResponse(200, _encode(limits_response(result)))
+
+
+def limits_response(result: LimitsResult) -> LimitsResponse:
+    return LimitsResponse(
+        result.user_id,
+        result.credit_limit.to_rubles(),
+        result.frozen,
+        balance_out(result.balance),
+        result.updated_at,
+    )
 
 
 def statement_response(page: StatementPage) -> StatementResponse:
@@ -97,6 +138,7 @@ def statement_response(page: StatementPage) -> StatementResponse:
                 service_name=line.service_name,
                 order_id=line.order_id,
                 counterparty_user_id=line.counterparty_user_id,
+                metadata=dict(line.metadata),
             )
             for line in page.lines
         ],

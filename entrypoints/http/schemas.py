@@ -36,6 +36,35 @@ ExpiresAt = Annotated[
     ),
 ]
 MoneyOut = Annotated[str, Meta(description="Decimal rubles, two places", examples=["150.25"])]
+SignedAmount = Annotated[
+    Decimal,
+    Meta(
+        description=(
+            "Signed decimal rubles as a string or a number: negative leaves the user, positive"
+            " arrives; not zero, at most 2 decimals, at most 10000000000000.00 either way"
+        ),
+        examples=["-100.00"],
+    ),
+]
+MAX_METADATA_KEYS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 20, 40, 500
+METADATA_KEY = r"^[A-Za-z0-9_.-]+$"
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+Metadata = Annotated[
+    dict[
+        Annotated[str, Meta(min_length=1, max_length=MAX_METADATA_KEY, pattern=METADATA_KEY)],
+        Annotated[str, Meta(max_length=MAX_METADATA_VALUE, pattern=NO_CONTROL)],
+    ],
+    Meta(
+        max_length=MAX_METADATA_KEYS,
+        description=(
+            "Your tags: up to 20 string keys (1..40 of A-Z a-z 0-9 _ . -) to string values"
+            " (up to 500 characters, no control characters); stored with the ledger"
+            " transaction, returned with it, and a statement filter (`?metadata.<key>=<value>`)"
+        ),
+        examples=[{"order": "77"}],
+    ),
+]
+MetadataOut = Annotated[dict[str, str], Meta(description="The request's metadata")]
 
 
 class Request(Struct, forbid_unknown_fields=True):
@@ -46,6 +75,7 @@ class DepositRequest(Request):
     user_id: Id
     amount: Amount
     description: Description = ""
+    metadata: Metadata = msgspec.field(default_factory=dict)
 
 
 class WithdrawalRequest(DepositRequest):
@@ -57,6 +87,7 @@ class TransferRequest(Request):
     to_user_id: Id
     amount: Amount
     description: Description = ""
+    metadata: Metadata = msgspec.field(default_factory=dict)
 
 
 class ReservationRequest(Request):
@@ -66,17 +97,52 @@ class ReservationRequest(Request):
     amount: Amount
     description: Description = ""
     expires_at: ExpiresAt | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
 
 
 class RecognizeRequest(Request):
     user_id: Id
     service_id: Id
     amount: Amount
+    metadata: Metadata = msgspec.field(default_factory=dict)
 
 
 class CancelRequest(Request):
     user_id: Id
     service_id: Id
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class LegIn(Request):
+    user_id: Id
+    amount: SignedAmount
+
+
+class MovementRequest(Request):
+    legs: Annotated[
+        list[LegIn],
+        Meta(
+            min_length=2,
+            max_length=100,
+            description="2..100 legs, a user at most once, the amounts summing to exactly 0",
+        ),
+    ]
+    description: Description = ""
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class LimitsRequest(Request):
+    credit_limit: Annotated[
+        Decimal,
+        Meta(
+            description=(
+                "How far below zero the available balance may go: decimal rubles, 0 or more,"
+                " at most 2 decimals, at most 10000000000000.00"
+            ),
+            examples=["100.00"],
+        ),
+    ]
+    frozen: Annotated[bool, Meta(description="true: every debit is refused (409 account-frozen)")]
 
 
 class BalanceOut(Struct, frozen=True):
@@ -91,6 +157,7 @@ class MovementResponse(Struct, frozen=True):
     amount: MoneyOut
     balance: BalanceOut
     created_at: datetime
+    metadata: MetadataOut = msgspec.field(default_factory=dict)
 
 
 class TransferResponse(Struct, frozen=True):
@@ -101,6 +168,7 @@ class TransferResponse(Struct, frozen=True):
     from_balance: BalanceOut
     to_balance: BalanceOut
     created_at: datetime
+    metadata: MetadataOut = msgspec.field(default_factory=dict)
 
 
 class ReservationResponse(Struct, frozen=True):
@@ -116,6 +184,29 @@ class ReservationResponse(Struct, frozen=True):
     expires_at: Annotated[
         datetime | None, Meta(description="When the hold runs out; null: never")
     ] = None
+    metadata: MetadataOut = msgspec.field(default_factory=dict)
+
+
+class LegOut(Struct, frozen=True):
+    user_id: int
+    amount: Annotated[str, Meta(description="Signed decimal rubles", examples=["-100.00"])]
+    balance: BalanceOut
+
+
+class MoveResponse(Struct, frozen=True):
+    transaction_id: int
+    legs: list[LegOut]
+    description: str | None
+    metadata: MetadataOut
+    created_at: datetime
+
+
+class LimitsResponse(Struct, frozen=True):
+    user_id: int
+    credit_limit: MoneyOut
+    frozen: bool
+    balance: BalanceOut
+    updated_at: Annotated[datetime, Meta(description="When the limits last changed")]
 
 
 class BalanceResponse(Struct, frozen=True):
@@ -139,6 +230,8 @@ class StatementItem(Struct, frozen=True):
         "recognize",
         "release",
         "expire",
+        "movement_out",
+        "movement_in",
     ]
     account: Literal["available", "reserved"]
     amount: Annotated[str, Meta(description="Signed decimal rubles: + in, - out")]
@@ -149,6 +242,7 @@ class StatementItem(Struct, frozen=True):
     service_name: str | None = None
     order_id: int | None = None
     counterparty_user_id: int | None = None
+    metadata: MetadataOut = msgspec.field(default_factory=dict)
 
 
 class StatementResponse(Struct, frozen=True):
@@ -185,13 +279,21 @@ class ReserveOperation(ReservationRequest, tag="reserve", tag_field="op", omit_d
     idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
 
 
-class RecognizeOperation(RecognizeRequest, tag="recognize", tag_field="op", omit_defaults=True):
+class RecognizeOperation(
+    RecognizeRequest, tag="recognize", tag_field="op", omit_defaults=True, kw_only=True
+):
     order_id: Id
     idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
 
 
-class CancelOperation(CancelRequest, tag="cancel", tag_field="op", omit_defaults=True):
+class CancelOperation(
+    CancelRequest, tag="cancel", tag_field="op", omit_defaults=True, kw_only=True
+):
     order_id: Id
+    idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
+
+
+class MovementOperation(MovementRequest, tag="movement", tag_field="op", omit_defaults=True):
     idempotency_key: KeyText = ""  # left out: no key (null is refused, as for description)
 
 
@@ -202,6 +304,7 @@ Operation = (
     | ReserveOperation
     | RecognizeOperation
     | CancelOperation
+    | MovementOperation
 )
 
 
@@ -274,10 +377,13 @@ class ProblemField(Struct, frozen=True):
 
 
 class Problem(Struct, frozen=True, omit_defaults=True):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details; insufficient funds also say the numbers."""
 
     type: str
     title: str
     status: int
     detail: str
     errors: list[ProblemField] = msgspec.field(default_factory=list)
+    available: Annotated[str | None, Meta(description="insufficient-funds: rubles")] = None
+    credit_limit: Annotated[str | None, Meta(description="insufficient-funds: rubles")] = None
+    requested: Annotated[str | None, Meta(description="insufficient-funds: rubles")] = None

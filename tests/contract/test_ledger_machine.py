@@ -22,6 +22,8 @@ from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
+from application.limits import SetLimits, set_limits
+from application.move import Move, move
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements
@@ -29,6 +31,7 @@ from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
 from domain.errors import DomainError
 from domain.money import Money
+from domain.movement import Leg
 from tests import postgres
 from tests.conftest import Adapter, memory
 from tests.helpers import keep, run
@@ -40,6 +43,20 @@ orders = st.integers(min_value=1, max_value=12)
 amounts = st.integers(min_value=1, max_value=3_000)
 
 
+def _legs(draw: st.DrawFn) -> tuple[tuple[int, int], ...]:
+    chosen = draw(st.lists(users, min_size=2, max_size=4, unique=True))
+    signed = st.integers(-3_000, 3_000).filter(bool)
+    amounts_ = [draw(signed) for _ in chosen[1:]]
+    last = -sum(amounts_)
+    if not last:
+        amounts_[0] += 1
+        last -= 1
+    return tuple(zip(chosen, [*amounts_, last], strict=True))
+
+
+movements = st.composite(_legs)()
+
+
 Op = tuple[Any, ...]
 
 
@@ -49,11 +66,21 @@ class Model:
     def __init__(self) -> None:
         self.available: dict[int, int] = {}
         self.reserved: dict[int, int] = {}
+        self.limit: dict[int, int] = {}
+        self.frozen: set[int] = set()
+        self.paid_in = 0  # deposits less withdrawals: all the money users and revenue hold
+        self.revenue = 0
         self.orders: dict[int, tuple[int, int, int, str]] = {}  # user, service, amount, status
         self.due: set[int] = set()  # orders whose expires_at has passed
 
     def can_spend(self, user: int, amount: int) -> bool:
-        return user in self.available and self.available[user] >= amount
+        """A debit: not frozen, and available stays at or above minus the credit limit
+        (held money is not available)."""
+        return (
+            user in self.available
+            and user not in self.frozen
+            and self.available[user] - amount >= -self.limit.get(user, 0)
+        )
 
     def credit(self, user: int, amount: int) -> None:
         self.available[user] = self.available.get(user, 0) + amount
@@ -86,12 +113,28 @@ class Model:
 
     def _deposit(self, user: int, amount: int) -> bool:
         self.credit(user, amount)
+        self.paid_in += amount
         return True
 
     def _withdraw(self, user: int, amount: int) -> bool:
         if not self.can_spend(user, amount):
             return False
         self.available[user] -= amount
+        self.paid_in -= amount
+        return True
+
+    def _limits(self, user: int, limit: int, frozen: bool) -> bool:
+        self.credit(user, 0)
+        self.limit[user] = limit
+        (self.frozen.add if frozen else self.frozen.discard)(user)
+        return True
+
+    def _move(self, legs: tuple[tuple[int, int], ...]) -> bool:
+        """All or nothing: every negative leg a debit its user can make."""
+        if not all(self.can_spend(user, -amount) for user, amount in legs if amount < 0):
+            return False
+        for user, amount in legs:
+            self.credit(user, amount)
         return True
 
     def _transfer(self, sender: int, receiver: int, amount: int) -> bool:
@@ -124,6 +167,7 @@ class Model:
         self.reserved[user] -= held
         self.available[user] += held - amount
         self.orders[order] = (user, service, held, f"recognized:{amount}")
+        self.revenue += amount
         return True
 
     def _cancel(self, order: int, user: int, service: int) -> bool:
@@ -147,6 +191,8 @@ USERS_OF: dict[str, Any] = {
     "reserve": lambda op: [op[1]],
     "recognize": lambda op: [op[2]],
     "cancel": lambda op: [op[2]],
+    "limits": lambda op: [op[1]],
+    "move": lambda op: [user for user, _ in op[1]],
 }
 ORDER_AT = {"reserve": 3, "recognize": 1, "cancel": 1}
 
@@ -157,6 +203,8 @@ COMMANDS: dict[str, tuple[Any, Any]] = {
     "reserve": (reserve, lambda u, s, o, a: Reserve(u, s, o, Money(a))),
     "recognize": (recognize, lambda o, u, s, a: Recognize(o, u, s, Money(a))),
     "cancel": (cancel, Cancel),
+    "limits": (set_limits, lambda u, limit, frozen: SetLimits(u, Money(limit), frozen)),
+    "move": (move, lambda legs: Move.of([Leg(u, Money(a)) for u, a in legs])),
 }
 
 
@@ -189,20 +237,25 @@ class LedgerMachine(RuleBasedStateMachine):
             self.loop.run_until_complete(self.engine.dispose())
         self.loop.close()
 
-    def check(self, op: Op, outcome: Any) -> None:
+    def check(self, op: Op, outcome: Any) -> bool:
         expected, _ = self.model.apply(op)
         refused = isinstance(outcome, DomainError)
         assert not isinstance(outcome, BaseException) or refused, outcome
         assert refused != expected, (op, outcome)
+        return refused
 
     def one(self, op: Op) -> None:
+        holds_due = bool(self.model.due)
         self.model.begin_batch([op])
         use_case, make = COMMANDS[op[0]]
+        before = self.loop.run_until_complete(self.adapter.view.snapshot())
         try:
             outcome = self.loop.run_until_complete(run(self.adapter, use_case, make(*op[1:])))
         except DomainError as refusal:
             outcome = refusal
-        self.check(op, outcome)
+        if self.check(op, outcome) and not holds_due:
+            # A refusal writes nothing (with a hold due, its batch expires it first).
+            assert self.loop.run_until_complete(self.adapter.view.snapshot()) == before, op
 
     @initialize()
     def open_some_accounts(self) -> None:
@@ -224,6 +277,14 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(user=users, service=services, order=orders, amount=amounts)
     def reserve(self, user: int, service: int, order: int, amount: int) -> None:
         self.one(("reserve", user, service, order, amount))
+
+    @rule(user=users, limit=st.sampled_from([0, 500, 5_000]), frozen=st.booleans())
+    def set_limits(self, user: int, limit: int, frozen: bool) -> None:
+        self.one(("limits", user, limit, frozen))
+
+    @rule(legs=movements)
+    def move(self, legs: tuple[tuple[int, int], ...]) -> None:
+        self.one(("move", legs))
 
     @rule(data=st.data())
     def recognize(self, data: st.DataObject) -> None:
@@ -280,6 +341,8 @@ class LedgerMachine(RuleBasedStateMachine):
             st.tuples(st.just("reserve"), users, services, orders, amounts),
             self.recognitions(),
             self.cancellations(),
+            st.tuples(st.just("limits"), users, st.sampled_from([0, 500, 5_000]), st.booleans()),
+            st.tuples(st.just("move"), movements),
         )
 
     def known(self) -> st.SearchStrategy[tuple[int, int, int, int]]:
@@ -309,6 +372,13 @@ class LedgerMachine(RuleBasedStateMachine):
             u: (self.model.available[u], self.model.reserved[u]) for u in self.model.available
         }
         assert ledger.accounts == expected
+        limits = {u: (self.model.limit.get(u, 0), u in self.model.frozen) for u in expected}
+        assert {u: found[:2] for u, found in ledger.limits.items()} == limits
+        # Money is conserved: what users hold and revenue earned is what was paid in.
+        held = sum(available + reserved for available, reserved in ledger.accounts.values())
+        revenue = sum(e.amount for e in ledger.entries if e.account == "revenue")
+        assert held + revenue == self.model.paid_in
+        assert revenue == self.model.revenue
 
 
 def test_ledger_machine_on_memory() -> None:

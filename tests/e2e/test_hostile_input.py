@@ -80,6 +80,15 @@ def deposit(**change: Any) -> dict[str, Any]:
     return body
 
 
+def limits(credit_limit: Any) -> dict[str, Any]:
+    return {"credit_limit": credit_limit, "frozen": False}
+
+
+def legs(*amounts: float, users: list[int] | None = None) -> dict[str, Any]:
+    users = users or list(range(1, len(amounts) + 1))
+    return {"legs": [{"user_id": u, "amount": a} for u, a in zip(users, amounts, strict=True)]}
+
+
 # (name, method, path, body: JSON value, or bytes sent as they are, headers, status, field)
 Case = tuple[str, str, str, Any, dict[str, str], int, str | None]
 REFUSALS: list[Case] = [
@@ -320,6 +329,130 @@ REFUSALS: list[Case] = [
         {"Idempotency-Key": "a\tb"},
         422,
         "Idempotency-Key",
+    ),
+    # limits
+    *(
+        (f"credit_limit {v!r}", "PUT", "/v1/users/1/limits", limits(v), {}, 422, "credit_limit")
+        for v in ("-1", "abc", 1e30, "0.001", None, "1e2")
+    ),
+    ("frozen missing", "PUT", "/v1/users/1/limits", {"credit_limit": "1"}, {}, 422, "frozen"),
+    (
+        "frozen as text",
+        "PUT",
+        "/v1/users/1/limits",
+        {"credit_limit": "1", "frozen": "yes"},
+        {},
+        422,
+        "frozen",
+    ),
+    # multi-leg movements
+    ("legs summing to 0.01", "POST", "/v1/movements", legs(-1, 1.01), {}, 422, "legs"),
+    (
+        "a user twice",
+        "POST",
+        "/v1/movements",
+        legs(-1, 1, users=[1, 1]),
+        {},
+        422,
+        "legs[1].user_id",
+    ),
+    ("101 legs", "POST", "/v1/movements", legs(-100, *[1] * 100), {}, 422, "legs"),
+    ("one leg", "POST", "/v1/movements", legs(0), {}, 422, "legs"),
+    ("a zero leg", "POST", "/v1/movements", legs(0, 0), {}, 422, "legs[0].amount"),
+    (
+        "a leg of 3 decimals",
+        "POST",
+        "/v1/movements",
+        legs(-1.005, 1.005),
+        {},
+        422,
+        "legs[0].amount",
+    ),
+    (
+        "a leg above the maximum",
+        "POST",
+        "/v1/movements",
+        legs(-10000000000000.01, 10000000000000.01),
+        {},
+        422,
+        "legs[0].amount",
+    ),
+    ("a leg short of money", "POST", "/v1/movements", legs(-1000, 1000), {}, 409, "legs[0].amount"),
+    ("a leg of nobody", "POST", "/v1/movements", legs(-1, 1, users=[404, 1]), {}, 404, "legs[0]"),
+    # metadata
+    (
+        "metadata of 21 keys",
+        "POST",
+        "/v1/deposits",
+        deposit(metadata={f"k{i}": "v" for i in range(21)}),
+        {},
+        422,
+        "metadata",
+    ),
+    (
+        "a 41-character key",
+        "POST",
+        "/v1/deposits",
+        deposit(metadata={"k" * 41: "v"}),
+        {},
+        422,
+        "metadata." + "k" * 41,
+    ),
+    (
+        "a value not text",
+        "POST",
+        "/v1/deposits",
+        deposit(metadata={"order": 77}),
+        {},
+        422,
+        "metadata.order",
+    ),
+    (
+        "a value of 501 characters",
+        "POST",
+        "/v1/transfers",
+        {"from_user_id": 1, "to_user_id": 2, "amount": "1", "metadata": {"v": "x" * 501}},
+        {},
+        422,
+        "metadata.v",
+    ),
+    (
+        "NUL in a value",
+        "POST",
+        "/v1/deposits",
+        deposit(metadata={"v": "a\x00"}),
+        {},
+        422,
+        "metadata.v",
+    ),
+    ("metadata null", "POST", "/v1/deposits", deposit(metadata=None), {}, 422, "metadata"),
+    ("metadata a list", "POST", "/v1/deposits", deposit(metadata=["a"]), {}, 422, "metadata"),
+    (
+        "a batch operation's metadata",
+        "POST",
+        "/v1/batches",
+        {"operations": [{"op": "deposit", "user_id": 1, "amount": "1", "metadata": {"a": 1}}]},
+        {},
+        422,
+        "operations[0].metadata.a",
+    ),
+    (
+        "a batch movement's leg",
+        "POST",
+        "/v1/batches",
+        {"operations": [{"op": "movement", **legs(-1, 1.5)}]},
+        {},
+        422,
+        "operations[0].legs",
+    ),
+    (
+        "a metadata filter key",
+        "GET",
+        "/v1/users/1/transactions?metadata.a%20b=1",
+        None,
+        {},
+        422,
+        "metadata.a b",
     ),
     # SQL where only a value of a kind is allowed
     ("SQL in cursor", "GET", f"/v1/users/1/transactions?cursor={SQL}", None, {}, 422, "cursor"),

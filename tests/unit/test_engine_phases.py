@@ -55,10 +55,14 @@ class Runs:
     def __init__(self, give_back: dict[str, Hashable] | None = None) -> None:
         self.batches: list[tuple[list[str], Hashable | None]] = []
         self._give_back = give_back or {}
+        self.running = self.most = 0  # batches at once
 
     async def __call__(self, batch: list[Item], lane: Hashable | None) -> dict[Item, Hashable]:
         self.batches.append(([item.name for item in batch], lane))
+        self.running += 1
+        self.most = max(self.most, self.running)
         await asyncio.sleep(0.05 if lane is not None else 0.01)  # waiting takes longer
+        self.running -= 1
         back = {i: self._give_back.pop(i.name) for i in batch if i.name in self._give_back}
         for item in batch:
             if item not in back:
@@ -312,3 +316,11 @@ async def test_an_item_as_big_as_a_batch_runs_at_once_beside_the_queue() -> None
     assert runs.batches.index((["a", "b"], None)) < runs.batches.index(
         (["another client batch"], None)
     )
+
+
+async def test_single_items_keep_their_turn_whatever_the_batch_size() -> None:
+    runs = Runs()
+    batcher = Batcher(runs, max_batch=1, max_in_flight=1)
+    assert await all_of(batcher, [Item("a"), Item("b"), Item("c")]) == ["a", "b", "c"]
+    assert runs.batches == [(["a"], None), (["b"], None), (["c"], None)]
+    assert runs.most == 1

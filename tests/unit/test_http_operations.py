@@ -26,7 +26,7 @@ from entrypoints.settings import SCOPES, Settings
 
 ALL = "token-all-scopes-0123456789"
 ONLY = {scope: f"token-only-{scope}-0123456789" for scope in SCOPES}
-TOKENS = ",".join([f"{ALL}=read+write+report", *(f"{t}={s}" for s, t in ONLY.items())])
+TOKENS = ",".join([f"{ALL}=read+write+report+admin", *(f"{t}={s}" for s, t in ONLY.items())])
 
 # One request that succeeds for every /v1 route, on the store `seeded` prepares.
 SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
@@ -49,6 +49,15 @@ SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
         {"user_id": 1, "service_id": 3},
     ),
     ("GET", "/v1/reservations/{order_id:int}"): ("/v1/reservations/5", None),
+    ("POST", "/v1/movements"): (
+        "/v1/movements",
+        {"legs": [{"user_id": 1, "amount": "-1"}, {"user_id": 2, "amount": "1"}]},
+    ),
+    ("PUT", "/v1/users/{user_id:int}/limits"): (
+        "/v1/users/1/limits",
+        {"credit_limit": "10", "frozen": False},
+    ),
+    ("GET", "/v1/users/{user_id:int}/limits"): ("/v1/users/1/limits", None),
     ("POST", "/v1/batches"): (
         "/v1/batches",
         {"operations": [{"op": "deposit", "user_id": 1, "amount": "1"}]},

@@ -43,9 +43,9 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 
 def test_operations_have_verb_ids_and_plain_summaries(document: dict[str, Any]) -> None:
     ids = [operation["operationId"] for _, _, operation in operations(document)]
-    assert len(ids) == len(set(ids)) == 18
+    assert len(ids) == len(set(ids)) == 21
     assert all(
-        re.fullmatch(r"(get|list|create|recognize|cancel|name)[A-Z][A-Za-z]*", i) for i in ids
+        re.fullmatch(r"(get|list|create|recognize|cancel|name|set)[A-Z][A-Za-z]*", i) for i in ids
     )
     assert {"createDeposit", "getUserBalance", "listUserTransactions"} <= set(ids)
     for method, path, operation in operations(document):
@@ -189,7 +189,7 @@ def test_what_the_engine_may_answer_is_documented_on_every_route(
         if "Idempotency-Key" in names:
             keyed += 1
             assert "still running" in operation["responses"]["409"]["description"], path
-    assert keyed == 7  # the six movements and the batch
+    assert keyed == 8  # the seven movements and the batch
 
 
 def test_request_bodies_refuse_unknown_fields(document: dict[str, Any]) -> None:
@@ -198,7 +198,7 @@ def test_request_bodies_refuse_unknown_fields(document: dict[str, Any]) -> None:
         for name, schema in document["components"]["schemas"].items()
         if name.endswith(("Request", "Operation"))
     ]
-    assert len(bodies) == 15
+    assert len(bodies) == 18
     assert all(schema["additionalProperties"] is False for schema in bodies)
 
 

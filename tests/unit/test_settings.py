@@ -22,7 +22,7 @@ def test_defaults() -> None:
         ({"BALANCE_STORE": "redis"}, "BALANCE_STORE"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"BALANCE_API_TOKENS": "short=read"}, "BALANCE_API_TOKENS"),
-        ({"BALANCE_API_TOKENS": "a-long-enough-token-1=read+admin"}, "BALANCE_API_TOKENS"),
+        ({"BALANCE_API_TOKENS": "a-long-enough-token-1=read+root"}, "BALANCE_API_TOKENS"),
         ({"BALANCE_API_TOKENS": "a-long-enough-token-1"}, "BALANCE_API_TOKENS"),
         (
             {"BALANCE_API_TOKENS": "a-long-enough-token-1=read,a-long-enough-token-1=write"},
