@@ -9,16 +9,20 @@ import pytest
 
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
+from application.limits import SetLimits, set_limits
+from application.move import Move, move
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.transfer import Transfer, transfer
 from domain.errors import (
     DomainError,
     InsufficientFunds,
+    LegRefused,
     OrderAlreadyUsed,
     ReservationAlreadyClosed,
 )
 from domain.money import Money
+from domain.movement import Leg
 from tests.conftest import Adapter
 from tests.helpers import keep, rub, run
 from tests.ledger_view import check_invariants
@@ -147,3 +151,45 @@ async def test_mixed_storm_keeps_every_invariant(pg_adapter: Adapter) -> None:
     unexpected = [f for f in failures(outcomes) if not isinstance(f, DomainError)]
     assert unexpected == []
     check_invariants(await pg_adapter.view.snapshot())
+
+
+async def test_reserves_racing_against_a_credit_limit_win_exactly_as_it_allows(
+    pg_adapter: Adapter,
+) -> None:
+    """No money, a limit of 100.00: of 200 racing reserves of 10.00, exactly 10 win,
+    with a limit change racing them all the way (it takes the same lock)."""
+    await run(pg_adapter, set_limits, SetLimits(1, rub("100"), False))
+    reserves = [
+        run(pg_adapter, reserve, Reserve(1, 1, order, rub("10"))) for order in range(1, 201)
+    ]
+    same_limit = [run(pg_adapter, set_limits, SetLimits(1, rub("100"), False)) for _ in range(20)]
+    outcomes = await settle(*reserves, *same_limit)
+    won = [o for o in outcomes[:200] if not isinstance(o, BaseException)]
+    assert len(won) == 10
+    assert all(isinstance(f, InsufficientFunds) for f in failures(outcomes)), failures(outcomes)[:3]
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {1: (-10_000, 10_000)}
+    check_invariants(ledger)
+
+
+async def test_movements_racing_against_a_credit_limit_win_exactly_as_it_allows(
+    pg_adapter: Adapter,
+) -> None:
+    """50.00 and a limit of 50.00: of 100 racing three-leg movements taking 5.00 from
+    user 1 each, exactly 20 win, whatever the order of the users they lock."""
+    await run(pg_adapter, deposit, Deposit(1, rub("50")))
+    await run(pg_adapter, set_limits, SetLimits(1, rub("50"), False))
+    calls = []
+    for i in range(100):
+        payee, fee = 2 + i % 7, 10 + i % 3
+        legs = [Leg(payee, rub("4.50")), Leg(1, Money(-500)), Leg(fee, rub("0.50"))]
+        calls.append(run(pg_adapter, move, Move.of(legs)))
+    outcomes = await settle(*calls)
+    won = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(won) == 20
+    refused = failures(outcomes)
+    assert all(isinstance(f, LegRefused) and f.index == 1 for f in refused), refused[:3]
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts[1] == (-5_000, 0)
+    assert sum(available for available, _ in ledger.accounts.values()) == 5_000
+    check_invariants(ledger)
