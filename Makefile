@@ -6,6 +6,13 @@ VENV := .venv
 UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
+# Defined before the rules that depend on it: make expands prerequisites as it reads them.
+# The typed Python client in clients/python, generated from the OpenAPI document as
+# served with tokens configured, whenever the code that serves it changed; the venv
+# imports it from there (a .pth file: no build, no network).
+CLIENT := clients/python/balance_client/__init__.py
+SERVED := $(shell find domain application entrypoints -name '*.py' 2>/dev/null)
+
 .PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout client test-browser test-ha
 
 run: install
@@ -47,11 +54,6 @@ lint: install $(CLIENT)
 
 check: lint test
 
-# The typed Python client in clients/python, generated from the OpenAPI document as
-# served with tokens configured, whenever the code that serves it changed; the venv
-# imports it from there (a .pth file: no build, no network).
-CLIENT := clients/python/balance_client/__init__.py
-SERVED := $(shell find domain application entrypoints -name '*.py' 2>/dev/null)
 client: $(CLIENT)
 
 $(CLIENT): $(VENV)/.installed clients/python-client.yaml $(SERVED)
