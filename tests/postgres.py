@@ -14,7 +14,9 @@ import asyncpg
 
 from adapters.embedded.server import EmbeddedPostgres
 
-LEDGER_TABLES = "accounts, transactions, entries, reservations, idempotency_keys, services"
+LEDGER_TABLES = (
+    "accounts, transactions, entries, transaction_tags, reservations, idempotency_keys, services"
+)
 
 
 @contextmanager

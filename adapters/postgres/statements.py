@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, distinct_on
@@ -107,17 +108,13 @@ def _page_statement(query: StatementQuery) -> Select[Any]:
     order: tuple[Any, ...] = (
         (key.desc(), _e.id.desc()) if query.descending else (key.asc(), _e.id.asc())
     )
-    if query.metadata and query.sort is StatementSort.DATE:
-        # The tags' order, the same as the entries' for one user's (see transaction_tags).
-        by = (_g.created_at, _g.transaction_id, _e.id)
-        order = tuple(c.desc() for c in by) if query.descending else tuple(c.asc() for c in by)
     statement = statement.order_by(*order).limit(bindparam("limit", type_=Integer))
     if query.page is not None:
         statement = statement.offset(bindparam("offset", type_=BigInteger))
     return statement
 
 
-Shape = tuple[StatementSort, bool, bool, bool, bool, bool, bool, bool]
+Shape = tuple[StatementSort, bool, bool, bool, bool, bool, bool, bool, bool]
 
 
 def _shape(query: StatementQuery) -> Shape:
@@ -131,6 +128,7 @@ def _shape(query: StatementQuery) -> Shape:
         query.after_key is not None,
         query.page is not None,
         bool(query.metadata),
+        len(query.metadata) > 1,  # the tag walk checks the other pairs
     )
 
 
@@ -139,11 +137,86 @@ _COUNTS: dict[Shape, Sql] = {}
 
 
 def page_sql(query: StatementQuery) -> Sql:
-    """The page's statement, compiled once per shape (at most 2**8 of them)."""
+    """The page's statement, compiled once per shape (at most 2**9 of them)."""
     shape = _shape(query)
     if shape not in _PAGES:
-        _PAGES[shape] = compile_sql(_page_statement(query))
+        walks = query.metadata and query.sort is StatementSort.DATE and query.page is None
+        _PAGES[shape] = _tag_walk(query) if walks else compile_sql(_page_statement(query))
     return _PAGES[shape]
+
+
+_COLUMNS = (
+    "e.id, e.transaction_id, e.kind, e.account, e.amount, e.balance_after, e.created_at,"
+    " t.description, t.service_id, s.name AS service_name, t.order_id,"
+    " t.user_id AS transaction_user_id, t.counterparty_user_id, t.metadata"
+)
+
+
+_WALK_TYPES: list[tuple[str, Any]] = [
+    ("user_id", BigInteger),
+    ("tag", Text),
+    ("tags", ARRAY(Text)),
+    ("kinds", ARRAY(Text)),
+    ("since", TimestampTZ),
+    ("until", TimestampTZ),
+    ("after", TimestampTZ),
+    ("entry_id", BigInteger),
+    ("walk", Integer),
+    ("limit", Integer),
+]
+
+
+def _tag_walk(query: StatementQuery) -> Sql:
+    """A page by date of the entries of transactions tagged with every given pair.
+
+    The user's tagged transactions are walked in the statement's own order on
+    transaction_tags' key (the first pair's tag), every filter inside the walk, up to
+    as many transactions as the page can need (each has an entry of the user; the
+    cursor's own may have none left): so the plan is an index range scan of the tags,
+    generic or not, and a page costs the same at any depth, for a rare or a common
+    tag. By date, the user's entries are in the same order as their transactions'
+    (created_at, transaction id), and among one transaction's by id."""
+    less, way = ("<", "DESC") if query.descending else (">", "ASC")
+    walk = ["g.user_id = :user_id", "g.tag = :tag"]
+    if query.since is not None:
+        walk.append("g.created_at >= :since")
+    if query.until is not None:
+        walk.append("g.created_at < :until")
+    if query.after_key is not None:  # from the cursor's transaction on, itself included
+        walk.append(
+            f"(g.created_at, g.transaction_id) {less}= (:after,"
+            " (SELECT transaction_id FROM entries WHERE id = :entry_id))"
+        )
+    if len(query.metadata) > 1:
+        walk.append(
+            "(SELECT count(*) FROM transaction_tags AS h WHERE h.user_id = g.user_id"
+            " AND h.tag = ANY(:tags) AND h.created_at = g.created_at"
+            " AND h.transaction_id = g.transaction_id) = cardinality(:tags)"
+        )
+    if query.kinds:
+        walk.append(
+            "EXISTS (SELECT 1 FROM entries AS k WHERE k.transaction_id = g.transaction_id"
+            " AND k.user_id = g.user_id AND k.kind = ANY(:kinds))"
+        )
+    entry = ["TRUE"]
+    if query.after_key is not None:
+        entry.append(f"(e.created_at, e.id) {less} (:after, :entry_id)")
+    if query.kinds:
+        entry.append("e.kind = ANY(:kinds)")
+    sql = (
+        f"WITH walk AS MATERIALIZED (SELECT g.created_at, g.transaction_id"
+        f" FROM transaction_tags AS g WHERE {' AND '.join(walk)}"
+        f" ORDER BY g.created_at {way}, g.transaction_id {way} LIMIT :walk)"
+        f" SELECT {_COLUMNS} FROM walk"
+        " JOIN entries AS e ON e.transaction_id = walk.transaction_id AND e.user_id = :user_id"
+        " JOIN transactions AS t ON t.id = e.transaction_id"
+        " LEFT JOIN services AS s ON s.service_id = t.service_id"
+        f" WHERE {' AND '.join(entry)}"
+        f" ORDER BY e.created_at {way}, e.id {way} LIMIT :limit"
+    )
+    used = [bindparam(name, type_=kind) for name, kind in _WALK_TYPES if f":{name}" in sql]
+    statement = text(sql).bindparams(*used)
+    return compile_sql(statement)
 
 
 def _count_sql(query: StatementQuery) -> Sql:
@@ -165,6 +238,8 @@ def page_params(query: StatementQuery) -> dict[str, Any]:
         "limit": query.limit + 1,
         "offset": (query.page - 1) * query.limit if query.page is not None else None,
         "tag": "=".join(query.metadata[0]) if query.metadata else None,
+        "tags": ["=".join(pair) for pair in query.metadata],
+        "walk": query.limit + 2,
         "pairs": json.dumps(dict(query.metadata)) if query.metadata else None,
     }
 

@@ -206,3 +206,58 @@ async def test_the_deepest_page_is_empty_not_an_error(adapter: Adapter) -> None:
     page = await statement(deepest, adapter.uow)
     assert page.lines == []
     assert page.total == 1
+
+
+TAGS = [(), (("t", "a"),), (("t", "b"),), (("t", "a"), ("u", "x")), (("t", "b"), ("u", "x"))]
+tagged_operations = st.lists(
+    st.tuples(
+        st.sampled_from(["deposit", "withdraw", "transfer_out", "transfer_in", "reserve"]),
+        st.sampled_from([100, 250, 999]),
+        st.sampled_from(TAGS),
+    ),
+    max_size=20,
+)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ops=tagged_operations,
+    limit=st.integers(1, 5),
+    wanted=st.sampled_from([*TAGS[1:], (("u", "x"),)]),
+    filters=st.tuples(
+        st.sampled_from([None, frozenset({EntryKind.RESERVE}), frozenset({EntryKind.DEPOSIT})]),
+        st.booleans(),
+    ),
+)
+async def test_a_walk_filtered_on_metadata_returns_every_tagged_entry_once_in_order(
+    adapter: Adapter,
+    ops: list[tuple[str, int, Any]],
+    limit: int,
+    wanted: Any,
+    filters: tuple[frozenset[EntryKind] | None, bool],
+) -> None:
+    kinds, descending = filters
+    await adapter.reset()
+    await run(adapter, deposit, Deposit(USER, Money(10_000)))
+    await run(adapter, deposit, Deposit(2, Money(10_000)))
+    for order, (op, kopecks, tags) in enumerate(ops, start=1):
+        amount = Money(kopecks)
+        command: Any = {
+            "deposit": (deposit, Deposit(USER, amount, metadata=tags)),
+            "withdraw": (withdraw, Withdraw(USER, amount, metadata=tags)),
+            "transfer_out": (transfer, Transfer(USER, 2, amount, metadata=tags)),
+            "transfer_in": (transfer, Transfer(2, USER, amount, metadata=tags)),
+            "reserve": (reserve, Reserve(USER, 1, order, amount, metadata=tags)),
+        }[op]
+        with contextlib.suppress(DomainError):
+            await run(adapter, *command)
+    everything = await read_all(adapter, descending=descending)
+    expected = [
+        line
+        for line in everything
+        if set(wanted) <= set(line.metadata) and (not kinds or line.kind in kinds)
+    ]
+    params = {"metadata": wanted, "descending": descending, "kinds": kinds}
+    assert await walk(adapter, limit, **params) == expected

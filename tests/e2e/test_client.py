@@ -10,8 +10,18 @@ from typing import Any
 
 import pytest
 from balance_client import AuthenticatedClient
-from balance_client.api.balances import get_user_balance, list_user_transactions
-from balance_client.api.money import create_batch, create_deposit, create_withdrawal
+from balance_client.api.balances import (
+    get_user_balance,
+    get_user_limits,
+    list_user_transactions,
+    set_user_limits,
+)
+from balance_client.api.money import (
+    create_batch,
+    create_deposit,
+    create_movement,
+    create_withdrawal,
+)
 from balance_client.api.reports import create_revenue_report, get_monthly_revenue_report
 from balance_client.api.reservations import create_reservation, recognize_reservation
 from balance_client.api.services import name_service
@@ -21,8 +31,14 @@ from balance_client.models import (
     BatchResponse,
     DepositOperation,
     DepositRequest,
+    LegIn,
+    LimitsRequest,
+    LimitsResponse,
     ListUserTransactionsSort,
+    MovementRequest,
+    MovementRequestMetadata,
     MovementResponse,
+    MoveResponse,
     Problem,
     RecognizeRequest,
     ReportLink,
@@ -47,7 +63,7 @@ TOKEN = "client-token-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def client(pg_server: str) -> Iterator[AuthenticatedClient]:
-    env = {"BALANCE_API_TOKENS": f"{TOKEN}=read+write+report"}
+    env = {"BALANCE_API_TOKENS": f"{TOKEN}=read+write+report+admin"}
     with (
         fresh_server(pg_server, env) as server,
         AuthenticatedClient(base_url=server.base_url, token=TOKEN) as api,
@@ -156,3 +172,28 @@ def test_a_batch_goes_through_the_typed_client(client: AuthenticatedClient) -> N
     assert isinstance(atomic.parsed, Problem)
     assert isinstance(atomic.parsed.errors, list)
     assert atomic.parsed.errors[0].field == "operations[2].amount"
+
+
+def test_limits_and_a_tagged_movement_go_through_the_typed_client(
+    client: AuthenticatedClient,
+) -> None:
+    limits = set_user_limits.sync(
+        21, client=client, body=LimitsRequest(credit_limit="30.00", frozen=False)
+    )
+    assert isinstance(limits, LimitsResponse)
+    assert (limits.credit_limit, limits.balance.available) == ("30.00", "0.00")
+    tags = MovementRequestMetadata.from_dict({"order": "9001"})
+    legs = [LegIn(user_id=21, amount="-30.00"), LegIn(user_id=22, amount="30.00")]
+    moved = create_movement.sync(
+        client=client, body=MovementRequest(legs=legs, description="split", metadata=tags)
+    )
+    assert isinstance(moved, MoveResponse)
+    assert [leg.balance.available for leg in moved.legs] == ["-30.00", "30.00"]
+    assert moved.metadata.additional_properties == {"order": "9001"}
+    again = get_user_limits.sync(21, client=client)
+    assert isinstance(again, LimitsResponse)
+    assert again.balance.available == "-30.00"
+    more = create_movement.sync(client=client, body=MovementRequest(legs=legs))
+    assert isinstance(more, Problem)
+    assert more.type_ == "/problems/insufficient-funds"
+    assert (more.available, more.credit_limit, more.requested) == ("-30.00", "30.00", "30.00")
