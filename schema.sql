@@ -15,6 +15,7 @@ CREATE TABLE accounts (
     frozen             BOOLEAN NOT NULL DEFAULT false,
     limits_changed_at  TIMESTAMPTZ,
     tolerated_debt     BIGINT NOT NULL DEFAULT 0,
+    event_seq          BIGINT NOT NULL DEFAULT 0,  -- the user's last event's user_seq
     CONSTRAINT accounts_available_within_limit
         CHECK (available >= -greatest(credit_limit, tolerated_debt)),
     CONSTRAINT accounts_credit_limit_check
@@ -123,3 +124,41 @@ CREATE TRIGGER entries_append_only BEFORE UPDATE OR DELETE ON entries
     FOR EACH ROW EXECUTE FUNCTION refuse_ledger_change();
 CREATE TRIGGER transactions_append_only BEFORE UPDATE OR DELETE ON transactions
     FOR EACH ROW EXECUTE FUNCTION refuse_ledger_change();
+
+-- The outbox: one event per user a ledger transaction touches and per limit change,
+-- written by the batch that writes the movement. `event_id` is taken from
+-- event_counter in that same write, under the counter row's lock, held to commit: a
+-- later id is a later commit. The rest of a movement's event (description,
+-- metadata, order, service, counterparty) is read from its transaction.
+CREATE TABLE events (
+    event_id         BIGINT PRIMARY KEY,
+    user_id          BIGINT NOT NULL,
+    user_seq         BIGINT NOT NULL CHECK (user_seq > 0),
+    type             TEXT NOT NULL,
+    transaction_id   BIGINT,
+    amount           BIGINT NOT NULL,
+    available_delta  BIGINT NOT NULL,
+    reserved_delta   BIGINT NOT NULL,
+    available        BIGINT NOT NULL,
+    reserved         BIGINT NOT NULL,
+    credit_limit     BIGINT,
+    frozen           BOOLEAN,
+    idempotency_key  TEXT,
+    created_at       TIMESTAMPTZ NOT NULL,
+    UNIQUE (user_id, user_seq)
+);
+
+CREATE TABLE event_counter (id INT PRIMARY KEY CHECK (id = 1), last_id BIGINT NOT NULL);
+INSERT INTO event_counter VALUES (1, 0);
+
+-- The relay's progress (every event up to `sent_upto` was confirmed by the broker)
+-- and its lease: one relay publishes at a time.
+CREATE TABLE event_relay (
+    id            INT PRIMARY KEY CHECK (id = 1),
+    sent_upto     BIGINT NOT NULL,
+    holder        TEXT,
+    lease_until   TIMESTAMPTZ,
+    broker        TEXT,
+    heartbeat_at  TIMESTAMPTZ
+);
+INSERT INTO event_relay (id, sent_upto) VALUES (1, 0);

@@ -59,7 +59,7 @@ def apply_request(state: BatchState, request: Request) -> Answer | Exception:
         )
     # A request of one job needs no layer of its own: its job's is kept or not alone.
     layer = Layer(state) if len(request.jobs) > 1 else state
-    outcomes = [apply_job(layer, job) for job in request.jobs]
+    outcomes = [apply_job(layer, job, request.key) for job in request.jobs]
     try:
         response = request.answer_all(outcomes)
     except (DomainError, ApplicationError) as refusal:
@@ -71,12 +71,12 @@ def apply_request(state: BatchState, request: Request) -> Answer | Exception:
     return Answer(response, outcomes)
 
 
-def apply_job(layer: Layer, job: Job) -> Outcome:
+def apply_job(layer: Layer, job: Job, request_key: str | None = None) -> Outcome:
     if job.key is not None and (record := layer.answer(job.key)) is not None:
         if job.same_request(record):
             return Outcome(record.response, replayed=True)
         return Outcome(refusal=IdempotencyKeyReused())
-    movement = Movement(layer)
+    movement = Movement(layer, job.key or request_key)
     try:
         result = job.use_case(job.command, movement)
     except DomainError as refusal:

@@ -43,6 +43,7 @@ def set_limits(cmd: SetLimits, uow: Movement) -> LimitsResult:
     uow.accounts.open(cmd.user_id)
     account = uow.accounts.lock([cmd.user_id])[cmd.user_id]
     account.set_limits(cmd.credit_limit, cmd.frozen, uow.now)
+    uow.journal.limits_set(account)
     uow.accounts.save(account)
     return LimitsResult.of(account, uow.now)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from application.events import Happening, events_of
 from application.ports import Changes, IdempotencyRecord, Locked, RecordedTransaction
 from domain.account import UserAccount
 from domain.ledger import JournalTransaction
@@ -22,13 +23,14 @@ from domain.reservation import Reservation
 class Layer:
     """Changes over the layer below: rows changed, transactions recorded, answers stored."""
 
-    __slots__ = ("_below", "accounts", "answers", "reservations", "transactions")
+    __slots__ = ("_below", "accounts", "answers", "log", "reservations")
 
     def __init__(self, below: Layer | None) -> None:
         self._below: Layer = below if below is not None else self
         self.accounts: dict[int, UserAccount] = {}
         self.reservations: dict[int, Reservation] = {}
-        self.transactions: list[tuple[int, JournalTransaction]] = []
+        self.log: list[Happening] = []
+        """Transactions recorded and limits set, in order, with their request's key."""
         self.answers: dict[str, IdempotencyRecord] = {}
 
     @property
@@ -61,7 +63,7 @@ class Layer:
         below = self._below
         below.accounts.update(self.accounts)
         below.reservations.update(self.reservations)
-        below.transactions.extend(self.transactions)
+        below.log.extend(self.log)
         below.answers.update(self.answers)
 
 
@@ -109,10 +111,13 @@ class BatchState(Layer):
         stored_users, stored_orders = self._locked.accounts, self._locked.reservations
         accounts = [self.accounts[user_id] for user_id in sorted(self.accounts)]
         touched = [self.reservations[order_id] for order_id in sorted(self.reservations)]
+        log = self.log
+        events = events_of(log, stored_users, self.accounts) if log else []
         return Changes(
             opened=[a for a in accounts if a.user_id not in stored_users],
             saved=[a for a in accounts if a.user_id in stored_users],
-            transactions=self.transactions,
+            transactions=[(i, tx) for i, tx, _ in log if isinstance(tx, JournalTransaction)],
+            events=events,
             added=[r for r in touched if r.order_id not in stored_orders],
             closed=[r for r in touched if r.order_id in stored_orders],
             answers=self.answers,
@@ -182,15 +187,20 @@ class LockedReservations:
 
 
 class BatchJournal:
-    __slots__ = ("_layer",)
+    __slots__ = ("_key", "_layer")
 
-    def __init__(self, layer: Layer) -> None:
+    def __init__(self, layer: Layer, key: str | None) -> None:
         self._layer = layer
+        self._key = key
 
     def record(self, transaction: JournalTransaction) -> RecordedTransaction:
         transaction_id = self._layer.next_transaction_id()
-        self._layer.transactions.append((transaction_id, transaction))
+        self._layer.log.append((transaction_id, transaction, self._key))
         return RecordedTransaction(transaction_id, self._layer.now)
+
+    def limits_set(self, account: UserAccount) -> None:
+        """A limit change moves no money but is an event of its own."""
+        self._layer.log.append((0, account.copy(), self._key))
 
 
 class Movement:
@@ -199,12 +209,13 @@ class Movement:
 
     __slots__ = ("_layer", "accounts", "journal", "now", "reservations")
 
-    def __init__(self, below: Layer) -> None:
+    def __init__(self, below: Layer, key: str | None = None) -> None:
+        """`key`: the Idempotency-Key the command came under, which its events carry."""
         self._layer = layer = Layer(below)
         self.now = below.now  # the store's clock, read after the locks
         self.accounts = LockedAccounts(layer)
         self.reservations = LockedReservations(layer)
-        self.journal = BatchJournal(layer)
+        self.journal = BatchJournal(layer, key)
 
     def answered(self, key: str, record: IdempotencyRecord) -> None:
         """Store the command's answer under its key, with what it did."""

@@ -8,6 +8,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Literal, Protocol, Self
 
+from application.events import Event, StoredEvent
+from application.relay import OutboxState
 from application.statement_query import StatementQuery
 from domain.account import UserAccount
 from domain.ledger import JournalTransaction, Metadata
@@ -65,6 +67,8 @@ class DatabaseStatus:
     role: str
     server: str
     problem: str | None = None
+    events: OutboxState | None = None
+    """The outbox and its relay, when the store keeps one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,8 @@ class Changes:
     opened: list[UserAccount]
     saved: list[UserAccount]
     transactions: list[tuple[int, JournalTransaction]]
+    events: list[Event]
+    """Numbered by the store as it writes them (event_id, in commit order)."""
     added: list[Reservation]
     closed: list[Reservation]
     answers: dict[str, IdempotencyRecord]
@@ -236,6 +242,16 @@ class MovementObserver(Protocol):
         ...
 
 
+class Events(Protocol):
+    """The outbox, read: events in `event_id` order (commit order)."""
+
+    async def after(
+        self, event_id: int, limit: int, user_id: int | None = None
+    ) -> list[StoredEvent]:
+        """Up to `limit` events numbered above `event_id` (of one user, if given)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """Reads, and naming services: money moves only through a `MovementBatch`.
     Leaving the block without `commit()` rolls back."""
@@ -244,6 +260,7 @@ class UnitOfWork(Protocol):
     reservations: Reservations
     statements: Statements
     services: ServiceCatalogue
+    events: Events
 
     async def __aenter__(self) -> Self: ...
 

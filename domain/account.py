@@ -27,6 +27,9 @@ class UserAccount:
     tolerated_debt: Money = _ZERO
     """The debt of the day a limit was lowered below it: allowed to stand, not to grow
     (the database's last line of defence checks against the larger of the two)."""
+    event_seq: int = 0
+    """The user_seq of the account's last event (each movement or limit change of the
+    user is one): the next is event_seq + 1."""
 
     @classmethod
     def open(cls, user_id: int) -> UserAccount:
@@ -41,6 +44,7 @@ class UserAccount:
             self.frozen,
             self.limits_changed_at,
             self.tolerated_debt,
+            self.event_seq,
         )
 
     def set_limits(self, credit_limit: Money, frozen: bool, at: datetime) -> None:

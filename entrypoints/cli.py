@@ -1,5 +1,5 @@
-"""`balance serve | migrate | report | prune-keys | openapi`: the once-only work happens here,
-before workers start."""
+"""`balance serve | migrate | relay | report | prune-keys | prune-events | openapi | asyncapi`:
+the once-only work happens here, before workers start."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -15,18 +16,20 @@ from datetime import timedelta
 
 from adapters.embedded.server import EmbeddedPostgres
 from adapters.postgres.engine import grant_app_role, migrate
-from adapters.postgres.retention import prune_idempotency_keys
+from adapters.postgres.retention import prune_events, prune_idempotency_keys
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
+from entrypoints.asyncapi import asyncapi_document
 from entrypoints.container import build_container
 from entrypoints.http.app import openapi_document
 from entrypoints.http.observe import configure_logging, granian_logging
+from entrypoints.relay import run_relay
 from entrypoints.settings import ConfigError, Settings
 
 logger = logging.getLogger("balance")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="balance", description="User balance service")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="migrate, then serve HTTP (granian)")
@@ -37,13 +40,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         "prune-keys", help="forget idempotency keys older than --days (run as the schema owner)"
     )
     prune.add_argument("--days", type=_days, required=True, help="retention window, at least 1")
+    commands.add_parser("relay", help="publish the outbox's events to BROKER_URL (RabbitMQ)")
+    events = commands.add_parser(
+        "prune-events", help="forget events the broker confirmed, older than --days"
+    )
+    events.add_argument("--days", type=_days, required=True, help="retention window, at least 1")
+    commands.add_parser("asyncapi", help="the AsyncAPI document of the events (YAML) on stdout")
     document = commands.add_parser("openapi", help="the OpenAPI document (JSON) on stdout")
     document.add_argument(
         "--secured", action="store_true", help="as served with BALANCE_API_TOKENS set"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "openapi":
         sys.stdout.buffer.write(openapi_document(secured=args.secured))
+        return 0
+    if args.command == "asyncapi":
+        sys.stdout.write(asyncapi_document())
         return 0
     try:
         settings = Settings.from_env()
@@ -51,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"balance: configuration error: {error}", file=sys.stderr)  # noqa: T201
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    if args.command == "relay" and settings.broker_url is None:
+        print("balance: relay needs BROKER_URL (amqp://...)", file=sys.stderr)  # noqa: T201
+        return 2
     try:  # before any database work: a bad month starts nothing
         period = ReportPeriod.parse_month(args.month) if args.command == "report" else None
     except InvalidParameter as error:
@@ -67,17 +86,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "migrate" and settings.app_role is not None:
                 asyncio.run(grant_app_role(settings.database_url, settings.app_role))
                 logger.info("granted the service's privileges to role %s", settings.app_role)
-        if args.command == "serve":
-            serve(settings)
-        elif period is not None:
-            print_report(settings, period)
-        elif args.command == "prune-keys" and settings.database_url is not None:
-            count = asyncio.run(prune_idempotency_keys(settings.database_url, args.days))
-            logger.info("forgot %d idempotency keys older than %d days", count, args.days.days)
+        _run(args, settings, period)
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings, period: ReportPeriod | None) -> None:
+    if args.command == "serve":
+        serve(settings)
+    elif period is not None:
+        print_report(settings, period)
+    elif args.command == "relay":
+        asyncio.run(run_relay(settings))
+    elif args.command == "prune-events" and settings.database_url is not None:
+        gone = asyncio.run(prune_events(settings.database_url, args.days))
+        logger.info("forgot %d sent events older than %d days", gone, args.days.days)
+    elif args.command == "prune-keys" and settings.database_url is not None:
+        count = asyncio.run(prune_idempotency_keys(settings.database_url, args.days))
+        logger.info("forgot %d idempotency keys older than %d days", count, args.days.days)
 
 
 def _days(text: str) -> timedelta:
@@ -111,10 +139,27 @@ def serve(settings: Settings) -> None:
     # Every worker counts into its own files here; /metrics sums them.
     metrics_dir = tempfile.mkdtemp(prefix="balance-metrics-")
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+    relay = _start_relay(settings)
     try:
         _granian(settings)
     finally:
+        if relay is not None:
+            relay.terminate()
+            try:
+                relay.wait(timeout=settings.shutdown_timeout)
+            except subprocess.TimeoutExpired:
+                relay.kill()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _start_relay(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """With a broker (and RELAY not off), a relay process beside the workers: one of
+    the relays of every server publishes at a time (a lease in the database)."""
+    if settings.store != "postgres" or settings.broker_url is None or not settings.relay:
+        return None
+    logger.info("starting the event relay to the broker")
+    env = {**os.environ, "BALANCE_MIGRATE": "0"}  # serve migrated already
+    return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "relay"], env=env)
 
 
 def _granian(settings: Settings) -> None:

@@ -32,6 +32,9 @@ class Settings:
     migrate: bool = True
     shutdown_timeout: int = 30
     app_role: str | None = None
+    broker_url: str | None = None
+    relay: bool = True
+    """With a broker: whether `serve` starts a relay beside its workers."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,7 +65,15 @@ class Settings:
             migrate=_choice(env, "BALANCE_MIGRATE", "1", ("1", "0")) == "1",
             shutdown_timeout=_int(env, "SHUTDOWN_TIMEOUT", 30, 1, 600),
             app_role=_role(env.get("BALANCE_APP_ROLE") or None),
+            broker_url=_broker(env.get("BROKER_URL") or None),
+            relay=_choice(env, "RELAY", "on", ("on", "off")) == "on",
         )
+
+
+def _broker(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("amqp://", "amqps://")):
+        raise ConfigError("BROKER_URL must start with amqp:// or amqps://")
+    return url
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

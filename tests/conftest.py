@@ -86,6 +86,7 @@ def memory() -> Adapter:
             store.transactions,
             store.idempotency,
             store.services,
+            store.events,
         ):
             table.clear()
 

@@ -15,7 +15,8 @@ import asyncpg
 from adapters.embedded.server import EmbeddedPostgres
 
 LEDGER_TABLES = (
-    "accounts, transactions, entries, transaction_tags, reservations, idempotency_keys, services"
+    "accounts, transactions, entries, transaction_tags, reservations, idempotency_keys, services,"
+    " events"
 )
 
 
@@ -79,5 +80,9 @@ async def truncate(url: str) -> None:
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(f"TRUNCATE {LEDGER_TABLES} RESTART IDENTITY CASCADE")
+        await connection.execute("UPDATE event_counter SET last_id = 0")
+        await connection.execute(
+            "UPDATE event_relay SET sent_upto = 0, holder = NULL, lease_until = NULL, broker = NULL"
+        )
     finally:
         await connection.close()

@@ -8,6 +8,7 @@ publishes them.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ from typing import Self
 from adapters.memory.reports import InMemoryServiceCatalogue
 from adapters.memory.statements import InMemoryStatements
 from application.errors import ConcurrentUpdate
+from application.events import Event, StoredEvent
 from application.ports import (
     Changes,
     Clock,
+    Events,
     IdempotencyRecord,
     Locked,
     MovementBatch,
@@ -52,6 +55,7 @@ class InMemoryStore:
     services: dict[int, str] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    events: list[StoredEvent] = field(default_factory=list)
 
 
 class InMemoryUserAccounts(UserAccounts):
@@ -86,6 +90,40 @@ class InMemoryReservations(Reservations):
         return now, [r.copy() for r in due[:limit]]
 
 
+class InMemoryEvents(Events):
+    def __init__(self, events: list[StoredEvent]) -> None:
+        self._events = events
+
+    async def after(
+        self, event_id: int, limit: int, user_id: int | None = None
+    ) -> list[StoredEvent]:
+        start = bisect.bisect_right(self._events, event_id, key=lambda e: e.event_id)
+        found = (e for e in self._events[start:] if user_id is None or e.event.user_id == user_id)
+        return list(itertools.islice(found, limit))
+
+
+def stored_events(
+    events: Sequence[Event], transactions: dict[int, JournalTransaction], first: int, at: datetime
+) -> list[StoredEvent]:
+    """Events numbered from `first`, with their transaction's details, as a reader sees them."""
+    stored = []
+    for event_id, event in enumerate(events, start=first):
+        tx = transactions.get(event.transaction_id or 0)
+        if tx is None:
+            stored.append(StoredEvent(event_id, event, at))
+            continue
+        counterparty = (
+            tx.counterparty_user_id
+            if tx.user_id == event.user_id
+            else tx.user_id
+            if tx.counterparty_user_id == event.user_id
+            else None
+        )
+        details = (counterparty, tx.order_id, tx.service_id, tx.description, tx.metadata)
+        stored.append(StoredEvent(event_id, event, at, *details))
+    return stored
+
+
 class InMemoryUnitOfWork(UnitOfWork):
     """Reads, and naming services: what a request outside a money movement does."""
 
@@ -98,6 +136,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.reservations = InMemoryReservations(self._store.reservations, self._store.clock)
         self.statements = InMemoryStatements(self._store.transactions, self._store.services)
         self.services = InMemoryServiceCatalogue(self._store.services)
+        self.events = InMemoryEvents(self._store.events)
         return self
 
     async def __aexit__(
@@ -181,4 +220,7 @@ class InMemoryMovementBatch(MovementBatch):
             store.reservations[reservation.order_id] = reservation.copy()
         store.transactions.extend((i, tx, changes.created_at) for i, tx in changes.transactions)
         store.idempotency.update(changes.answers)
+        store.events += stored_events(
+            changes.events, dict(changes.transactions), len(store.events) + 1, changes.created_at
+        )
         self._written = None

@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from adapters.postgres.events import PostgresOutbox
 from adapters.postgres.session import Engine, Session
 from adapters.postgres.sql import compile_sql
 from application.ports import DatabaseStatus
@@ -110,7 +111,12 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
         return DatabaseStatus(role, row["server"], "connected to a standby: no primary reachable")
     if row["version_num"] != head:
         return DatabaseStatus(role, row["server"], f"schema at {row['version_num']}, needs {head}")
-    return DatabaseStatus(role, row["server"])
+    try:
+        async with PostgresOutbox(engine) as outbox:
+            events = await outbox.state()
+    except Exception as error:
+        return DatabaseStatus("unreachable", "", f"database unreachable: {type(error).__name__}")
+    return DatabaseStatus(role, row["server"], events=events)
 
 
 def _upgrade(connection: Connection) -> None:
@@ -148,6 +154,10 @@ APP_GRANTS = (
     "GRANT USAGE ON SEQUENCE transactions_id_seq TO {role}",
     "GRANT SELECT, INSERT, UPDATE ON accounts, reservations, idempotency_keys, services TO {role}",
     "GRANT SELECT ON alembic_version TO {role}",
+    # The outbox: appended to by batches, read by the pull API and the relay, pruned
+    # once sent; the counter and the relay's row are updated in place.
+    "GRANT SELECT, INSERT, DELETE ON events TO {role}",
+    "GRANT SELECT, UPDATE ON event_counter, event_relay TO {role}",
     "REVOKE UPDATE, DELETE, TRUNCATE ON transactions, entries, transaction_tags FROM {role}",
 )
 

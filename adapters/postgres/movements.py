@@ -24,6 +24,7 @@ from adapters.postgres.session import Session
 from adapters.postgres.sql import Sql
 from adapters.postgres.write_set import Insert, Json, Update, Write, WriteSet, metadata_json
 from application.errors import RequestInProgress, RowsBusy
+from application.events import Event
 from application.ports import (
     Changes,
     IdempotencyRecord,
@@ -46,6 +47,7 @@ class AccountRow(NamedTuple):
     frozen: bool
     limits_changed_at: datetime | None
     tolerated_debt: int
+    event_seq: int
 
 
 class TransactionRow(NamedTuple):
@@ -94,6 +96,21 @@ class ReservationEnd(NamedTuple):
     status: str
     recognized_amount: int | None
     closed_at: datetime | None
+
+
+class EventRow(NamedTuple):
+    user_id: int
+    user_seq: int
+    type: str
+    transaction_id: int | None
+    amount: int
+    available_delta: int
+    reserved_delta: int
+    available: int
+    reserved: int
+    credit_limit: int | None
+    frozen: bool | None
+    idempotency_key: str | None
 
 
 class AnswerRow(NamedTuple):
@@ -176,6 +193,13 @@ WRITES = WriteSet(
     ),
     Write("answered", AnswerRow, Insert("idempotency_keys", if_absent=True)),
     Write("tagged", TagRow, Insert("transaction_tags", common=("created_at",))),
+    # Last: the counter's lock is the last one a batch takes, held only to its commit
+    # (so nothing a batch waits on comes after it: no deadlock through the counter).
+    Write(
+        "events",
+        EventRow,
+        Insert("events", common=("created_at",), numbered=("event_id", "event_counter")),
+    ),
     common={"created_at": "timestamptz"},  # the batch's stamp
 )
 
@@ -197,7 +221,15 @@ def rows_of(changes: Changes) -> dict[str, list[Any]]:
             for key, record in sorted(changes.answers.items())
         ],
         "tagged": [tag for i, tx in transactions if tx.metadata for tag in _tags(i, tx)],
+        "events": [EventRow(*astuple_event(e)) for e in changes.events],
     }
+
+
+def astuple_event(e: Event) -> tuple[Any, ...]:
+    return (
+        e.user_id, e.user_seq, e.type, e.transaction_id or None, e.amount, e.available_delta,
+        e.reserved_delta, e.available, e.reserved, e.credit_limit, e.frozen, e.idempotency_key,
+    )  # fmt: skip
 
 
 def _account(a: UserAccount) -> AccountRow:
@@ -209,12 +241,13 @@ def _account(a: UserAccount) -> AccountRow:
         a.frozen,
         a.limits_changed_at,
         a.tolerated_debt.kopecks,
+        a.event_seq,
     )
 
 
 def account_of(row: Sequence[Any]) -> UserAccount:
     """An account from its columns in AccountRow's order."""
-    user_id, available, reserved, limit, frozen, changed_at, tolerated = row[:7]
+    user_id, available, reserved, limit, frozen, changed_at, tolerated, event_seq = row[:8]
     return UserAccount(
         user_id,
         Money(available),
@@ -223,6 +256,7 @@ def account_of(row: Sequence[Any]) -> UserAccount:
         frozen,
         changed_at,
         Money(tolerated),
+        event_seq,
     )
 
 

@@ -27,6 +27,7 @@ accounts = Table(
     Column("frozen", Boolean, nullable=False),
     Column("limits_changed_at", TimestampTZ),
     Column("tolerated_debt", BigInteger, nullable=False),
+    Column("event_seq", BigInteger, nullable=False),
 )
 
 transactions = Table(

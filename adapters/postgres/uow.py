@@ -8,6 +8,7 @@ from typing import Self
 
 from sqlalchemy import BigInteger, Integer, bindparam, text
 
+from adapters.postgres.events import PostgresEvents
 from adapters.postgres.movements import (
     ACCOUNT_COLUMNS,
     ReservationRow,
@@ -85,4 +86,5 @@ class PostgresUnitOfWork(Session, UnitOfWork):
         self.reservations = PostgresReservations(self.db)
         self.statements = PostgresStatements(self.db)
         self.services = PostgresServiceCatalogue(self)
+        self.events = PostgresEvents(self.db)
         return self

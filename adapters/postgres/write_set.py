@@ -59,6 +59,11 @@ class Insert:
     common: tuple[str, ...] = ()
     """Columns every row of the batch has the same value in (the batch's time): sent
     once, as the write set's parameter of that name."""
+    numbered: tuple[str, str] | None = None
+    """(column, counter table): the rows are numbered from the counter's one row
+    (`last_id`), in list order, by updating it in the same statement; its lock, held
+    to commit, makes numbers grow in commit order. No rows: the counter is not
+    touched (nor locked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,8 @@ class WriteSet:
             params = [f"{write.name}_{name}" for name, _ in fields]
             first = len(names) + 1
             names += params
+            if isinstance(write.how, Insert) and write.how.numbered is not None:
+                ctes.append(_counter(write, first))
             ctes.append(f"{write.name} AS ({_cte(write, fields, first, shared)})")
         counts = ", ".join(f"(SELECT count(*) FROM {w.name}) AS {w.name}" for w in writes)
         self.sql = Sql(f"WITH {', '.join(ctes)} SELECT {counts}", tuple(names), {})
@@ -134,6 +141,17 @@ class WriteSet:
             raise ConcurrentUpdate(f"rows created meanwhile: {wrote}")
         if short:
             raise AssertionError(f"locked rows changed under the lock: {wrote}")
+
+
+def _counter(write: Write, first: int) -> str:
+    """The CTE taking a numbered write's range from its counter: `base` + 1.. are its."""
+    assert isinstance(write.how, Insert)
+    assert write.how.numbered is not None
+    count = f"cardinality(${first}::{columns(write.row)[0][1]}[])"
+    return (
+        f"{write.name}_ids AS (UPDATE {write.how.numbered[1]} SET last_id = last_id + {count}"
+        f" WHERE {count} > 0 RETURNING last_id - {count} AS base)"
+    )
 
 
 def arrays(row: type[NamedTuple], rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
@@ -162,12 +180,16 @@ def _cte(write: Write, fields: list[tuple[str, str]], first: int, shared: dict[s
     overriding = " OVERRIDING SYSTEM VALUE" if how.given_identity else ""
     source = f"{_unnest(fields, first)} AS r({names})"
     order = ""
-    if how.keep_order:
+    if how.keep_order or how.numbered:
         source = f"{_unnest(fields, first)} WITH ORDINALITY AS r({names}, position)"
         order = " ORDER BY r.position"
     conflict = " ON CONFLICT DO NOTHING" if how.if_absent else ""
     selected = ", ".join([*(f"r.{name}" for name, _ in fields), *(shared[c] for c in how.common)])
     targets = ", ".join([names, *how.common])
+    if how.numbered is not None:
+        source = f"{write.name}_ids AS n, {source}"
+        selected = f"n.base + r.position, {selected}"
+        targets = f"{how.numbered[0]}, {targets}"
     return (
         f"INSERT INTO {how.table} ({targets}){overriding} SELECT {selected} FROM {source}"
         f"{order}{conflict} RETURNING 1"

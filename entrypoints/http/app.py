@@ -30,6 +30,8 @@ from entrypoints.http.openapi import finish
 from entrypoints.http.problems import EXCEPTION_HANDLERS
 from entrypoints.http.reports import REPORT_ROUTES
 
+VERSION = "1.0.0"
+
 MAX_BODY_BYTES = 64 * 1024
 DOCS_ASSETS = "/docs/assets"
 
@@ -64,7 +66,10 @@ async def docs() -> Redirect:
 async def prometheus(services: ServicesDep) -> Response[bytes]:
     """Prometheus text format: requests, latency, pool, money movements, replays, refusals,
     and whether the service is ready (asked of the database at every scrape)."""
-    metrics.ready((await services.readiness()).problem is None)
+    status = await services.readiness()
+    metrics.ready(status.problem is None)
+    if status.events is not None:
+        metrics.outbox(status.events.unsent, status.events.oldest_unsent_seconds)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)
 
@@ -130,7 +135,7 @@ def create_litestar(
         on_shutdown=list(on_shutdown),
         openapi_config=OpenAPIConfig(
             title="Balance service",
-            version="1.0.0",
+            version=VERSION,
             description="User balances on a double-entry ledger. Amounts are decimal rubles.",
             path="/schema",
             render_plugins=[swagger_ui()],

@@ -14,6 +14,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.types import ControllerRouterHandler
 
+from adapters.event_message import event_out
+from application.events import MAX_EVENTS_PAGE, events_after
 from application.get_balance import get_balance
 from application.limits import SetLimits, get_limits, set_limits
 from application.ports import DatabaseStatus, RevenueReports, RevenueReportWriter, UnitOfWork
@@ -50,6 +52,7 @@ from entrypoints.http.schemas import (
     BalanceResponse,
     CancelRequest,
     DepositRequest,
+    EventsPage,
     LimitsRequest,
     LimitsResponse,
     MovementRequest,
@@ -488,6 +491,32 @@ async def get_user_balance(
     return render.balance_response(await get_balance(user_id, services.uow, moment))
 
 
+@get(
+    "/v1/events",
+    responses=openapi_responses(200, EventsPage, ""),
+    operation_id="listEvents",
+    summary="List events after a position (the pull API)",
+    tags=["events"],
+    opt=READ,
+)
+async def get_events(
+    services: ServicesDep,
+    after: Annotated[
+        int, QueryParameter(ge=0, le=2**63 - 1, description="The last event_id already seen")
+    ] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_EVENTS_PAGE)] = 100,
+    user_id: Annotated[
+        int | None, QueryParameter(ge=1, le=MAX_ID, description="Only this user's events")
+    ] = None,
+) -> EventsPage:
+    """Events in event_id order, which is commit order: a reader that has seen N never
+    later gets one below N. Poll with `after` = the previous page's `next_after`. One
+    event per user a ledger transaction touches, one per limit change (README,
+    decision 41); the same messages the relay publishes to RabbitMQ."""
+    found = await events_after(services.uow, after, limit, user_id)
+    return EventsPage([event_out(e) for e in found], found[-1].event_id if found else after)
+
+
 ROUTES: list[ControllerRouterHandler] = [
     post_deposit,
     post_withdrawal,
@@ -500,4 +529,5 @@ ROUTES: list[ControllerRouterHandler] = [
     get_reservation_by_order,
     get_user_balance,
     get_user_transactions,
+    get_events,
 ]

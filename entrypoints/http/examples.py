@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.event_message import EventBalance, EventOut
 from entrypoints.http.schemas import (
     BalanceOut,
     BalanceResponse,
@@ -22,6 +23,8 @@ from entrypoints.http.schemas import (
     DatabaseOut,
     DepositOperation,
     DepositRequest,
+    EventsPage,
+    EventsStatus,
     HealthStatus,
     LegIn,
     LegOut,
@@ -54,6 +57,25 @@ from entrypoints.http.schemas import (
 
 AT = datetime(2026, 11, 23, 21, 13, 19, 186093, tzinfo=UTC)
 LATER = datetime(2026, 11, 23, 21, 13, 19, 329811, tzinfo=UTC)
+TRANSFER_EVENT = EventOut(
+    event_id=1042,
+    type="transfer_out",
+    user_id=7,
+    user_seq=15,
+    transaction_id=881,
+    amount="10.00",
+    available_delta="-10.00",
+    reserved_delta="0.00",
+    balance=EventBalance(7, "60.00", "30.00"),
+    counterparty_user_id=8,
+    order_id=None,
+    service_id=None,
+    description="rent",
+    metadata={},
+    idempotency_key="f7-1",
+    occurred_at=LATER,
+)
+EVENTS_STATUS = EventsStatus(0, 0.0, "balance-1:4242", "connected")
 BALANCE = BalanceOut(user_id=1, available="75.00", reserved="0.00")
 RECOGNIZED = ReservationResponse(
     order_id=1001,
@@ -173,7 +195,11 @@ EXAMPLES: dict[str, msgspec.Struct] = {
     "ServiceList": ServiceList([ServiceOut(5, "Delivery")]),
     "ReportRequest": ReportRequest(2026, 11),
     "ReportLink": ReportLink("/v1/reports/revenue/2026-11.csv"),
-    "HealthStatus": HealthStatus("ready", DatabaseOut("primary", "10.0.0.5:5432")),
+    "HealthStatus": HealthStatus("ready", DatabaseOut("primary", "10.0.0.5:5432"), EVENTS_STATUS),
+    "EventsStatus": EVENTS_STATUS,
+    "EventBalance": EventBalance(7, "60.00", "30.00"),
+    "EventOut": TRANSFER_EVENT,
+    "EventsPage": EventsPage([TRANSFER_EVENT], 1042),
     "DatabaseOut": DatabaseOut("primary", "10.0.0.5:5432"),
     "ProblemField": ProblemField("amount", INSUFFICIENT),
     "Problem": INSUFFICIENT_PROBLEM,

@@ -8,7 +8,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from entrypoints.http.controllers import ServicesDep
 from entrypoints.http.problems import PROBLEM_JSON, problem
-from entrypoints.http.schemas import DatabaseOut, HealthStatus, Problem
+from entrypoints.http.schemas import DatabaseOut, EventsStatus, HealthStatus, Problem
 
 
 @get(
@@ -40,11 +40,25 @@ def live() -> HealthStatus:
 )
 async def ready(services: ServicesDep) -> Response[bytes]:
     """The database answers, is the primary, and its schema is the one this code needs,
-    naming the server written to; 503 otherwise (no primary reachable, for one)."""
+    naming the server written to; 503 otherwise (no primary reachable, for one). Also
+    how the outbox stands and how its relay finds the broker: a broker down is not
+    unreadiness (writes go on, events wait)."""
     status = await services.readiness()
     if status.problem is not None:
         return problem(503, "not-ready", status.problem, headers={"Retry-After": "5"})
-    body = HealthStatus("ready", DatabaseOut(status.role, status.server))
+    events = status.events
+    body = HealthStatus(
+        "ready",
+        DatabaseOut(status.role, status.server),
+        None
+        if events is None
+        else EventsStatus(
+            events.unsent,
+            round(events.oldest_unsent_seconds, 3),
+            events.relay,
+            events.broker or "no relay",
+        ),
+    )
     return Response(msgspec.json.encode(body), media_type="application/json")
 
 

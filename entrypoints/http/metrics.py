@@ -74,6 +74,20 @@ class _Metrics:
             "balance_db_transactions",
             "Database transactions committed for money movements (one per batch)",
         )
+        self.events_unsent = Gauge(
+            "balance_events_unsent",
+            "Events committed and not yet confirmed by the broker (read at scrape)",
+            multiprocess_mode="livemostrecent",
+        )
+        self.events_oldest_unsent = Gauge(
+            "balance_events_oldest_unsent_seconds",
+            "Age of the oldest event not yet confirmed by the broker (0: none; read at scrape)",
+            multiprocess_mode="livemostrecent",
+        )
+        self.events_published = Counter(
+            "balance_events_published",
+            "Events the relay published and the broker confirmed (rate: published a second)",
+        )
 
 
 _metrics: _Metrics | None = None
@@ -105,6 +119,19 @@ def pool_max(count: int) -> None:
 
 def ready(is_ready: bool) -> None:
     _get().ready.set(1 if is_ready else 0)
+
+
+def outbox(unsent: int, oldest_seconds: float) -> None:
+    m = _get()
+    m.events_unsent.set(unsent)
+    m.events_oldest_unsent.set(oldest_seconds)
+
+
+class RelayMetrics:
+    """The relay's observer."""
+
+    def published(self, events: int) -> None:
+        _get().events_published.inc(events)
 
 
 def refused(reason: str) -> None:

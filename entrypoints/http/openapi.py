@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.openapi.spec import (
     Discriminator,
@@ -111,7 +112,9 @@ def finish(app: Litestar, secured: bool) -> OpenAPI:
         _exact_integer_bounds(schema)
     for name, schema in (document.components.schemas or {}).items():
         if name in EXAMPLES:
-            schema.examples = [example(name)]
+            # Raw JSON: Litestar's rendering of the document drops None from dicts, and
+            # a null an answer always carries (an event's order_id) belongs in it.
+            schema.examples = [msgspec.Raw(msgspec.json.encode(example(name)))]
         if schema.properties and "metadata" in schema.properties and name.endswith(_REQUESTS):
             _state_metadata(schema.properties["metadata"])
     legs = (document.components.schemas or {}).get("LegIn")

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from adapters.event_message import EventOut
+
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Meta(ge=1, le=MAX_ID, description="Positive 64-bit integer id")]
 Amount = Annotated[
@@ -366,9 +368,20 @@ class DatabaseOut(Struct, frozen=True):
     server: Annotated[str, Meta(description="host:port of the server written to")]
 
 
+class EventsStatus(Struct, frozen=True):
+    unsent: Annotated[int, Meta(description="Events committed, not yet confirmed by the broker")]
+    oldest_unsent_seconds: float
+    relay: Annotated[str | None, Meta(description="host:pid of the relay holding the lease")]
+    broker: Annotated[
+        str,
+        Meta(description="connected, unreachable: <why>, connecting, or no relay (pull API only)"),
+    ]
+
+
 class HealthStatus(Struct, frozen=True, omit_defaults=True):
     status: Literal["ok", "ready"]
     database: DatabaseOut | None = None
+    events: EventsStatus | None = None
 
 
 class ProblemField(Struct, frozen=True):
@@ -387,3 +400,10 @@ class Problem(Struct, frozen=True, omit_defaults=True):
     available: Annotated[str | None, Meta(description="insufficient-funds: rubles")] = None
     credit_limit: Annotated[str | None, Meta(description="insufficient-funds: rubles")] = None
     requested: Annotated[str | None, Meta(description="insufficient-funds: rubles")] = None
+
+
+class EventsPage(Struct, frozen=True):
+    items: list[EventOut]
+    next_after: Annotated[
+        int, Meta(description="The last item's event_id (or `after` when none): the next `after`")
+    ]

@@ -22,6 +22,7 @@ from adapters.postgres.reports import PostgresRevenueReports
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
+from application.events import Event, events_after
 from application.limits import SetLimits, set_limits
 from application.move import Move, move
 from application.recognize import Recognize, recognize
@@ -379,6 +380,28 @@ class LedgerMachine(RuleBasedStateMachine):
         revenue = sum(e.amount for e in ledger.entries if e.account == "revenue")
         assert held + revenue == self.model.paid_in
         assert revenue == self.model.revenue
+
+    @invariant()
+    def events_count_up_and_end_at_each_balance(self) -> None:
+        """The outbox tells the same story: per user, user_seq 1, 2, 3... and the last
+        event's balances are the account's (expiries and limit changes included)."""
+        events = self.loop.run_until_complete(events_after(self.adapter.uow, 0, 100_000))
+        assert [e.event_id for e in events] == list(range(1, len(events) + 1))
+        last: dict[int, Event] = {}
+        for stored in events:
+            event = stored.event
+            before = last.get(event.user_id)
+            assert event.user_seq == (before.user_seq + 1 if before else 1)
+            start = (before.available, before.reserved) if before else (0, 0)
+            moved = (start[0] + event.available_delta, start[1] + event.reserved_delta)
+            assert (event.available, event.reserved) == moved, stored
+            last[event.user_id] = event
+        balances = {
+            u: (self.model.available[u], self.model.reserved[u]) for u in self.model.available
+        }
+        assert {u: (e.available, e.reserved) for u, e in last.items()} == {
+            u: b for u, b in balances.items() if u in last
+        }
 
 
 def test_ledger_machine_on_memory() -> None:

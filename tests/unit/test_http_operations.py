@@ -66,6 +66,7 @@ SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("GET", "/v1/users/{user_id:int}/transactions"): ("/v1/users/1/transactions", None),
     ("PUT", "/v1/services/{service_id:int}"): ("/v1/services/3", {"name": "Delivery"}),
     ("GET", "/v1/services"): ("/v1/services", None),
+    ("GET", "/v1/events"): ("/v1/events?after=0&limit=10", None),
     ("POST", "/v1/reports/revenue"): ("/v1/reports/revenue", {"year": 2022, "month": 11}),
     ("GET", "/v1/reports/revenue/{period:str}"): ("/v1/reports/revenue/2022-11.csv", None),
     ("GET", "/v1/reports/revenue.csv"): (

@@ -8,9 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import jsonschema_rs
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from litestar import Litestar
 from litestar.testing import TestClient
 
 from domain.errors import InvalidAmount
@@ -23,13 +25,18 @@ from entrypoints.http.schemas import MAX_ID
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    return create_litestar(lambda: None).openapi_schema.to_schema()  # type: ignore[arg-type,return-value]
+    return served(create_litestar(lambda: None))  # type: ignore[arg-type,return-value]
 
 
 @pytest.fixture(scope="module")
 def secured() -> dict[str, Any]:
     tokens = Tokens.of([("token-0123456789abcdef", frozenset({"read"}))])
-    return create_litestar(lambda: None, tokens=tokens).openapi_schema.to_schema()  # type: ignore[arg-type,return-value]
+    return served(create_litestar(lambda: None, tokens=tokens))  # type: ignore[arg-type,return-value]
+
+
+def served(app: Litestar) -> dict[str, Any]:
+    """The document as JSON, as /schema/openapi.json serves it."""
+    return msgspec.json.decode(msgspec.json.encode(app.openapi_schema.to_schema()))  # type: ignore[no-any-return]
 
 
 def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -43,7 +50,7 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 
 def test_operations_have_verb_ids_and_plain_summaries(document: dict[str, Any]) -> None:
     ids = [operation["operationId"] for _, _, operation in operations(document)]
-    assert len(ids) == len(set(ids)) == 21
+    assert len(ids) == len(set(ids)) == 22
     assert all(
         re.fullmatch(r"(get|list|create|recognize|cancel|name|set)[A-Z][A-Za-z]*", i) for i in ids
     )
@@ -65,6 +72,7 @@ def test_every_schema_has_a_real_example_that_fits_it(document: dict[str, Any]) 
         for schema in schemas.values()
         for key, value in flatten(schema["examples"][0])
         if key in {"amount", "available", "reserved", "total", "balance_after"}
+        and value is not None  # a problem's absent numbers
     ]
     assert len(amounts) > 20
     assert all(re.fullmatch(r"-?[0-9]+\.[0-9]{2}", amount) for amount in amounts), amounts

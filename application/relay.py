@@ -1,0 +1,203 @@
+"""The relay: events from the outbox to the broker, in `event_id` order, at least once.
+
+One relay publishes at a time: it holds a lease in the store, renewed as it goes; a
+relay that stops (kill -9 included) lets its lease run out and another takes over
+from the last event the broker confirmed. Events are published in batches and marked
+sent only once the broker has confirmed every one (publisher confirms), so after a
+crash some are sent again, with the same id: consumers drop repeats by `event_id`.
+While the broker is down, writes go on and the outbox grows; the relay retries with
+backoff and says so in the lease row (`/health/ready` shows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, Self
+
+from application.events import StoredEvent
+
+if TYPE_CHECKING:
+    from application.ports import Events
+
+logger = logging.getLogger("balance.relay")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    holder: str
+    sent_upto: int
+    """Every event up to this one was confirmed by the broker."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxState:
+    last_id: int
+    sent_upto: int
+    relay: str | None
+    """The relay holding the lease, if one does."""
+    broker: str | None
+    """How the relay holding the lease finds the broker."""
+    oldest_unsent_seconds: float
+
+    @property
+    def unsent(self) -> int:
+        return self.last_id - self.sent_upto
+
+
+class Outbox(Protocol):
+    """The store's side of the relay, one call a statement."""
+
+    events: Events
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def take(self, holder: str, lease_ms: int, broker: str) -> Lease | None:
+        """The lease, if free, expired or ours (renewed); None if another relay holds it."""
+        ...
+
+    async def sent(self, holder: str, upto: int, lease_ms: int) -> bool:
+        """Every event up to `upto` is confirmed; False if the lease is no longer ours."""
+        ...
+
+    async def release(self, holder: str) -> None: ...
+
+    async def state(self) -> OutboxState: ...
+
+    async def prune(self, days: int, limit: int = 10_000) -> int: ...
+
+
+class PublishFailed(Exception):
+    """The broker did not confirm every event of a batch (or is unreachable)."""
+
+
+class Publisher(Protocol):
+    async def connect(self) -> None: ...
+
+    async def publish(self, events: Sequence[StoredEvent]) -> None:
+        """Every event published, returning once the broker confirmed them all."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class RelayObserver(Protocol):
+    def published(self, events: int) -> None: ...
+
+
+@dataclass(slots=True)
+class RelaySettings:
+    batch: int = 1000
+    lease_ms: int = 5000
+    idle_seconds: float = 0.05
+    """How long to wait when nothing is unsent."""
+    max_backoff_seconds: float = 5.0
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Relay:
+    def __init__(
+        self,
+        outbox: Callable[[], Outbox],
+        publisher: Publisher,
+        observer: RelayObserver | None = None,
+        settings: RelaySettings | None = None,
+        holder: str | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._publisher = publisher
+        self._observer = observer
+        self._settings = settings or RelaySettings()
+        self.holder = holder or holder_name()
+        self._connected = False
+        self.broker = "connecting"
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Until `stop` is set (or cancelled): hold the lease, publish, mark sent."""
+        stop = stop or asyncio.Event()
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                try:
+                    busy = await self.step()
+                    backoff = 0.1
+                except PublishFailed as error:
+                    self.broker = f"unreachable: {error}"[:200]
+                    logger.warning("broker: %s; retrying in %.1f s", error, backoff)
+                    await self._disconnect()
+                    busy = False
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, self._settings.max_backoff_seconds)
+                    continue
+                except Exception:
+                    logger.exception("relay step failed; retrying in %.1f s", backoff)
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, self._settings.max_backoff_seconds)
+                    continue
+                if not busy:
+                    await _wait(stop, self._settings.idle_seconds)
+        finally:
+            await self._disconnect()
+            with contextlib.suppress(Exception):
+                async with self._outbox() as outbox:
+                    await outbox.release(self.holder)
+
+    async def step(self) -> bool:
+        """One round: whether it published anything."""
+        settings = self._settings
+        async with self._outbox() as outbox:
+            lease = await outbox.take(self.holder, settings.lease_ms, self.broker)
+            if lease is None:
+                await asyncio.sleep(settings.lease_ms / 5000)
+                return False
+            if not self._connected:
+                await self._connect()
+                await outbox.take(self.holder, settings.lease_ms, self.broker)
+            events = await outbox.events.after(lease.sent_upto, settings.batch)
+        if not events:
+            return False
+        await self._publisher.publish(events)
+        async with self._outbox() as outbox:
+            kept = await outbox.sent(self.holder, events[-1].event_id, settings.lease_ms)
+        if not kept:
+            logger.warning("relay %s lost its lease; another relay goes on", self.holder)
+            return False
+        if self._observer is not None:
+            self._observer.published(len(events))
+        return True
+
+    async def _connect(self) -> None:
+        try:
+            await self._publisher.connect()
+        except Exception as error:
+            raise PublishFailed(str(error) or type(error).__name__) from error
+        self._connected = True
+        self.broker = "connected"
+        logger.info("relay %s connected to the broker", self.holder)
+
+    async def _disconnect(self) -> None:
+        if self._connected:
+            self._connected = False
+            with contextlib.suppress(Exception):
+                await self._publisher.close()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
