@@ -10,7 +10,7 @@ import signal
 from adapters.amqp.publisher import AmqpPublisher
 from adapters.postgres.engine import create_engine
 from adapters.postgres.events import PostgresOutbox
-from application.relay import Relay
+from application.relay import Relay, RelaySettings
 from entrypoints.http.metrics import RelayMetrics
 from entrypoints.settings import Settings
 
@@ -20,7 +20,10 @@ async def run_relay(settings: Settings) -> None:
     assert settings.broker_url is not None
     engine = create_engine(settings.database_url, pool_size=2, pooler=settings.pooler)
     relay = Relay(
-        lambda: PostgresOutbox(engine), AmqpPublisher(settings.broker_url), RelayMetrics()
+        lambda: PostgresOutbox(engine),
+        AmqpPublisher(settings.broker_url, settings.broker_exchange),
+        RelayMetrics(),
+        RelaySettings(lease_ms=settings.relay_lease_ms),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -35,6 +35,8 @@ class Settings:
     broker_url: str | None = None
     relay: bool = True
     """With a broker: whether `serve` starts a relay beside its workers."""
+    broker_exchange: str = "balance.events"
+    relay_lease_ms: int = 5000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +69,8 @@ class Settings:
             app_role=_role(env.get("BALANCE_APP_ROLE") or None),
             broker_url=_broker(env.get("BROKER_URL") or None),
             relay=_choice(env, "RELAY", "on", ("on", "off")) == "on",
+            broker_exchange=_exchange(env.get("BROKER_EXCHANGE") or "balance.events"),
+            relay_lease_ms=_int(env, "RELAY_LEASE_MS", 5000, 500, 600_000),
         )
 
 
@@ -74,6 +78,12 @@ def _broker(url: str | None) -> str | None:
     if url is not None and not url.startswith(("amqp://", "amqps://")):
         raise ConfigError("BROKER_URL must start with amqp:// or amqps://")
     return url
+
+
+def _exchange(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,127}", name):
+        raise ConfigError(f"BROKER_EXCHANGE must be 1..127 of A-Z a-z 0-9 _ . : -, got {name!r}")
+    return name
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 
 from tests.bank.workload import Operation, Run
+from tests.events_check import pulled, story_problems
 from tests.ledger_view import LedgerSnapshot, PostgresLedgerView, check_invariants
 
 
@@ -66,6 +67,14 @@ async def verify(run: Run, database_url: str, base_url: str, replays: int = 300)
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
             return await api_agrees(api, ledger)
 
+    async def events_tell_the_story() -> list[str]:
+        users: dict[int, set[int]] = defaultdict(set)
+        for e in ledger.entries:
+            if e.user_id is not None:
+                users[e.transaction_id].add(e.user_id)
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+            return story_problems(await pulled(api), ledger.accounts, dict(users))
+
     async def replays_answer_the_same() -> list[str]:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
             return await replayed(api, run.operations, replays)
@@ -87,6 +96,11 @@ async def verify(run: Run, database_url: str, base_url: str, replays: int = 300)
         reservations_closed_as_answered,
     )
     await verdict.check("the API's balances and statements agree with the ledger", through_the_api)
+    await verdict.check(
+        "events (pull API): ids 1..N in commit order, user_seq without gaps, balances"
+        " continuous and ending at the ledger's, one per user of every transaction",
+        events_tell_the_story,
+    )
     await verdict.check(
         "replaying acknowledged keys returns the first answer", replays_answer_the_same
     )
