@@ -221,3 +221,35 @@ def test_every_event_reaches_the_broker_through_relay_and_broker_crashes(pg_serv
     ordered = sorted(firsts, key=lambda e: e["event_id"])
     assert story_problems(ordered, run.balances) == []
     assert ordered == run.pulled, "the broker and the pull API tell the same story"
+
+
+def test_serve_starts_a_relay_and_readiness_and_metrics_show_the_outbox(pg_server: str) -> None:
+    exchange = unique_exchange()
+    env = {"BROKER_URL": BROKER_URL, "BROKER_EXCHANGE": exchange}
+
+    async def check(server: ServerProcess) -> tuple[dict[str, Any], str, list[str]]:
+        async with (
+            consumer(exchange) as received,
+            httpx.AsyncClient(base_url=server.base_url, timeout=10) as api,
+        ):
+            deadline = time.monotonic() + 30
+            while True:
+                ready = (await api.get("/health/ready")).json()
+                if ready["events"]["broker"] == "connected":
+                    break
+                assert time.monotonic() < deadline, ready
+                await asyncio.sleep(0.2)
+            await api.post("/v1/deposits", json={"user_id": 5, "amount": "1.00"})
+            await received.until(1, seconds=30)
+            await all_sent(server.database_url, seconds=30)
+            metrics = (await api.get("/metrics")).text
+        return ready, metrics, [m[3] for m in received.messages]
+
+    with fresh_server(pg_server, env, workers=2) as server:
+        ready, metrics, keys = asyncio.run(check(server))
+    assert ready["status"] == "ready"
+    assert ready["events"]["relay"], ready
+    assert keys == ["user.5.deposit"]
+    assert "balance_events_unsent 0.0" in metrics
+    assert "balance_events_oldest_unsent_seconds 0.0" in metrics
+    assert "balance_events_published_total 1.0" in metrics
