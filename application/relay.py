@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -101,6 +102,8 @@ class RelayObserver(Protocol):
 @dataclass(slots=True)
 class RelaySettings:
     batch: int = 1000
+    in_flight: int = 2
+    """Batches published and awaiting their confirms at once."""
     lease_ms: int = 5000
     idle_seconds: float = 0.05
     """How long to wait when nothing is unsent."""
@@ -135,7 +138,7 @@ class Relay:
         try:
             while not stop.is_set():
                 try:
-                    busy = await self.step()
+                    busy = await self.step(stop)
                     backoff = 0.1
                 except PublishFailed as error:
                     self.broker = f"unreachable: {error}"[:200]
@@ -158,8 +161,9 @@ class Relay:
                 async with self._outbox() as outbox:
                     await outbox.release(self.holder)
 
-    async def step(self) -> bool:
-        """One round: whether it published anything."""
+    async def step(self, stop: asyncio.Event | None = None) -> bool:
+        """One round: take (or renew) the lease, then publish all there is; whether it
+        published anything."""
         settings = self._settings
         async with self._outbox() as outbox:
             lease = await outbox.take(self.holder, settings.lease_ms, self.broker)
@@ -169,18 +173,42 @@ class Relay:
             if not self._connected:
                 await self._connect()
                 await outbox.take(self.holder, settings.lease_ms, self.broker)
-            events = await outbox.events.after(lease.sent_upto, settings.batch)
-        if not events:
-            return False
-        await self._publisher.publish(events)
-        async with self._outbox() as outbox:
-            kept = await outbox.sent(self.holder, events[-1].event_id, settings.lease_ms)
-        if not kept:
-            logger.warning("relay %s lost its lease; another relay goes on", self.holder)
-            return False
-        if self._observer is not None:
-            self._observer.published(len(events))
-        return True
+        return await self._pump(lease.sent_upto, stop)
+
+    async def _pump(self, after: int, stop: asyncio.Event | None) -> bool:
+        """Batches in order, up to `in_flight` of them published and awaiting their
+        confirms at once (the next is read and encoded while the broker confirms the
+        last); each marked sent, in order, once all of it and all before it are."""
+        settings = self._settings
+        flying: deque[tuple[int, int, asyncio.Task[None]]] = deque()
+        published = False
+        try:
+            while True:
+                if len(flying) < settings.in_flight and not (stop and stop.is_set()):
+                    async with self._outbox() as outbox:
+                        events = await outbox.events.after(after, settings.batch)
+                    if events:
+                        after = events[-1].event_id
+                        task = asyncio.create_task(self._publisher.publish(events))
+                        flying.append((after, len(events), task))
+                        continue
+                if not flying:
+                    return published
+                last, count, task = flying.popleft()
+                await task
+                async with self._outbox() as outbox:
+                    kept = await outbox.sent(self.holder, last, settings.lease_ms)
+                if not kept:
+                    logger.warning("relay %s lost its lease; another relay goes on", self.holder)
+                    return published
+                if self._observer is not None:
+                    self._observer.published(count)
+                published = True
+        finally:
+            for _, _, task in flying:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def _connect(self) -> None:
         try:

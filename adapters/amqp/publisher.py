@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aiormq import spec
 
 from adapters.event_message import encode_event
 from application.events import StoredEvent
@@ -21,26 +22,27 @@ from application.relay import Publisher, PublishFailed
 
 EXCHANGE = "balance.events"
 SOURCE = "/balance"
+PERSISTENT = 2
 
 
 def routing_key(stored: StoredEvent) -> str:
     return f"user.{stored.event.user_id}.{stored.event.type}"
 
 
-def message_of(stored: StoredEvent) -> aio_pika.Message:
+def properties_of(stored: StoredEvent) -> spec.Basic.Properties:
     event_id = str(stored.event_id)
-    return aio_pika.Message(
-        encode_event(stored),
-        message_id=event_id,
+    kind = f"balance.{stored.event.type}"
+    return spec.Basic.Properties(
         content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        delivery_mode=PERSISTENT,
+        message_id=event_id,
         timestamp=stored.occurred_at,
-        type=f"balance.{stored.event.type}",
+        message_type=kind,
         headers={
             "cloudEvents:specversion": "1.0",
             "cloudEvents:id": event_id,
             "cloudEvents:source": SOURCE,
-            "cloudEvents:type": f"balance.{stored.event.type}",
+            "cloudEvents:type": kind,
             "cloudEvents:time": stored.occurred_at.isoformat().replace("+00:00", "Z"),
             "cloudEvents:subject": f"user/{stored.event.user_id}",
         },
@@ -64,14 +66,22 @@ class AmqpPublisher(Publisher):
         )
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
-        exchange = self._exchange
-        if exchange is None or self._channel is None or self._channel.is_closed:
+        """Straight to aio-pika's underlying channel (aiormq): its Message and Exchange
+        wrappers cost a fifth of the relay's CPU per event, and add nothing here."""
+        if self._channel is None or self._channel.is_closed:
             raise PublishFailed("not connected")
+        channel = await self._channel.get_underlay_channel()
+        name = self._exchange_name
         try:
             async with asyncio.timeout(self._timeout):
                 await asyncio.gather(
                     *(
-                        exchange.publish(message_of(e), routing_key(e), mandatory=False)
+                        channel.basic_publish(
+                            encode_event(e),
+                            exchange=name,
+                            routing_key=routing_key(e),
+                            properties=properties_of(e),
+                        )
                         for e in events
                     )
                 )
