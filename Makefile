@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 CLIENT := clients/python/balance_client/__init__.py
 SERVED := $(shell find domain application entrypoints -name '*.py' 2>/dev/null)
 
-.PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout client test-browser test-ha
+.PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout bench-relay client test-browser test-ha test-broker
 
 run: install
 	$(VENV)/bin/balance serve
@@ -29,6 +29,11 @@ test-fast: install $(CLIENT)
 # /docs in headless Chromium with no network (needs Debian's chromium: apt-get install chromium).
 test-browser: install $(CLIENT)
 	$(VENV)/bin/pytest -m browser tests/browser
+
+# The relay on RabbitMQ: events published in order through relay kills and a broker
+# restart (needs a RabbitMQ server: TEST_BROKER_URL, default 127.0.0.1:5672 guest).
+test-broker: install $(CLIENT)
+	$(VENV)/bin/pytest -m broker tests -s
 
 # The bank test through a switchover and a killed primary, and through PgBouncer:
 # a pg_auto_failover cluster on this machine (root; apt-get install
@@ -78,6 +83,11 @@ bench-payout: install
 # Statement pages at any depth: seeds 10M entries into balance_bench_statements (~5 min).
 bench-statements: install
 	$(VENV)/bin/python bench/statements.py --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+
+# The relay: events a second to RabbitMQ with confirms, and the lag under the reserve
+# load (~4 min; needs wrk and a RabbitMQ server on 127.0.0.1:5672).
+bench-relay: install
+	$(VENV)/bin/python -m bench.relay --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
 
 # The monthly revenue CSV at 100k and 1M recognitions (~3 min).
 bench-reports: install

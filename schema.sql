@@ -144,9 +144,11 @@ CREATE TABLE events (
     credit_limit     BIGINT,
     frozen           BOOLEAN,
     idempotency_key  TEXT,
-    created_at       TIMESTAMPTZ NOT NULL,
-    UNIQUE (user_id, user_seq)
+    created_at       TIMESTAMPTZ NOT NULL
 );
+-- The pull API's filter on a user, in event_id order (user_seq is unique by the user's
+-- row lock the writing batch holds).
+CREATE INDEX events_user ON events (user_id, event_id);
 
 CREATE TABLE event_counter (id INT PRIMARY KEY CHECK (id = 1), last_id BIGINT NOT NULL);
 INSERT INTO event_counter VALUES (1, 0);

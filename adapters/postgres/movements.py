@@ -24,7 +24,6 @@ from adapters.postgres.session import Session
 from adapters.postgres.sql import Sql
 from adapters.postgres.write_set import Insert, Json, Update, Write, WriteSet, metadata_json
 from application.errors import RequestInProgress, RowsBusy
-from application.events import Event
 from application.ports import (
     Changes,
     IdempotencyRecord,
@@ -99,18 +98,21 @@ class ReservationEnd(NamedTuple):
 
 
 class EventRow(NamedTuple):
+    """The columns of application.events.Event, in its order: events are written as
+    they come."""
+
+    type: str
     user_id: int
     user_seq: int
-    type: str
     transaction_id: int | None
     amount: int
     available_delta: int
     reserved_delta: int
     available: int
     reserved: int
+    idempotency_key: str | None
     credit_limit: int | None
     frozen: bool | None
-    idempotency_key: str | None
 
 
 class AnswerRow(NamedTuple):
@@ -221,15 +223,8 @@ def rows_of(changes: Changes) -> dict[str, list[Any]]:
             for key, record in sorted(changes.answers.items())
         ],
         "tagged": [tag for i, tx in transactions if tx.metadata for tag in _tags(i, tx)],
-        "events": [EventRow(*astuple_event(e)) for e in changes.events],
+        "events": changes.events,
     }
-
-
-def astuple_event(e: Event) -> tuple[Any, ...]:
-    return (
-        e.user_id, e.user_seq, e.type, e.transaction_id or None, e.amount, e.available_delta,
-        e.reserved_delta, e.available, e.reserved, e.credit_limit, e.frozen, e.idempotency_key,
-    )  # fmt: skip
 
 
 def _account(a: UserAccount) -> AccountRow:

@@ -32,11 +32,13 @@ def upgrade() -> None:
             credit_limit     BIGINT,
             frozen           BOOLEAN,
             idempotency_key  TEXT,
-            created_at       TIMESTAMPTZ NOT NULL,
-            UNIQUE (user_id, user_seq)
+            created_at       TIMESTAMPTZ NOT NULL
         )
         """
     )
+    # The pull API's filter on a user, in event_id order. user_seq needs no index of
+    # its own: the batch that writes it holds the user's row lock.
+    op.execute("CREATE INDEX events_user ON events (user_id, event_id)")
     # One row: the last event_id given. A batch takes its ids by updating it in its
     # write, so the row lock orders the batches' commits and their ids alike.
     op.execute(

@@ -27,7 +27,7 @@ from tests.broker import BROKER_URL, Received, consumer, rabbitmqctl, unique_exc
 from tests.events_check import kopecks, pulled, story_problems
 from tests.servers import ServerProcess, fresh_server
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
 BALANCE = Path(sys.executable).with_name("balance")
 MOVEMENTS = int(os.environ.get("EVENTS_MOVEMENTS", "10000"))

@@ -22,7 +22,7 @@ from tests.broker import BROKER_URL, consumer, unique_exchange, validate
 from tests.conftest import Adapter
 from tests.helpers import rub, run
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
 
 def relay(engine: Engine, exchange: str, holder: str) -> Relay:
