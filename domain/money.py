@@ -56,7 +56,9 @@ class Money:
             raise InvalidAmount("must be a decimal number of rubles") from None
         if not value.is_finite():
             raise InvalidAmount("must be a finite number")
-        if abs(value) > MAX_AMOUNT_RUBLES:
+        # copy_abs, not abs(): abs() rounds in the context and overflows (a 500) on
+        # an exponent past its Emax, e.g. 1E+1000000.
+        if value.copy_abs() > MAX_AMOUNT_RUBLES:
             raise InvalidAmount(f"must be at most {MAX_AMOUNT_RUBLES}")
         # Exact: quantize to 16 digits at most, then compare; multiplying first would
         # round in the 28-digit context and accept 1.0000000000000000000000000001.

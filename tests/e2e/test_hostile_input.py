@@ -115,6 +115,15 @@ REFUSALS: list[Case] = [
     ("1e400", "POST", "/v1/deposits", b'{"user_id": 1, "amount": 1e400}', {}, 422, "amount"),
     ("1e30", "POST", "/v1/deposits", b'{"user_id": 1, "amount": 1e30}', {}, 422, "amount"),
     (
+        "1E+1000000",
+        "POST",
+        "/v1/deposits",
+        b'{"user_id": 1, "amount": 1E+1000000}',
+        {},
+        422,
+        "amount",
+    ),
+    (
         "above the maximum",
         "POST",
         "/v1/deposits",

@@ -387,3 +387,26 @@ def test_a_read_decides_expiry_on_the_stores_clock_not_the_app_servers(api: Api)
     assert read["balance"] == {"user_id": 1, "available": "10.00", "reserved": "0.00"}
     store.clock = Ahead(timedelta(0))  # and back: the app's clock has not reached it
     assert api.client.get("/v1/reservations/3").json()["status"] == "expired"
+
+
+@pytest.mark.parametrize(
+    "number", [b"1E+1000000", b"-1E+1000000", b"1e999999999999", b"1E-1000000"]
+)
+def test_an_amount_with_a_huge_exponent_is_a_422_on_every_money_route(
+    api: Api, number: bytes
+) -> None:
+    """1E+1000000 overflowed the decimal context in the domain: a 500."""
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    before = api.snapshot()
+    for path, body in [
+        ("/v1/deposits", b'{"user_id": 1, "amount": %s}'),
+        ("/v1/withdrawals", b'{"user_id": 1, "amount": %s}'),
+        ("/v1/transfers", b'{"from_user_id": 1, "to_user_id": 2, "amount": %s}'),
+        ("/v1/reservations", b'{"user_id": 1, "service_id": 1, "order_id": 9, "amount": %s}'),
+        ("/v1/batches", b'{"operations": [{"op": "deposit", "user_id": 1, "amount": %s}]}'),
+    ]:
+        answer = api.post(path, None, raw=body % number)
+        assert answer.status_code == 422, (path, answer.text)
+        fields = [e["field"] for e in answer.json()["errors"]]
+        assert fields[0].endswith("amount"), (path, fields)
+    assert api.snapshot() == before

@@ -81,3 +81,18 @@ def test_floats_and_other_types_never_become_money(not_decimal: object) -> None:
         Money.amount(not_decimal)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         Money(1.0)  # type: ignore[arg-type]
+
+
+@given(
+    mantissa=st.from_regex(r"-?[0-9]{1,30}(\.[0-9]{1,30})?", fullmatch=True),
+    exponent=st.integers(-(10**7), 10**7) | st.integers(-(10**20), 10**20),
+)
+def test_any_exponent_is_an_amount_or_a_refusal_never_a_crash(mantissa: str, exponent: int) -> None:
+    """1E+1000000 overflowed the decimal context (a 500) before copy_abs."""
+    text = f"{mantissa}E{exponent:+d}"
+    try:
+        money = Money.from_rubles(text)
+    except InvalidAmount:
+        return
+    assert abs(money.kopecks) <= MAX_AMOUNT_KOPECKS
+    assert Decimal(money.kopecks).scaleb(-2) == Decimal(text)
