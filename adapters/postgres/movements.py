@@ -24,6 +24,7 @@ from adapters.postgres.session import Session
 from adapters.postgres.sql import Sql
 from adapters.postgres.write_set import Insert, Json, Update, Write, WriteSet, metadata_json
 from application.errors import RequestInProgress, RowsBusy
+from application.events import Event
 from application.ports import (
     Changes,
     IdempotencyRecord,
@@ -95,24 +96,6 @@ class ReservationEnd(NamedTuple):
     status: str
     recognized_amount: int | None
     closed_at: datetime | None
-
-
-class EventRow(NamedTuple):
-    """The columns of application.events.Event, in its order: events are written as
-    they come."""
-
-    type: str
-    user_id: int
-    user_seq: int
-    transaction_id: int | None
-    amount: int
-    available_delta: int
-    reserved_delta: int
-    available: int
-    reserved: int
-    idempotency_key: str | None
-    credit_limit: int | None
-    frozen: bool | None
 
 
 class AnswerRow(NamedTuple):
@@ -197,9 +180,10 @@ WRITES = WriteSet(
     Write("tagged", TagRow, Insert("transaction_tags", common=("created_at",))),
     # Last: the counter's lock is the last one a batch takes, held only to its commit
     # (so nothing a batch waits on comes after it: no deadlock through the counter).
+    # An event's fields are its row's columns: events are written as they come.
     Write(
         "events",
-        EventRow,
+        Event,
         Insert("events", common=("created_at",), numbered=("event_id", "event_counter")),
     ),
     common={"created_at": "timestamptz"},  # the batch's stamp

@@ -324,10 +324,3 @@ async def test_single_items_keep_their_turn_whatever_the_batch_size() -> None:
     assert await all_of(batcher, [Item("a"), Item("b"), Item("c")]) == ["a", "b", "c"]
     assert runs.batches == [(["a"], None), (["b"], None), (["c"], None)]
     assert runs.most == 1
-
-
-def test_events_are_written_as_they_come_their_row_type_has_their_fields() -> None:
-    from adapters.postgres.movements import EventRow
-    from application.events import Event
-
-    assert EventRow._fields == Event._fields
