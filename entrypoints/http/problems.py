@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, NamedTuple
 
 import msgspec
@@ -137,6 +138,9 @@ def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Respons
     return problem(error.status, slug, error.detail, errors)
 
 
+_MISSING = re.compile(r"Missing required (query|header|path|cookie) parameter '([^']+)'")
+
+
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
     slug = {
         401: "unauthorized",
@@ -154,7 +158,17 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[byte
             for e in error.extra
             if isinstance(e, dict)
         ]
-        return problem(422, "validation-failed", error.detail, fields)
+        # Litestar's detail repeats the URL; the fields say what is wrong.
+        said = "; ".join(f"{f.field}: {f.message}" for f in fields) or error.detail
+        return problem(422, "validation-failed", said, fields)
+    if error.status_code == 400 and (missing := _MISSING.match(error.detail or "")):
+        name = missing.group(2)
+        detail = f"the {missing.group(1)} parameter {name} is required"
+        return problem(422, "validation-failed", detail, [ProblemField(name, detail)])
+    if error.status_code == 413:
+        detail = "the body is larger than 64 KiB (1 MiB for /v1/batches)"
+        too_big = [ProblemField("body", detail)]
+        return problem(413, slug, detail, too_big, error.headers)
     return problem(error.status_code, slug, error.detail, None, error.headers)
 
 

@@ -187,12 +187,13 @@ def test_json_numbers_are_read_exactly(api: Api, number: bytes) -> None:
 def test_unreadable_and_oversized_bodies(api: Api) -> None:
     api.refused(400, "/v1/deposits", None, raw=b"{not json")
     api.refused(400, "/v1/deposits", None, raw=b"")
-    api.refused(
+    too_big = api.refused(
         413,
         "/v1/deposits",
         None,
         raw=b'{"user_id": 1, "amount": "1", "description": "' + b"x" * 1_000_000 + b'"}',
     )
+    assert "64 KiB" in too_big["detail"], too_big
 
 
 def test_unknown_routes_and_methods_are_problems(api: Api) -> None:
@@ -410,3 +411,13 @@ def test_an_amount_with_a_huge_exponent_is_a_422_on_every_money_route(
         fields = [e["field"] for e in answer.json()["errors"]]
         assert fields[0].endswith("amount"), (path, fields)
     assert api.snapshot() == before
+
+
+def test_a_missing_or_bad_query_parameter_is_a_422_naming_it_in_plain_words(api: Api) -> None:
+    missing = api.client.get("/v1/reports/revenue.csv?from=2022-01-01")
+    assert missing.status_code == 422, missing.text
+    assert [e["field"] for e in missing.json()["errors"]] == ["to"]
+    zero = api.client.get("/v1/events?limit=0")
+    assert zero.status_code == 422, zero.text
+    assert [e["field"] for e in zero.json()["errors"]] == ["limit"]
+    assert "?" not in zero.json()["detail"], "the detail names the field, not the URL"
