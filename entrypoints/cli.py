@@ -130,11 +130,12 @@ def print_report(settings: Settings, period: ReportPeriod) -> None:
 
 def serve(settings: Settings) -> None:
     logger.info(
-        "serving on http://%s:%d (%s store, %d workers); docs at /docs",
+        "serving on http://%s:%d (%s store, %d worker%s); docs at /docs",
         settings.host,
         settings.port,
         settings.store,
         settings.workers,
+        "" if settings.workers == 1 else "s",
     )
     # Every worker counts into its own files here; /metrics sums them.
     metrics_dir = tempfile.mkdtemp(prefix="balance-metrics-")

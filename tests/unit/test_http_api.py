@@ -421,3 +421,12 @@ def test_a_missing_or_bad_query_parameter_is_a_422_naming_it_in_plain_words(api:
     assert zero.status_code == 422, zero.text
     assert [e["field"] for e in zero.json()["errors"]] == ["limit"]
     assert "?" not in zero.json()["detail"], "the detail names the field, not the URL"
+
+
+def test_a_cursor_of_one_users_statement_is_refused_on_anothers(api: Api) -> None:
+    for user in (1, 1, 2, 2):
+        api.post("/v1/deposits", {"user_id": user, "amount": "1"})
+    cursor = api.client.get("/v1/users/1/transactions", params={"limit": 1}).json()["next_cursor"]
+    other = api.client.get("/v1/users/2/transactions", params={"cursor": cursor})
+    assert other.status_code == 422, other.text
+    assert [e["field"] for e in other.json()["errors"]] == ["cursor"]
