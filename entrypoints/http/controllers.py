@@ -453,6 +453,15 @@ def _one_of(value: str | None, field: str, allowed: tuple[str, ...]) -> str | No
     return value
 
 
+def _user_id(text: str | None) -> int | None:
+    """Read here, as text: Litestar takes the text "null" for no value of an optional int."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_ID):
+        raise invalid_field("user_id", f"must be a whole number from 1 to {MAX_ID}")
+    return int(text)
+
+
 def _page(text: str | None) -> int | None:
     if text is None:
         return None
@@ -506,14 +515,18 @@ async def get_events(
     ] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_EVENTS_PAGE)] = 100,
     user_id: Annotated[
-        int | None, QueryParameter(ge=1, le=MAX_ID, description="Only this user's events")
+        str | None,
+        QueryParameter(
+            description="Only this user's events",
+            schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        ),
     ] = None,
 ) -> EventsPage:
     """Events in event_id order, which is commit order: a reader that has seen N never
     later gets one below N. Poll with `after` = the previous page's `next_after`. One
     event per user a ledger transaction touches, one per limit change (README,
     decision 41); the same messages the relay publishes to RabbitMQ."""
-    found = await events_after(services.uow, after, limit, user_id)
+    found = await events_after(services.uow, after, limit, _user_id(user_id))
     return EventsPage([event_out(e) for e in found], found[-1].event_id if found else after)
 
 
