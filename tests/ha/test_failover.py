@@ -95,7 +95,7 @@ async def test_nothing_acknowledged_is_lost_through_a_switchover_and_a_primary_k
     )
     assert verdict.failures == []
     assert run.anomalies == []  # no 5xx but 503, no key reuse
-    assert len(verdict.passed) == 6
+    assert len(verdict.passed) == 7
     assert run.outcomes()["ok"] > 200
     assert recovered < 30
     killed = next(n for n in failover_cluster.nodes if n.name == bank.killed)
