@@ -124,6 +124,7 @@ def build_app(settings: Settings, container: Container | None = None) -> ASGIApp
     sweeping: list[asyncio.Task[None]] = []
 
     async def start() -> None:
+        metrics.relayed(settings.broker_url is not None)
         if settings.store == "postgres":
             container.postgres.engine()
             metrics.pool_max(settings.pool_size)

@@ -121,10 +121,20 @@ def ready(is_ready: bool) -> None:
     _get().ready.set(1 if is_ready else 0)
 
 
+_relayed = False
+
+
+def relayed(configured: bool) -> None:
+    """Whether events go to a broker (BROKER_URL set): without one, the outbox is read
+    through the pull API only, nothing is ever "sent", and its age is no alarm."""
+    global _relayed  # noqa: PLW0603
+    _relayed = configured
+
+
 def outbox(unsent: int, oldest_seconds: float) -> None:
     m = _get()
-    m.events_unsent.set(unsent)
-    m.events_oldest_unsent.set(oldest_seconds)
+    m.events_unsent.set(unsent if _relayed else 0)
+    m.events_oldest_unsent.set(oldest_seconds if _relayed else 0)
 
 
 class RelayMetrics:
