@@ -217,6 +217,9 @@ def cluster(with_pgbouncer: bool = False) -> Iterator[Cluster]:
             for node in [monitor, *nodes]:
                 kill_all_of(node)
             time.sleep(0.3)
+        # su runs pgbouncer in a process group of its own: the killpg above left it
+        # running, one more each run, until a later run's cluster misbehaved.
+        subprocess.run(["pkill", "-9", "-f", f"pgbouncer {base}"], check=False)
         shutil.rmtree(base, ignore_errors=True)
 
 
