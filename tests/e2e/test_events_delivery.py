@@ -131,6 +131,14 @@ async def load(base_url: str, clients: int, total: int) -> dict[str, int]:
                 key = str(answer.status_code)
                 outcomes[key] = outcomes.get(key, 0) + 1
 
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as api:
+        for i in range(USERS):  # every user opened first: no transfer from a user not yet there
+            next(todo)
+            opened = {"user_id": i + 1, "amount": "50.00"}
+            answer = await api.post(
+                "/v1/deposits", json=opened, headers={"Idempotency-Key": f"e-{i}"}
+            )
+            outcomes[str(answer.status_code)] = outcomes.get(str(answer.status_code), 0) + 1
     await asyncio.gather(*(client(n) for n in range(clients)))
     return outcomes
 
