@@ -79,16 +79,7 @@ def memory() -> Adapter:
         store.reservations[order_id].expires_at = store.clock.now() - timedelta(milliseconds=1)
 
     async def reset() -> None:
-        for table in (
-            store.accounts,
-            store.opened_at,
-            store.reservations,
-            store.transactions,
-            store.idempotency,
-            store.services,
-            store.events,
-        ):
-            table.clear()
+        store.clear()
 
     return Adapter(
         "memory",

@@ -57,6 +57,13 @@ class InMemoryStore:
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     events: list[StoredEvent] = field(default_factory=list)
 
+    def clear(self) -> None:
+        """Empty, as a new store (ids from 1 again)."""
+        for table in (self.accounts, self.opened_at, self.reservations, self.transactions,
+                      self.idempotency, self.services, self.events):  # fmt: skip
+            table.clear()
+        self.ids = itertools.count(1)
+
 
 class InMemoryUserAccounts(UserAccounts):
     def __init__(self, committed: dict[int, UserAccount], opened_at: dict[int, datetime]) -> None:

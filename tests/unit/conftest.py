@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,16 +26,6 @@ def served() -> Iterator[tuple[TestClient[Any], InMemoryStore]]:
 @pytest.fixture
 def api(served: tuple[TestClient[Any], InMemoryStore]) -> Api:
     client, store = served
-    for table in (
-        store.accounts,
-        store.opened_at,
-        store.reservations,
-        store.transactions,
-        store.idempotency,
-        store.services,
-        store.events,
-    ):
-        table.clear()
-    store.ids = itertools.count(1)
+    store.clear()
     client.cookies.clear()
     return Api(client, MemoryLedgerView(store))
