@@ -45,6 +45,8 @@ WRK = {
     "balance": "balance.lua",
     "statement page": "statement.lua",
     "batch": "batch.lua",
+    # The framework's floor: the same workers answering a route that does nothing.
+    "live": "live.lua",
 }
 # A batch request carries 100 movements, at 8 connections (issue 15); a baseline
 # from before batches (it has no entrypoints/http/batches.py) does not run it.

@@ -161,9 +161,7 @@ def check_body_text(body: bytes) -> None:
     twice (msgspec keeps the last: {"amount": "1", "amount": "1000"} is ambiguous,
     so refused), and the written form of a string amount; each named by its place
     (`amount`, `operations[3].amount`)."""
-    # Numbers stay text: the values were typed already, and int() of 5,000 digits fails.
-    document = json.loads(body, object_pairs_hook=_Pairs, parse_int=_Number, parse_float=_Number)
-    _check(document, "")
+    _check(_TEXT_DECODER.decode(body.decode()), "")
 
 
 class _Number(str):
@@ -174,6 +172,11 @@ class _Number(str):
 
 class _Pairs(list[tuple[str, Any]]):
     """A JSON object as written: its pairs in order, repeats included."""
+
+
+# Numbers stay text: the values were typed already, and int() of 5,000 digits fails.
+# One decoder for every body (json.loads with hooks builds a new one each call).
+_TEXT_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs, parse_int=_Number, parse_float=_Number)
 
 
 def _check(value: Any, place: str) -> None:

@@ -103,14 +103,31 @@ def _get() -> _Metrics:
     return _metrics
 
 
+_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def request_done(method: str, route: str, status: int, seconds: float) -> None:
-    m = _get()
-    m.requests.labels(method, route, str(status)).inc()
-    m.latency.labels(method, route).observe(seconds)
+    # The labelled series, found once per (method, route, status): `labels()` takes a
+    # lock and builds a key on every call.
+    series = _request_series.get((method, route, status))
+    if series is None:
+        m = _get()
+        series = (m.requests.labels(method, route, str(status)), m.latency.labels(method, route))
+        _request_series[(method, route, status)] = series
+    series[0].inc()
+    series[1].observe(seconds)
+
+
+_in_use = -1
 
 
 def pool_in_use(count: int) -> None:
-    _get().pool_in_use.set(count)
+    """Called after every request: the gauge is written (a file write under a lock)
+    only when the count changed."""
+    global _in_use  # noqa: PLW0603
+    if count != _in_use:
+        _in_use = count
+        _get().pool_in_use.set(count)
 
 
 def pool_max(count: int) -> None:
@@ -148,14 +165,20 @@ def refused(reason: str) -> None:
     _get().refusals.labels(reason).inc()
 
 
+_movement_series: dict[str, tuple[Any, Any]] = {}
+
+
 class MovementMetrics:
     """The application's MovementObserver: counts what the runner applied or replayed."""
 
     def applied(self, kind: str, amount_kopecks: int | None) -> None:
-        m = _get()
-        m.movements.labels(kind).inc()
+        series = _movement_series.get(kind)
+        if series is None:
+            m = _get()
+            series = _movement_series[kind] = (m.movements.labels(kind), m.moved.labels(kind))
+        series[0].inc()
         if amount_kopecks:
-            m.moved.labels(kind).inc(amount_kopecks / 100)
+            series[1].inc(amount_kopecks / 100)
 
     def replayed(self, kind: str) -> None:
         _get().replays.labels(kind).inc()
