@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from domain.errors import AccountFrozen, InsufficientFunds, InvalidLimit
+from domain.errors import AccountFrozen, BalanceLimit, InsufficientFunds, InvalidLimit
 from domain.ledger import AccountRef, EntryKind, Posting
-from domain.money import MAX_AMOUNT_KOPECKS, Money
+from domain.money import MAX_AMOUNT_KOPECKS, MAX_BALANCE_KOPECKS, Money
 
 _ZERO = Money(0)
 
@@ -60,6 +60,13 @@ class UserAccount:
         return self.available + self.reserved
 
     def credit(self, amount: Money, kind: EntryKind) -> Posting:
+        """Money in from outside the account: up to the most one account holds."""
+        balance = self.available.kopecks + self.reserved.kopecks
+        if balance + amount.kopecks > MAX_BALANCE_KOPECKS:
+            raise BalanceLimit(self.user_id, balance, amount.kopecks, MAX_BALANCE_KOPECKS)
+        return self._add_available(amount, kind)
+
+    def _add_available(self, amount: Money, kind: EntryKind) -> Posting:
         self.available += amount
         return Posting(AccountRef.available(self.user_id), kind, amount, self.available)
 
@@ -78,7 +85,7 @@ class UserAccount:
     def release(self, amount: Money, kind: EntryKind) -> tuple[Posting, Posting]:
         """Give held money back to available (a cancel, or the unrecognized rest)."""
         out = self._take_reserved(amount, kind)
-        return out, self.credit(amount, kind)
+        return out, self._add_available(amount, kind)  # the balance stays as it was
 
     def settle(self, amount: Money) -> Posting:
         """Take held money out of the user's hands: it becomes the company's revenue."""

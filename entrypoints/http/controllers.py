@@ -139,7 +139,7 @@ def openapi_responses(
     DEPOSIT.path,
     dto=StrictJSON[DepositRequest],
     return_dto=None,
-    responses=openapi_responses(201, MovementResponse, "Deposited; the balances after it"),
+    responses=openapi_responses(201, MovementResponse, "Deposited; the balances after it", 409),
     operation_id="createDeposit",
     summary="Deposit money to a user",
     tags=["money"],

@@ -57,7 +57,7 @@ def decode_strict(body: bytes, type_: type[T]) -> T:
     except msgspec.ValidationError as error:
         raise _metadata_problem(body, str(error)) or _validation_problem(str(error)) from None
     except msgspec.DecodeError as error:
-        raise RequestInvalid(400, f"malformed JSON: {error}", []) from None
+        raise RequestInvalid(400, _malformed(str(error)), []) from None
     except UnicodeDecodeError:
         raise RequestInvalid(400, "malformed JSON: the body is not UTF-8", []) from None
 
@@ -98,9 +98,55 @@ def _metadata_fault(value: Any) -> tuple[str, str] | None:
     return None
 
 
+def _malformed(message: str) -> str:
+    at = re.search(r"\(byte (\d+)\)", message)
+    if "truncated" in message:
+        return "the body is not whole JSON: it ends too early (or is empty)"
+    where = f" at byte {at.group(1)}" if at else ""
+    return f"the body is not JSON: unexpected text{where} (NaN and Infinity are not JSON)"
+
+
+# msgspec's words for JSON types, as a sentence says them.
+_KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "decimal": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "null": "null",
+    "array": "a list",
+    "object": "an object",
+    "datetime": "a date and time (RFC 3339)",
+}
+_PATTERNS = {
+    r"^[^\x00-\x1f\x7f]*$": "must not contain control characters",
+    r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$": (
+        "must have text and no control characters"
+    ),
+    r"^[A-Za-z0-9_.-]+$": "must be of A-Z a-z 0-9 _ . - only",
+    r"^[\x20-\x7e]+$": "must be printable ASCII",
+}
+
+
+def _sentence(text: str) -> str:
+    """msgspec's message in plain words: "must be a whole number, not a string"."""
+    if found := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", text):
+        want, got = (_KINDS.get(k, k) for k in found.groups())
+        return f"must be {want}, not {got}"
+    if found := re.fullmatch(r"Expected `\w+` of length (<=|>=) (\d+)", text):
+        most = found.group(1) == "<="
+        return f"must be at {'most' if most else 'least'} {found.group(2)} characters long"
+    if found := re.fullmatch(r"Expected `\w+` (<=|>=|<|>) (-?[\d.]+)", text):
+        words = {"<=": "at most", ">=": "at least", "<": "less than", ">": "more than"}
+        return f"must be {words[found.group(1)]} {found.group(2)}"
+    if found := re.fullmatch(r"Expected `str` matching regex '(.*)'", text):
+        return _PATTERNS.get(found.group(1).encode().decode("unicode_escape"), "is not allowed")
+    return text
+
+
 def _validation_problem(message: str) -> RequestInvalid:
     match = _FIELD_PATH.search(message)
-    text = message[: match.start()] if match else message
+    text = _sentence(message[: match.start()] if match else message)
     missing = re.match(r"Object missing required field `(\w+)`", text)
     unknown = re.match(r"Object contains unknown field `(\w+)`", text)
     prefix = match.group(1) if match and match.group(1) else ""

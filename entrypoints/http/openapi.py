@@ -26,11 +26,20 @@ from litestar.openapi.spec import (
 )
 from litestar.openapi.spec.enums import OpenAPIType
 
-from domain.money import MAX_AMOUNT_RUBLES
+from application.errors import RequestInProgress, StoreUnavailable
+from domain.errors import BalanceLimit, InsufficientFunds, UserNotFound
+from domain.money import MAX_AMOUNT_RUBLES, MAX_BALANCE_KOPECKS
 from entrypoints.http.auth import SCHEME
 from entrypoints.http.decoding import AMOUNT_TEXT, LIMIT_TEXT, SIGNED_AMOUNT_TEXT
 from entrypoints.http.examples import EXAMPLES, example
-from entrypoints.http.problems import PROBLEM_JSON
+from entrypoints.http.money import MONEY_ROUTES
+from entrypoints.http.problems import (
+    BODY_TOO_LARGE,
+    PROBLEM_JSON,
+    answer,
+    bad_amounts,
+    refusal,
+)
 from entrypoints.http.schemas import (
     MAX_ID,
     MAX_METADATA_KEY,
@@ -38,6 +47,7 @@ from entrypoints.http.schemas import (
     MAX_METADATA_VALUE,
     METADATA_KEY,
     NO_CONTROL,
+    ProblemField,
 )
 
 AMOUNT_IN = Schema(
@@ -103,6 +113,7 @@ def finish(app: Litestar, secured: bool) -> OpenAPI:
     _close_bodies(document)
     _engine_refusals(document)
     _tag_operations(document)
+    _refusal_examples(document)
     for path in (document.paths or {}).values():
         for operation in (path.get, path.post, path.put):
             for parameter in (operation.parameters or []) if operation else []:
@@ -125,6 +136,83 @@ def finish(app: Litestar, secured: bool) -> OpenAPI:
 
 
 _REQUESTS = ("Request", "Operation")
+
+
+def _refusal_examples(document: OpenAPI) -> None:
+    """Each refusal documented with an example of its own status, written by the same
+    code that answers it; each path parameter with an example, so "Try it out" in
+    /docs runs as it opens."""
+    for route, path in (document.paths or {}).items():
+        for operation in (path.get, path.post, path.put):
+            if operation is None:
+                continue
+            for parameter in operation.parameters or []:
+                if isinstance(parameter, Parameter) and parameter.param_in == "path":
+                    parameter.example = _PATH_EXAMPLES.get(parameter.name, 1)
+            for status, response in (operation.responses or {}).items():
+                if not isinstance(response, OpenAPIResponse) or not response.content:
+                    continue
+                media = response.content.get(PROBLEM_JSON)
+                if media is None:
+                    continue
+                body = _problem_example(route, status, response.description or "")
+                # A media object of its own: Litestar shares one among responses.
+                response.content = {
+                    **response.content,
+                    PROBLEM_JSON: dataclasses.replace(media, example=msgspec.Raw(body)),
+                }
+
+
+def _problem_example(route: str, status: str, description: str) -> bytes:
+    if status == "409" and description.startswith("Request in"):
+        return refusal(RequestInProgress()).body
+    if status == "409" and route == "/v1/deposits":
+        return refusal(BalanceLimit(1, 99_999_999_999_999_900, 1_000, MAX_BALANCE_KOPECKS)).body
+    if status == "422" and _moves_money(route):
+        return bad_amounts(["amount"]).body
+    return _PROBLEM_EXAMPLES[status]
+
+
+def _moves_money(route: str) -> bool:
+    return route in {money.path.replace(":int", "") for money in MONEY_ROUTES}
+
+
+_PATH_EXAMPLES: dict[str, Any] = {
+    "user_id": 1,
+    "order_id": 1001,
+    "service_id": 5,
+    "period": "2022-11.csv",
+}
+_PROBLEM_EXAMPLES = {
+    "400": answer(
+        400,
+        "malformed-request",
+        "the body is not JSON: unexpected text at byte 0 (NaN and Infinity are not JSON)",
+    ).body,
+    "401": answer(401, "unauthorized", "an Authorization: Bearer token is required").body,
+    "403": answer(403, "forbidden", "this token lacks the 'write' scope").body,
+    "404": refusal(UserNotFound(1)).body,
+    "409": refusal(InsufficientFunds(1, 7500, 100000)).body,
+    "413": answer(
+        413,
+        "body-too-large",
+        BODY_TOO_LARGE,
+        [ProblemField("body", BODY_TOO_LARGE)],
+    ).body,
+    "415": answer(
+        415,
+        "unsupported-media-type",
+        "Content-Type: must be application/json (UTF-8)",
+        [ProblemField("Content-Type", "must be application/json (UTF-8)")],
+    ).body,
+    "422": answer(
+        422,
+        "validation-failed",
+        "the path parameter user_id must be a whole number",
+        [ProblemField("user_id", "the path parameter user_id must be a whole number")],
+    ).body,
+    "503": refusal(StoreUnavailable("no database connection free within 30 s")).body,
+}
 
 
 def _state_metadata(schema: Schema | Reference) -> None:

@@ -20,6 +20,7 @@ from application.errors import (
     StoreUnavailable,
 )
 from domain import errors as rules
+from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
 from entrypoints.http import metrics
 from entrypoints.http.decoding import RequestInvalid
 from entrypoints.http.schemas import Problem, ProblemField
@@ -34,6 +35,7 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
     rules.ReservationNotFound: (404, "reservation-not-found", None),
     rules.InsufficientFunds: (409, "insufficient-funds", "amount"),
     rules.AccountFrozen: (409, "account-frozen", None),
+    rules.BalanceLimit: (409, "balance-limit", "amount"),
     rules.InvalidLimit: (422, "invalid-limit", "credit_limit"),
     rules.InvalidMovement: (422, "invalid-movement", "legs"),
     rules.OrderAlreadyUsed: (409, "order-already-used", "order_id"),
@@ -111,10 +113,24 @@ def refusal(error: Exception) -> Answer:
     status, slug, field = REFUSALS[_rule_of(rule)]
     field = getattr(rule, "field", field)
     named = ".".join(part for part in (place, field) if part)
+    if isinstance(rule, rules.InvalidAmount):
+        return bad_amounts([named])
     errors = [ProblemField(named, str(rule))] if named else []
     headers = {"Retry-After": "1"} if status == 503 else None
     numbers = rule if isinstance(rule, rules.InsufficientFunds) else None
     return answer(status, slug, str(error), errors, headers, numbers=numbers)
+
+
+def is_amount(field: str) -> bool:
+    return field == "amount" or field.endswith(".amount")
+
+
+def bad_amounts(fields: list[str]) -> Answer:
+    """Every amount written wrong, as a number or as a string, in one shape: 422
+    invalid-amount, saying what an amount may be."""
+    errors = [ProblemField(f, LEG_AMOUNT_RULE if "legs[" in f else AMOUNT_RULE) for f in fields]
+    detail = "; ".join(f"{e.field} {e.message}" for e in errors)
+    return answer(422, "invalid-amount", detail, errors)
 
 
 def _place(error: Exception) -> tuple[str, Exception]:
@@ -131,6 +147,13 @@ def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
 
 
 def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:
+    fields = [e.field for e in error.errors]
+    if (
+        error.status == 422
+        and fields
+        and all(is_amount(e.field) and e.message != "is required" for e in error.errors)
+    ):
+        return _response(bad_amounts(fields))
     slug = {400: "malformed-request", 415: "unsupported-media-type"}.get(
         error.status, "validation-failed"
     )
@@ -138,10 +161,11 @@ def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Respons
     return problem(error.status, slug, error.detail, errors)
 
 
+BODY_TOO_LARGE = "the body is larger than 64 KiB (1 MiB for /v1/batches)"
 _MISSING = re.compile(r"Missing required (query|header|path|cookie) parameter '([^']+)'")
 
 
-def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
     slug = {
         401: "unauthorized",
         403: "forbidden",
@@ -165,11 +189,38 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[byte
         name = missing.group(2)
         detail = f"the {missing.group(1)} parameter {name} is required"
         return problem(422, "validation-failed", detail, [ProblemField(name, detail)])
+    if error.status_code == 404 and (wrong := _wrong_path_parameter(request)) is not None:
+        detail = f"the path parameter {wrong} must be a whole number"
+        return problem(422, "validation-failed", detail, [ProblemField(wrong, detail)])
     if error.status_code == 413:
-        detail = "the body is larger than 64 KiB (1 MiB for /v1/batches)"
-        too_big = [ProblemField("body", detail)]
-        return problem(413, slug, detail, too_big, error.headers)
+        too_big = [ProblemField("body", BODY_TOO_LARGE)]
+        return problem(413, slug, BODY_TOO_LARGE, too_big, error.headers)
     return problem(error.status_code, slug, error.detail, None, error.headers)
+
+
+_PATH_PARAMETER = re.compile(r"\{(\w+):(\w+)\}")
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+def _wrong_path_parameter(request: Request[Any, Any, Any]) -> str | None:
+    """A path that is a route's but for a number written as something else
+    (`/v1/users/abc/balance`): the parameter's name. The router only says 404."""
+    path = request.scope["path"]
+    for route in request.app.routes:
+        if ":int}" not in route.path or request.method not in getattr(route, "methods", ()):
+            continue
+        names, pattern, end = [], "", 0
+        for found in _PATH_PARAMETER.finditer(route.path):
+            pattern += re.escape(route.path[end : found.start()]) + "([^/]+)"
+            names.append((found.group(1), found.group(2)))
+            end = found.end()
+        matched = re.fullmatch(pattern + re.escape(route.path[end:]), path)
+        if matched is None:
+            continue
+        for (name, kind), value in zip(names, matched.groups(), strict=True):
+            if kind == "int" and not _WHOLE_NUMBER.fullmatch(value):
+                return name
+    return None
 
 
 def failure(method: str, path: str, error: Exception) -> Answer:

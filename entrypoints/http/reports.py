@@ -24,7 +24,8 @@ from entrypoints.http.schemas import (
     ServiceOut,
 )
 
-MONTH_CSV = r"^[0-9]{4}-(0[1-9]|1[0-2])\.csv$"
+# Years 2000..9998, as ReportPeriod.month takes them; months 01..12.
+MONTH_CSV = r"^(2[0-9]{3}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])\.csv$"
 
 
 @put(
@@ -91,7 +92,10 @@ async def post_revenue_report(data: JSONBody[ReportRequest]) -> ReportLink:
 )
 async def get_monthly_revenue(
     period: Annotated[
-        str, PathParameter(description="YYYY-MM.csv", schema_extra={"pattern": MONTH_CSV})
+        str,
+        PathParameter(
+            description="YYYY-MM.csv, years 2000..9998", schema_extra={"pattern": MONTH_CSV}
+        ),
     ],
     services: ServicesDep,
 ) -> Stream:

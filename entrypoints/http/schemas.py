@@ -51,6 +51,8 @@ SignedAmount = Annotated[
 MAX_METADATA_KEYS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 20, 40, 500
 METADATA_KEY = r"^[A-Za-z0-9_.-]+$"
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+# Text with something to read: not only spaces, and no control character anywhere.
+SOME_TEXT = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 Metadata = Annotated[
     dict[
         Annotated[str, Meta(min_length=1, max_length=MAX_METADATA_KEY, pattern=METADATA_KEY)],
@@ -341,7 +343,11 @@ class BatchResponse(Struct, frozen=True):
 class ServiceNameRequest(Request):
     name: Annotated[
         str,
-        Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"),
+        Meta(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
+        ),
     ]
 
 
@@ -355,8 +361,8 @@ class ServiceList(Struct, frozen=True):
 
 
 class ReportRequest(Request):
-    year: int
-    month: int
+    year: Annotated[int, Meta(ge=2000, le=9998, description="2000..9998")]
+    month: Annotated[int, Meta(ge=1, le=12, description="1..12")]
 
 
 class ReportLink(Struct, frozen=True):

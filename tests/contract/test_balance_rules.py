@@ -3,6 +3,7 @@ freeze that stops debits only, multi-leg movements, and metadata on movements.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,13 +21,14 @@ from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
 from domain.errors import (
     AccountFrozen,
+    BalanceLimit,
     InsufficientFunds,
     InvalidMovement,
     LegRefused,
     UserNotFound,
 )
 from domain.ledger import EntryKind
-from domain.money import Money
+from domain.money import MAX_BALANCE_KOPECKS, Money
 from domain.movement import Leg
 from tests.conftest import Adapter
 from tests.helpers import keep, rub, run, unpickled
@@ -138,6 +140,27 @@ async def test_frozen_refuses_every_debit_and_lets_credits_and_earlier_holds_clo
     assert await available(adapter, 1) == "92.00"
     await run(adapter, set_limits, SetLimits(1, rub("500"), False))
     await run(adapter, withdraw, Withdraw(1, rub("1")))
+    check_invariants(await adapter.view.snapshot())
+
+
+async def test_no_credit_brings_an_account_past_the_most_one_holds(adapter: Adapter) -> None:
+    """Past 10^15 rubles a credit is refused (a 64-bit column of kopecks ends near
+    9.2e16), before anything is written; holds and their return are never refused."""
+    largest = "10000000000000"
+    await asyncio.gather(*(run(adapter, deposit, Deposit(1, rub(largest))) for _ in range(100)))
+    await run(adapter, deposit, Deposit(2, rub("5")))
+    await run(adapter, reserve, Reserve(1, 5, 90, rub("1")))
+    for call in (
+        run(adapter, deposit, Deposit(1, rub("0.01"))),
+        run(adapter, transfer, Transfer(2, 1, rub("0.01"))),
+    ):
+        await refused(adapter, call, BalanceLimit)
+    leg = await refused(adapter, run(adapter, move, Move.of(legs((2, "-1"), (1, "1")))), LegRefused)
+    assert (leg.index, type(leg.refusal)) == (1, BalanceLimit)  # type: ignore[attr-defined]
+    await run(adapter, cancel, Cancel(90, 1, 5))
+    await run(adapter, withdraw, Withdraw(1, rub("1")))
+    await run(adapter, transfer, Transfer(2, 1, rub("1")))  # back at the most, exactly
+    assert (await get_balance(1, adapter.uow)).total == Money(MAX_BALANCE_KOPECKS)
     check_invariants(await adapter.view.snapshot())
 
 

@@ -3,9 +3,13 @@ drives a real server: what a calling team would write, checked by mypy too."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,6 +63,7 @@ from tests.servers import fresh_server
 pytestmark = pytest.mark.postgres
 
 TOKEN = "client-token-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +202,23 @@ def test_limits_and_a_tagged_movement_go_through_the_typed_client(
     assert isinstance(more, Problem)
     assert more.type_ == "/problems/insufficient-funds"
     assert (more.available, more.credit_limit, more.requested) == ("-30.00", "30.00", "30.00")
+
+
+def test_the_documented_client_snippet_runs_on_an_open_server(pg_server: str) -> None:
+    """docs/api.md's snippet, as a reader pastes it, against `make run`'s kind of server
+    (no tokens): it deposits, and run again it replays under its own key."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    (snippet,) = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", text, re.S)
+        if "balance_client" in block
+    ]
+    with fresh_server(pg_server) as server:
+        code = snippet.replace("http://127.0.0.1:8080", server.base_url)
+        printed = [
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+            for _ in range(2)
+        ]
+    assert printed == ["10.00\n", "10.00\n"], printed

@@ -463,6 +463,20 @@ REFUSALS: list[Case] = [
         422,
         "metadata.a b",
     ),
+    (
+        "a balance past the most one account holds (user 1 holds 100.00)",
+        "POST",
+        "/v1/batches",
+        {
+            "atomic": True,
+            "operations": [
+                {"op": "deposit", "user_id": 1, "amount": "10000000000000"} for _ in range(100)
+            ],
+        },
+        {},
+        409,
+        "operations[99].amount",
+    ),
     # SQL where only a value of a kind is allowed
     ("SQL in cursor", "GET", f"/v1/users/1/transactions?cursor={SQL}", None, {}, 422, "cursor"),
     ("SQL in kind", "GET", f"/v1/users/1/transactions?kind={SQL}", None, {}, 422, "kind"),
@@ -488,7 +502,17 @@ REFUSALS: list[Case] = [
         422,
         "from",
     ),
-    ("SQL in user path", "GET", "/v1/users/1%20OR%201=1/balance", None, {}, 404, None),
+    ("SQL in user path", "GET", "/v1/users/1%20OR%201=1/balance", None, {}, 422, "user_id"),
+    ("user_id abc in a path", "GET", "/v1/users/abc/balance", None, {}, 422, "user_id"),
+    (
+        "order_id abc in a path",
+        "POST",
+        "/v1/reservations/abc/cancel",
+        {"user_id": 1, "service_id": 3},
+        {},
+        422,
+        "order_id",
+    ),
     ("month 13", "POST", "/v1/reports/revenue", {"year": 2022, "month": 13}, {}, 422, "month"),
 ]
 

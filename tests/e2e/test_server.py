@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -58,11 +59,33 @@ def test_serves_money_movements_on_an_empty_database(pg_server: str) -> None:
 
 def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
     env = {"BALANCE_DATA_DIR": str(tmp_path / "pg")}
-    with server(env, workers=1) as api:
-        assert api.post("/v1/deposits", json={"user_id": 9, "amount": "12.34"}).status_code == 201
+    process = ServerProcess(env, workers=1)
+    process.start()
+    try:
+        with httpx.Client(base_url=process.base_url, timeout=10) as api:
+            moved = api.post("/v1/deposits", json={"user_id": 9, "amount": "12.34"})
+            assert moved.status_code == 201
+    finally:
+        process.stop()
     assert not (tmp_path / "pg" / "postmaster.pid").exists(), "SIGTERM left PostgreSQL running"
+    # A quiet first start: one line for the embedded server, none of initdb's or
+    # pg_ctl's output, and every line one JSON object.
+    lines = process.output().splitlines()
+    assert [json.loads(line)["logger"] for line in lines].count("balance.embedded") == 1, lines
+    said = "\n".join(lines)
+    for noise in ("Running commandline", "remaining", "initdb", "pg_ctl", "1 workers"):
+        assert noise not in said, noise
     with server(env, workers=1) as api:
         assert api.get("/v1/users/9/balance").json()["available"] == "12.34"
+
+
+def test_report_on_the_embedded_default_writes_the_csv_and_nothing_else(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}
+    environment["BALANCE_DATA_DIR"] = str(tmp_path / "pg")
+    done = subprocess.run(
+        [str(BALANCE), "report", "2022-11"], env=environment, capture_output=True, check=True
+    )
+    assert (done.stdout, done.stderr) == (b"service name;total\r\n", b"")
 
 
 def test_report_command_prints_the_csv(pg_server: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
 from tests.http_api import PROBLEM, Api
 
 
@@ -150,7 +151,10 @@ def test_bad_amounts_are_refused_with_the_field_named(api: Api, amount: Any, fie
         ("/v1/transfers", {"from_user_id": 1, "to_user_id": 2}),
         ("/v1/reservations", {"user_id": 1, "service_id": 1, "order_id": 1}),
     ]:
-        api.refused(422, path, {**extra, "amount": amount}, field)
+        problem = api.refused(422, path, {**extra, "amount": amount}, field)
+        # One shape however the amount was wrong, as text or as a number.
+        assert problem["type"] == "/problems/invalid-amount", problem
+        assert problem["errors"] == [{"field": "amount", "message": AMOUNT_RULE}], problem
 
 
 @pytest.mark.parametrize(
@@ -430,3 +434,59 @@ def test_a_cursor_of_one_users_statement_is_refused_on_anothers(api: Api) -> Non
     other = api.client.get("/v1/users/2/transactions", params={"cursor": cursor})
     assert other.status_code == 422, other.text
     assert [e["field"] for e in other.json()["errors"]] == ["cursor"]
+
+
+def test_a_path_number_written_as_text_is_a_422_naming_the_parameter(api: Api) -> None:
+    for method, path, body, field in (
+        ("GET", "/v1/users/abc/balance", None, "user_id"),
+        ("GET", "/v1/users/1.5/transactions", None, "user_id"),
+        ("POST", "/v1/reservations/x1/cancel", {"user_id": 1, "service_id": 1}, "order_id"),
+        ("PUT", "/v1/users/abc/limits", {"credit_limit": "0", "frozen": False}, "user_id"),
+    ):
+        answered = api.client.request(method, path, json=body)
+        assert answered.status_code == 422, (path, answered.text)
+        assert answered.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in answered.json()["errors"]] == [field], answered.text
+    # Not a route at all, or a route without that method: still 404 and 405.
+    assert api.client.get("/v1/users/abc/nothing").status_code == 404
+    assert api.client.get("/v1/usersabc/balance").status_code == 404
+    assert api.client.delete("/v1/users/abc/balance").status_code in (404, 405)
+
+
+def test_a_legs_amount_and_a_batch_operations_amount_are_refused_in_the_same_shape(
+    api: Api,
+) -> None:
+    for amount in ("0.001", 0.001, "abc", "1e30", 0):
+        body = {"legs": [{"user_id": 1, "amount": amount}, {"user_id": 2, "amount": "1"}]}
+        problem = api.refused(422, "/v1/movements", body, "legs[0].amount")
+        assert problem["type"] == "/problems/invalid-amount", problem
+        assert problem["errors"] == [{"field": "legs[0].amount", "message": LEG_AMOUNT_RULE}]
+        batch = {"operations": [{"op": "deposit", "user_id": 1, "amount": amount}]}
+        problem = api.refused(422, "/v1/batches", batch, "operations[0].amount")
+        assert problem["type"] == "/problems/invalid-amount", problem
+        assert problem["errors"] == [{"field": "operations[0].amount", "message": AMOUNT_RULE}]
+
+
+def test_refusals_read_as_sentences(api: Api) -> None:
+    """msgspec's words (types in backticks, regexes) become plain sentences."""
+    for body, field, message in (
+        ({"user_id": "1", "amount": "1"}, "user_id", "must be a whole number, not a string"),
+        (
+            {"user_id": 1, "amount": "1", "description": "a\x01b"},
+            "description",
+            "must not contain control characters",
+        ),
+        (
+            {"user_id": 1, "amount": "1", "description": "x" * 501},
+            "description",
+            "must be at most 500 characters long",
+        ),
+    ):
+        problem = api.refused(422, "/v1/deposits", body, field)
+        assert problem["errors"] == [{"field": field, "message": message}], problem
+    for raw, detail in (
+        (b"NaN", "the body is not JSON: unexpected text at byte 0 (NaN and Infinity are not JSON)"),
+        (b"{", "the body is not whole JSON: it ends too early (or is empty)"),
+        (b"", "a JSON body is required"),
+    ):
+        assert api.refused(400, "/v1/deposits", None, raw=raw)["detail"] == detail

@@ -237,3 +237,48 @@ def accepted(text: str) -> bool:
 )
 def test_the_published_amount_pattern_is_exactly_what_is_accepted(text: str) -> None:
     assert (re.fullmatch(AMOUNT_TEXT[1:-1], text) is not None) == accepted(text)
+
+
+def test_the_report_periods_limits_are_published(document: dict[str, Any]) -> None:
+    """A month report takes years 2000..9998 and months 1..12: the schema says so."""
+    request = document["components"]["schemas"]["ReportRequest"]["properties"]
+    assert (request["year"]["minimum"], request["year"]["maximum"]) == (2000, 9998)
+    assert (request["month"]["minimum"], request["month"]["maximum"]) == (1, 12)
+    (period,) = document["paths"]["/v1/reports/revenue/{period}"]["get"]["parameters"]
+    pattern = re.compile(period["schema"]["pattern"])
+    for text, allowed in [
+        ("2022-11.csv", True),
+        ("2000-01.csv", True),
+        ("9998-12.csv", True),
+        ("1999-12.csv", False),
+        ("9999-01.csv", False),
+        ("2022-13.csv", False),
+        ("2022-00.csv", False),
+    ]:
+        assert bool(pattern.fullmatch(text)) is allowed, text
+
+
+def test_each_refusal_shows_an_example_of_its_own_status(
+    document: dict[str, Any], secured: dict[str, Any]
+) -> None:
+    """/docs showed one 409 body under 400, 404, 413, 415 and 422 alike."""
+    seen = set()
+    for served_document in (document, secured):
+        for method, path, operation in operations(served_document):
+            for status, response in operation["responses"].items():
+                media = response.get("content", {}).get("application/problem+json")
+                if media is None:
+                    continue
+                example = media["example"]
+                assert example["status"] == int(status), (method, path, status, example)
+                assert example["type"].startswith("/problems/"), example
+                seen.add(status)
+    assert seen >= {"400", "401", "403", "404", "409", "413", "415", "422", "503"}, seen
+
+
+def test_every_path_parameter_has_an_example(document: dict[str, Any]) -> None:
+    """So that "Try it out" in /docs runs as it opens."""
+    for method, path, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path":
+                assert "example" in parameter, (method, path, parameter["name"])
