@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 CLIENT := clients/python/balance_client/__init__.py
 SERVED := $(shell find domain application entrypoints -name '*.py' 2>/dev/null)
 
-.PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout bench-relay client test-browser test-ha test-broker
+.PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout bench-relay client test-browser test-ha test-broker test-compose
 
 # Serving needs the runtime dependencies only (no test or lint tools): --inexact keeps
 # whatever `make install` added before.
@@ -28,7 +28,7 @@ test: install $(CLIENT)
 # Domain, application, property-based tests and the memory half of the contract suite:
 # no PostgreSQL, no network (CI runs it with even the loopback down), about a minute.
 test-fast: install $(CLIENT)
-	BALANCE_TEST_NO_POSTGRES=1 $(VENV)/bin/pytest -m "not postgres and not browser and not ha"
+	BALANCE_TEST_NO_POSTGRES=1 $(VENV)/bin/pytest -m "not postgres and not browser and not ha and not broker and not compose"
 
 # /docs in headless Chromium with no network (needs Debian's chromium: apt-get install chromium).
 test-browser: install $(CLIENT)
@@ -44,6 +44,12 @@ test-broker: install $(CLIENT)
 # postgresql-15-auto-failover pgbouncer).
 test-ha: install $(CLIENT)
 	$(VENV)/bin/pytest -m ha tests/ha -s
+
+# docker-compose.yml for real: a Docker engine from Debian (started and stopped here
+# when none runs), base images from their registry or built from Debian packages
+# where none is reachable (deploy/ci/bases), then tests/compose (root; ~1-5 min).
+test-compose: install
+	bash deploy/ci/test-compose.sh
 
 install: $(VENV)/.installed
 

@@ -85,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
     try:
         if settings.database_url is not None and (settings.migrate or args.command == "migrate"):
-            asyncio.run(migrate(settings.database_url))
+            # A database started beside this (compose, a fresh container) may still be
+            # initialising: waited for up to DB_WAIT seconds.
+            asyncio.run(migrate(settings.database_url, wait=settings.db_wait))
             if args.command == "migrate" and settings.app_role is not None:
                 asyncio.run(grant_app_role(settings.database_url, settings.app_role))
                 logger.info("granted the service's privileges to role %s", settings.app_role)

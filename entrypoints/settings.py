@@ -31,6 +31,9 @@ class Settings:
     log_format: str = "json"
     migrate: bool = True
     shutdown_timeout: int = 30
+    db_wait: int = 60
+    """Seconds `migrate` (and `serve`, which migrates first) waits for PostgreSQL to
+    accept connections."""
     app_role: str | None = None
     broker_url: str | None = None
     relay: bool = True
@@ -66,6 +69,7 @@ class Settings:
             log_format=_choice(env, "LOG_FORMAT", "json", ("json", "text")),
             migrate=_choice(env, "BALANCE_MIGRATE", "1", ("1", "0")) == "1",
             shutdown_timeout=_int(env, "SHUTDOWN_TIMEOUT", 30, 1, 600),
+            db_wait=_int(env, "DB_WAIT", 60, 0, 3600),
             app_role=_role(env.get("BALANCE_APP_ROLE") or None),
             broker_url=_broker(env.get("BROKER_URL") or None),
             relay=_choice(env, "RELAY", "on", ("on", "off")) == "on",

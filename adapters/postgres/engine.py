@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +18,8 @@ from adapters.postgres.events import PostgresOutbox
 from adapters.postgres.session import Engine, Session
 from adapters.postgres.sql import compile_sql
 from application.ports import DatabaseStatus
+
+logger = logging.getLogger("balance.migrate")
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -126,10 +131,35 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-async def migrate(url: str) -> None:
+async def wait_for_database(url: str, seconds: float) -> None:
+    """Until PostgreSQL accepts a connection, or `seconds` passed: a server that is
+    still starting (a container's first start runs initdb and its init scripts
+    first) is waited for, not taken for a failure. A refusal that waiting will not
+    mend (a wrong password, an unknown database) raises at once."""
+    deadline = time.monotonic() + seconds
+    pause = 0.1
+    while True:
+        try:
+            connection = await asyncpg.connect(libpq_url(url), timeout=5)
+        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as error:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            logger.info("PostgreSQL does not answer yet (%s): trying again", error)
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 2.0)
+        else:
+            await connection.close()
+            return
+
+
+async def migrate(url: str, wait: float = 0) -> None:
     """Bring the database to the newest schema (Alembic), each migration in a
     transaction of its own: a constraint added NOT VALID in one is validated by a
-    later one without holding the first one's exclusive lock (migrations/README.md)."""
+    later one without holding the first one's exclusive lock (migrations/README.md).
+    `wait`: seconds to wait for the server to accept connections first."""
+    if wait:
+        await wait_for_database(url, wait)
     engine = admin_engine(url)
     try:
         async with engine.connect() as connection:

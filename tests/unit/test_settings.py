@@ -60,3 +60,10 @@ def test_the_command_line_stops_on_a_bad_value_with_one_line(
     assert main(["serve"]) == 2
     error = capsys.readouterr().err
     assert error == "balance: configuration error: WORKERS must be an integer, got 'many'\n"
+
+
+def test_db_wait_defaults_to_a_minute_and_is_bounded() -> None:
+    assert Settings.from_env({}).db_wait == 60
+    assert Settings.from_env({"DB_WAIT": "0"}).db_wait == 0
+    with pytest.raises(ConfigError):
+        Settings.from_env({"DB_WAIT": "-1"})
