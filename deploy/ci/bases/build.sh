@@ -17,14 +17,19 @@ mirror="${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian
 mirror="${mirror:-http://deb.debian.org/debian}"
 
 present() { docker image inspect "$1" >/dev/null 2>&1; }
-pulled() { timeout 60 docker pull -q "$1" >/dev/null 2>&1; }
+stand_in() {
+  [ "$(docker image inspect -f '{{ index .Config.Labels "balance-ci.stand-in" }}' "$1" 2>/dev/null)" = true ]
+}
+pulled() { timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
 
 wanted=()
 for image in python:3.11-slim postgres:15 rabbitmq:3; do
-  if present "$image"; then
+  if present "$image" && ! stand_in "$image"; then
     echo "bases: $image is present: used as it is"
   elif pulled "$image"; then
-    echo "bases: $image pulled from its registry"
+    echo "bases: $image pulled from its registry"  # in place of a stand-in, if one was here
+  elif present "$image"; then
+    echo "bases: $image: no registry answers; the stand-in built before is used"
   else
     wanted+=("$image")
   fi
@@ -50,5 +55,9 @@ printf '%s\n' "$mirror" > "$context"/mirror
 for image in "${wanted[@]}"; do
   file="${image%%:*}.Dockerfile"
   echo "bases: building the stand-in $image from Debian packages ($file)"
-  docker build -q -t "$image" --label balance-ci.stand-in=true -f "$context/$file" "$context" >/dev/null
+  if ! docker build -q -t "$image" --label balance-ci.stand-in=true -f "$context/$file" "$context" \
+      >"$context/build.log" 2>&1; then
+    cat "$context/build.log" >&2
+    exit 1
+  fi
 done
