@@ -25,4 +25,26 @@ if ! docker info >/dev/null 2>&1; then
   echo "test-compose: started dockerd (pid $started)"
 fi
 bash deploy/ci/bases/build.sh
-.venv/bin/pytest -m compose tests/compose -s -p no:cacheprovider "$@"
+
+# Both composes users have: Debian bookworm's docker-compose 1.29, and v2 (the
+# `docker compose` plugin) from Debian's stable release, where bookworm has none:
+# its package holds one static binary, taken out of the .deb, not installed.
+v2="$(command -v docker-compose-v2 || true)"
+if docker compose version >/dev/null 2>&1; then
+  v2="docker compose"
+elif [ -z "$v2" ]; then
+  mirror="$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)"
+  mirror="${mirror:-http://deb.debian.org/debian}"
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"; [ -n "$started" ] && { kill "$started" 2>/dev/null; wait "$started" 2>/dev/null || true; }' EXIT
+  curl -fsS -o "$work/Packages.xz" "$mirror/dists/stable/main/binary-amd64/Packages.xz"
+  pool="$(xz -dc "$work/Packages.xz" \
+    | awk '/^Package: docker-compose$/{f=1} f&&/^Filename:/{print $2; f=0}' | head -n1)"
+  curl -fsS -o "$work/compose.deb" "$mirror/$pool"
+  dpkg-deb -x "$work/compose.deb" "$work/root"
+  v2="$work/root/usr/libexec/docker/cli-plugins/docker-compose"
+fi
+for compose in "$(command -v docker-compose)" "$v2"; do
+  echo "test-compose: with $($compose version | head -n1)"
+  BALANCE_COMPOSE="$compose" .venv/bin/pytest -m compose tests/compose -s -p no:cacheprovider "$@"
+done

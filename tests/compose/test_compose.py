@@ -37,13 +37,22 @@ FILES = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "tests/compose
 
 
 def compose_command() -> list[str]:
-    """`docker compose` (v2) where the plugin is installed, else Debian's docker-compose."""
+    """BALANCE_COMPOSE (make test-compose runs the tests with 1.29 and with v2), else
+    `docker compose` where the plugin is installed, else Debian's docker-compose."""
+    given = os.environ.get("BALANCE_COMPOSE")
+    if given:
+        return given.split()
     v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
     if v2.returncode == 0:
         return ["docker", "compose"]
     found = shutil.which("docker-compose")
     assert found is not None, "neither docker compose nor docker-compose is installed"
     return [found]
+
+
+def is_v2(command: list[str]) -> bool:
+    shown = subprocess.run([*command, "version"], capture_output=True, text=True, check=True)
+    return " version v2" in shown.stdout or " version 2" in shown.stdout
 
 
 @dataclass
@@ -112,7 +121,9 @@ def stack() -> Iterator[Stack]:
     }
     running = Stack(project, {**os.environ, **ports}, compose_command())
     try:
-        running.compose("up", "-d", "--build")
+        # v2 waits for every service to be healthy itself (1.29 has no --wait).
+        wait = ["--wait"] if is_v2(running.command) else []
+        running.compose("up", "-d", "--build", *wait)
         running.until_ready(240)
         initdb = running.compose("logs", "db")
         assert "slow init: 8 s" in initdb, initdb[-2000:]
