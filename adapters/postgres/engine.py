@@ -25,7 +25,12 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 SERVER_SETTINGS = {
     "application_name": "balance",
-    "idle_in_transaction_session_timeout": "60s",
+    # A batch's statements follow one another within milliseconds; a session idle
+    # inside its transaction for seconds belongs to a worker that froze or lost its
+    # network between its write and its commit, and holds the event counter's row
+    # that every batch writing events needs: ended after 5 s, not a minute
+    # (tests/integration/test_stalled_batch.py).
+    "idle_in_transaction_session_timeout": "5s",
 }
 
 
