@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+import time
 from typing import Any
 
 from application.ports import StoredResponse
@@ -33,3 +34,13 @@ async def run(
 def unpickled(stored: StoredResponse) -> Any:
     """The result `keep` rendered."""
     return pickle.loads(stored.body)
+
+
+async def timed(call: Any) -> tuple[float, Any]:
+    """How long the awaitable took, and what it gave or raised."""
+    started = time.monotonic()
+    try:
+        outcome = await call
+    except Exception as error:
+        outcome = error
+    return time.monotonic() - started, outcome

@@ -23,21 +23,12 @@ from application.runner import MoneyMovements
 from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
 from tests import postgres
-from tests.helpers import keep, rub, unpickled
+from tests.helpers import keep, rub, timed, unpickled
 from tests.ledger_view import PostgresLedgerView, check_invariants
 
 pytestmark = pytest.mark.postgres
 
 HELD_FOR = 12.0  # longer than the lock timeout
-
-
-async def timed(call: Any) -> tuple[float, Any]:
-    started = time.monotonic()
-    try:
-        outcome = await call
-    except Exception as error:
-        outcome = error
-    return time.monotonic() - started, outcome
 
 
 async def test_a_row_held_for_12_s_delays_only_the_requests_that_need_it(pg_url: str) -> None:

@@ -6,8 +6,6 @@ the others wait seconds, not a minute, and none of them fails."""
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any
 
 import pytest
 
@@ -18,7 +16,7 @@ from application.deposit import Deposit, deposit
 from application.errors import StoreUnavailable
 from application.runner import MoneyMovements
 from tests import postgres
-from tests.helpers import keep, rub
+from tests.helpers import keep, rub, timed
 from tests.ledger_view import PostgresLedgerView, check_invariants
 
 pytestmark = pytest.mark.postgres
@@ -36,15 +34,6 @@ class StallsBeforeCommit(PostgresMovementBatch):
             StallsBeforeCommit.stalled = True
             await asyncio.sleep(STALL)
         await super().commit()
-
-
-async def timed(call: Any) -> tuple[float, Any]:
-    started = time.monotonic()
-    try:
-        outcome = await call
-    except Exception as error:
-        outcome = error
-    return time.monotonic() - started, outcome
 
 
 def idle_limit() -> float:
