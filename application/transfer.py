@@ -6,7 +6,7 @@ from typing import ClassVar
 from application.fingerprint import legacy_money, tagged
 from application.locked import Movement
 from application.results import Balance, TransferResult
-from domain.errors import SameUserTransfer, UserNotFound
+from domain.errors import AccountFrozen, SameUserTransfer, UserNotFound
 from domain.ledger import EntryKind, JournalTransaction, Metadata, TransactionKind
 from domain.money import Money
 
@@ -55,9 +55,12 @@ def transfer(cmd: Transfer, uow: Movement) -> TransferResult:
     uow.accounts.open(cmd.to_user_id)
     accounts = uow.accounts.lock([cmd.from_user_id, cmd.to_user_id])
     if cmd.from_user_id not in accounts:
-        raise UserNotFound(cmd.from_user_id)
+        raise UserNotFound(cmd.from_user_id, "from_user_id")
     sender, receiver = accounts[cmd.from_user_id], accounts[cmd.to_user_id]
-    debit = sender.debit(cmd.amount, EntryKind.TRANSFER_OUT)
+    try:
+        debit = sender.debit(cmd.amount, EntryKind.TRANSFER_OUT)
+    except AccountFrozen as frozen:
+        raise AccountFrozen(frozen.user_id, "from_user_id") from None
     credit = receiver.credit(cmd.amount, EntryKind.TRANSFER_IN)
     uow.accounts.save(sender)
     uow.accounts.save(receiver)

@@ -18,9 +18,10 @@ class InvalidAmount(DomainError, ValueError):
 
 
 class UserNotFound(DomainError):
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, field: str = "user_id") -> None:
         super().__init__(f"user {user_id} has no account")
         self.user_id = user_id
+        self.field = field
 
 
 class InsufficientFunds(DomainError):
@@ -48,9 +49,10 @@ class BalanceLimit(DomainError):
 
 
 class AccountFrozen(DomainError):
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, field: str = "user_id") -> None:
         super().__init__(f"user {user_id}'s account is frozen: no debit is allowed")
         self.user_id = user_id
+        self.field = field
 
 
 class InvalidLimit(DomainError):
@@ -86,6 +88,7 @@ class ReservationNotFound(DomainError):
     def __init__(self, order_id: int) -> None:
         super().__init__(f"no reservation for order {order_id}")
         self.order_id = order_id
+        self.field = "order_id"
 
 
 class OrderAlreadyUsed(DomainError):

@@ -31,10 +31,10 @@ PROBLEM_JSON = "application/problem+json"
 
 # rule -> (status, problem slug, the field it is about)
 REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
-    rules.UserNotFound: (404, "user-not-found", None),
-    rules.ReservationNotFound: (404, "reservation-not-found", None),
+    rules.UserNotFound: (404, "user-not-found", "user_id"),
+    rules.ReservationNotFound: (404, "reservation-not-found", "order_id"),
     rules.InsufficientFunds: (409, "insufficient-funds", "amount"),
-    rules.AccountFrozen: (409, "account-frozen", None),
+    rules.AccountFrozen: (409, "account-frozen", "user_id"),
     rules.BalanceLimit: (409, "balance-limit", "amount"),
     rules.InvalidLimit: (422, "invalid-limit", "credit_limit"),
     rules.InvalidMovement: (422, "invalid-movement", "legs"),

@@ -409,7 +409,15 @@ REFUSALS: list[Case] = [
         "legs[0].amount",
     ),
     ("a leg short of money", "POST", "/v1/movements", legs(-1000, 1000), {}, 409, "legs[0].amount"),
-    ("a leg of nobody", "POST", "/v1/movements", legs(-1, 1, users=[404, 1]), {}, 404, "legs[0]"),
+    (
+        "a leg of nobody",
+        "POST",
+        "/v1/movements",
+        legs(-1, 1, users=[404, 1]),
+        {},
+        404,
+        "legs[0].user_id",
+    ),
     # metadata
     (
         "metadata of 21 keys",

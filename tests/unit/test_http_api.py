@@ -490,3 +490,39 @@ def test_refusals_read_as_sentences(api: Api) -> None:
         (b"", "a JSON body is required"),
     ):
         assert api.refused(400, "/v1/deposits", None, raw=raw)["detail"] == detail
+
+
+def test_a_refusal_about_a_user_or_an_order_names_the_field(api: Api) -> None:
+    """404s and account-frozen name the field the refused id came in."""
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    api.post("/v1/deposits", {"user_id": 2, "amount": "10"})
+    assert api.client.put(
+        "/v1/users/1/limits", json={"credit_limit": "0", "frozen": True}
+    ).is_success
+    for path, body, status, field in (
+        ("/v1/withdrawals", {"user_id": 1, "amount": "1"}, 409, "user_id"),
+        ("/v1/transfers", {"from_user_id": 1, "to_user_id": 2, "amount": "1"}, 409, "from_user_id"),
+        ("/v1/transfers", {"from_user_id": 9, "to_user_id": 2, "amount": "1"}, 404, "from_user_id"),
+        ("/v1/withdrawals", {"user_id": 9, "amount": "1"}, 404, "user_id"),
+        (
+            "/v1/movements",
+            {"legs": [{"user_id": 2, "amount": "1"}, {"user_id": 1, "amount": "-1"}]},
+            409,
+            "legs[1].user_id",
+        ),
+        ("/v1/reservations/77/cancel", {"user_id": 2, "service_id": 1}, 404, "order_id"),
+        (
+            "/v1/batches",
+            {"operations": [{"op": "transfer", "from_user_id": 1, "to_user_id": 2, "amount": "1"}]},
+            200,
+            None,
+        ),
+    ):
+        if status == 200:
+            answered = api.post(path, body).json()["results"][0]["body"]
+            assert answered["errors"][0]["field"] == "from_user_id", answered
+            continue
+        problem = api.refused(status, path, body, field)
+        assert [e["field"] for e in problem["errors"]] == [field], problem
+    missing = api.client.get("/v1/users/9/balance").json()
+    assert [e["field"] for e in missing["errors"]] == ["user_id"], missing
