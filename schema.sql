@@ -85,6 +85,7 @@ CREATE TABLE reservations (
     created_at         TIMESTAMPTZ NOT NULL,
     closed_at          TIMESTAMPTZ,
     expires_at         TIMESTAMPTZ,
+    metadata           JSONB,  -- the reserving request's pairs; NULL: none
     CONSTRAINT reservations_recognized_has_amount
         CHECK ((status = 'recognized') = (recognized_amount IS NOT NULL)),
     CONSTRAINT reservations_closed_has_time CHECK ((status = 'reserved') = (closed_at IS NULL))

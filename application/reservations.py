@@ -42,6 +42,7 @@ async def _read(units: Callable[[], UnitOfWork], order_id: int) -> tuple[Reserva
         account = await uow.accounts.get(reservation.user_id)
     if account is None:  # pragma: no cover - a reservation always has an account
         raise UserNotFound(reservation.user_id)
-    return ReservationResult(reservation, Balance.of(account), created=False), reservation.is_due(
-        now
+    found = ReservationResult(
+        reservation, Balance.of(account), created=False, metadata=reservation.metadata
     )
+    return found, reservation.is_due(now)

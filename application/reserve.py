@@ -85,6 +85,7 @@ def reserve(cmd: Reserve, uow: Movement) -> ReservationResult:
         cmd.amount,
         created_at=recorded.created_at,
         expires_at=cmd.expires_at,
+        metadata=cmd.metadata,
     )
     uow.reservations.add(reservation)
     return ReservationResult(reservation, Balance.of(account), True, cmd.metadata)

@@ -13,6 +13,7 @@ from domain.errors import (
     ReservationExpired,
     ReservationMismatch,
 )
+from domain.ledger import Metadata
 from domain.money import Money
 
 LONGEST_HOLD = timedelta(days=90)
@@ -36,6 +37,8 @@ class Reservation:
     created_at: datetime | None = None
     closed_at: datetime | None = None
     expires_at: datetime | None = None
+    metadata: Metadata = ()
+    """The pairs the reserving request carried."""
 
     def copy(self) -> Reservation:
         return Reservation(
@@ -48,6 +51,7 @@ class Reservation:
             self.created_at,
             self.closed_at,
             self.expires_at,
+            self.metadata,
         )
 
     @staticmethod

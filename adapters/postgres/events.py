@@ -15,7 +15,7 @@ from typing import Any, Self
 
 from adapters.postgres.session import Session
 from adapters.postgres.sql import Db, Sql
-from adapters.postgres.statements import pairs_of
+from adapters.postgres.write_set import pairs_of
 from application.events import Event, StoredEvent
 from application.ports import Events
 from application.relay import Lease, Outbox, OutboxState

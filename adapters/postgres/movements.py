@@ -22,7 +22,15 @@ import asyncpg
 from adapters.postgres.errors import LOCK_NOT_AVAILABLE, sqlstate, translate
 from adapters.postgres.session import Session
 from adapters.postgres.sql import Sql
-from adapters.postgres.write_set import Insert, Json, Update, Write, WriteSet, metadata_json
+from adapters.postgres.write_set import (
+    Insert,
+    Json,
+    Update,
+    Write,
+    WriteSet,
+    metadata_json,
+    pairs_of,
+)
 from application.errors import RequestInProgress, RowsBusy
 from application.events import Event
 from application.ports import (
@@ -89,6 +97,7 @@ class ReservationRow(NamedTuple):
     created_at: datetime | None
     closed_at: datetime | None
     expires_at: datetime | None
+    metadata: Json | None
 
 
 class ReservationEnd(NamedTuple):
@@ -287,6 +296,7 @@ def _reservation(r: Reservation) -> ReservationRow:
         r.created_at,
         r.closed_at,
         r.expires_at,
+        metadata_json(r.metadata),
     )
 
 
@@ -360,4 +370,5 @@ def reservation_of(row: Sequence[Any]) -> Reservation:
         created,
         closed,
         expires,
+        pairs_of(row[9]),
     )

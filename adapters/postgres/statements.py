@@ -31,18 +31,11 @@ from adapters.postgres.tables import (
     transaction_tags,
     transactions,
 )
+from adapters.postgres.write_set import pairs_of
 from application.ports import StatementRow, Statements
 from application.statement_query import StatementQuery, StatementSort
-from domain.ledger import Metadata
 
 _e, _t, _s, _g = entries.c, transactions.c, services.c, transaction_tags.c
-
-
-def pairs_of(document: str | dict[str, str] | None) -> Metadata:
-    """A transaction's metadata column (as the pool's codec decodes jsonb: an object;
-    as plain asyncpg does: its text; NULL: none) as sorted pairs."""
-    found: dict[str, str] = json.loads(document) if isinstance(document, str) else document or {}
-    return tuple(sorted(found.items()))
 
 
 _ID = bindparam("entry_id", type_=BigInteger)

@@ -79,6 +79,7 @@ reservations = Table(
     Column("created_at", TimestampTZ, nullable=False),
     Column("closed_at", TimestampTZ),
     Column("expires_at", TimestampTZ),
+    Column("metadata", JSONB),
 )
 
 services = Table(

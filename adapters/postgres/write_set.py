@@ -37,6 +37,13 @@ def metadata_json(metadata: Sequence[tuple[str, str]]) -> Json | None:
     return Json(json.dumps(dict(metadata), ensure_ascii=False)) if metadata else None
 
 
+def pairs_of(document: str | dict[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """A metadata column (as the pool's codec decodes jsonb: an object; as plain
+    asyncpg does: its text; NULL: none) as sorted pairs."""
+    found: dict[str, str] = json.loads(document) if isinstance(document, str) else document or {}
+    return tuple(sorted(found.items()))
+
+
 _SQL_TYPES: dict[type, str] = {
     Json: "jsonb",
     int: "bigint",

@@ -15,6 +15,7 @@ from application.get_balance import get_balance
 from application.limits import SetLimits, get_limits, set_limits
 from application.move import Move, move
 from application.recognize import Recognize, recognize
+from application.reservations import get_reservation
 from application.reserve import Reserve, reserve
 from application.statement import build_query, statement
 from application.transfer import Transfer, transfer
@@ -247,6 +248,21 @@ async def test_metadata_is_kept_with_the_transaction_and_found_by_the_statement(
     assert [line.kind.value for line in other.lines] == ["movement_in"]
     nothing = await statement(build_query(1, metadata=(("order", "79"),)), adapter.uow)
     assert nothing.lines == []
+
+
+async def test_a_reservation_read_back_carries_the_metadata_it_was_made_with(
+    adapter: Adapter,
+) -> None:
+    await run(adapter, deposit, Deposit(1, rub("100")))
+    tags = (("cart", "c-9"), ("order", "77"))
+    await run(adapter, reserve, Reserve(1, 5, 77, rub("10"), metadata=tags))
+    await run(adapter, reserve, Reserve(1, 5, 78, rub("10")))
+    # Recognizing with pairs of its own: those stay with the recognition's transaction.
+    await run(adapter, recognize, Recognize(77, 1, 5, rub("10"), metadata=(("invoice", "1"),)))
+    tagged = await get_reservation(adapter.uow, adapter.movements.look_at, 77)
+    plain = await get_reservation(adapter.uow, adapter.movements.look_at, 78)
+    assert (tagged.metadata, tagged.reservation.metadata) == (tags, tags)
+    assert (plain.metadata, plain.reservation.metadata) == ((), ())
 
 
 async def test_metadata_walks_by_cursor_like_any_filter(adapter: Adapter) -> None:

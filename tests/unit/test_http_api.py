@@ -526,3 +526,11 @@ def test_a_refusal_about_a_user_or_an_order_names_the_field(api: Api) -> None:
         assert [e["field"] for e in problem["errors"]] == [field], problem
     missing = api.client.get("/v1/users/9/balance").json()
     assert [e["field"] for e in missing["errors"]] == ["user_id"], missing
+
+
+def test_a_reservation_read_back_shows_the_metadata_it_was_made_with(api: Api) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
+    body = {"user_id": 1, "service_id": 5, "order_id": 31, "amount": "1", "metadata": {"cart": "9"}}
+    assert api.post("/v1/reservations", body).status_code == 201
+    read = api.client.get("/v1/reservations/31").json()
+    assert read["metadata"] == {"cart": "9"}, read
