@@ -404,7 +404,7 @@ async def get_user_transactions(
     query = build_query(
         user_id,
         limit=limit,
-        page=_page(page),
+        page=_whole(page, "page", MAX_PAGE),
         cursor=cursor,
         sort=None if sort is None else StatementSort(_one_of(sort, "sort", ("date", "amount"))),
         descending=None if order is None else _one_of(order, "order", ("desc", "asc")) == "desc",
@@ -453,20 +453,13 @@ def _one_of(value: str | None, field: str, allowed: tuple[str, ...]) -> str | No
     return value
 
 
-def _user_id(text: str | None) -> int | None:
-    """Read here, as text: Litestar takes the text "null" for no value of an optional int."""
+def _whole(text: str | None, field: str, most: int) -> int | None:
+    """An optional query integer, read here as text: Litestar takes the text "null" for
+    no value of an optional int."""
     if text is None:
         return None
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_ID):
-        raise invalid_field("user_id", f"must be a whole number from 1 to {MAX_ID}")
-    return int(text)
-
-
-def _page(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE):
-        raise invalid_field("page", f"must be a whole number from 1 to {MAX_PAGE}")
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= most):
+        raise invalid_field(field, f"must be a whole number from 1 to {most}")
     return int(text)
 
 
@@ -526,7 +519,7 @@ async def get_events(
     later gets one below N. Poll with `after` = the previous page's `next_after`. One
     event per user a ledger transaction touches, one per limit change (README,
     decision 41); the same messages the relay publishes to RabbitMQ."""
-    found = await events_after(services.uow, after, limit, _user_id(user_id))
+    found = await events_after(services.uow, after, limit, _whole(user_id, "user_id", MAX_ID))
     return EventsPage([event_out(e) for e in found], found[-1].event_id if found else after)
 
 

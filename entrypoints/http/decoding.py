@@ -15,6 +15,8 @@ import msgspec
 from litestar.dto import MsgspecDTO
 from litestar.typing import FieldDefinition
 
+from entrypoints.http.schemas import METADATA_KEY, NO_CONTROL, PRINTABLE_ASCII, SOME_TEXT
+
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -119,12 +121,10 @@ _KINDS = {
     "datetime": "a date and time (RFC 3339)",
 }
 _PATTERNS = {
-    r"^[^\x00-\x1f\x7f]*$": "must not contain control characters",
-    r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$": (
-        "must have text and no control characters"
-    ),
-    r"^[A-Za-z0-9_.-]+$": "must be of A-Z a-z 0-9 _ . - only",
-    r"^[\x20-\x7e]+$": "must be printable ASCII",
+    NO_CONTROL: "must not contain control characters",
+    SOME_TEXT: "must have text and no control characters",
+    METADATA_KEY: "must be of A-Z a-z 0-9 _ . - only",
+    PRINTABLE_ASCII: "must be printable ASCII",
 }
 
 

@@ -4,6 +4,7 @@ so a scrape answered by any worker shows the whole server."""
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -103,19 +104,24 @@ def _get() -> _Metrics:
     return _metrics
 
 
-_request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+# The labelled series, found once per label values: `labels()` takes a lock and builds
+# a key on every call.
+@functools.cache
+def _request_series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    m = _get()
+    return m.requests.labels(method, route, str(status)), m.latency.labels(method, route)
+
+
+@functools.cache
+def _movement_series(kind: str) -> tuple[Any, Any]:
+    m = _get()
+    return m.movements.labels(kind), m.moved.labels(kind)
 
 
 def request_done(method: str, route: str, status: int, seconds: float) -> None:
-    # The labelled series, found once per (method, route, status): `labels()` takes a
-    # lock and builds a key on every call.
-    series = _request_series.get((method, route, status))
-    if series is None:
-        m = _get()
-        series = (m.requests.labels(method, route, str(status)), m.latency.labels(method, route))
-        _request_series[(method, route, status)] = series
-    series[0].inc()
-    series[1].observe(seconds)
+    count, latency = _request_series(method, route, status)
+    count.inc()
+    latency.observe(seconds)
 
 
 _in_use = -1
@@ -165,20 +171,14 @@ def refused(reason: str) -> None:
     _get().refusals.labels(reason).inc()
 
 
-_movement_series: dict[str, tuple[Any, Any]] = {}
-
-
 class MovementMetrics:
     """The application's MovementObserver: counts what the runner applied or replayed."""
 
     def applied(self, kind: str, amount_kopecks: int | None) -> None:
-        series = _movement_series.get(kind)
-        if series is None:
-            m = _get()
-            series = _movement_series[kind] = (m.movements.labels(kind), m.moved.labels(kind))
-        series[0].inc()
+        count, moved = _movement_series(kind)
+        count.inc()
         if amount_kopecks:
-            series[1].inc(amount_kopecks / 100)
+            moved.inc(amount_kopecks / 100)
 
     def replayed(self, kind: str) -> None:
         _get().replays.labels(kind).inc()

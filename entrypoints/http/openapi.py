@@ -168,13 +168,12 @@ def _problem_example(route: str, status: str, description: str) -> bytes:
         return refusal(RequestInProgress()).body
     if status == "409" and route == "/v1/deposits":
         return refusal(BalanceLimit(1, 99_999_999_999_999_900, 1_000, MAX_BALANCE_KOPECKS)).body
-    if status == "422" and _moves_money(route):
+    if status == "422" and route in _MONEY_PATHS:
         return bad_amounts(["amount"]).body
     return _PROBLEM_EXAMPLES[status]
 
 
-def _moves_money(route: str) -> bool:
-    return route in {money.path.replace(":int", "") for money in MONEY_ROUTES}
+_MONEY_PATHS = frozenset(money.path.replace(":int", "") for money in MONEY_ROUTES)
 
 
 _PATH_EXAMPLES: dict[str, Any] = {

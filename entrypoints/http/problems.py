@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any, NamedTuple
@@ -147,13 +148,12 @@ def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
 
 
 def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:
-    fields = [e.field for e in error.errors]
     if (
         error.status == 422
-        and fields
+        and error.errors
         and all(is_amount(e.field) and e.message != "is required" for e in error.errors)
     ):
-        return _response(bad_amounts(fields))
+        return _response(bad_amounts([e.field for e in error.errors]))
     slug = {400: "malformed-request", 415: "unsupported-media-type"}.get(
         error.status, "validation-failed"
     )
@@ -209,18 +209,26 @@ def _wrong_path_parameter(request: Request[Any, Any, Any]) -> str | None:
     for route in request.app.routes:
         if ":int}" not in route.path or request.method not in getattr(route, "methods", ()):
             continue
-        names, pattern, end = [], "", 0
-        for found in _PATH_PARAMETER.finditer(route.path):
-            pattern += re.escape(route.path[end : found.start()]) + "([^/]+)"
-            names.append((found.group(1), found.group(2)))
-            end = found.end()
-        matched = re.fullmatch(pattern + re.escape(route.path[end:]), path)
+        pattern, params = _any_segment(route.path)
+        matched = pattern.fullmatch(path)
         if matched is None:
             continue
-        for (name, kind), value in zip(names, matched.groups(), strict=True):
+        for (name, kind), value in zip(params, matched.groups(), strict=True):
             if kind == "int" and not _WHOLE_NUMBER.fullmatch(value):
                 return name
     return None
+
+
+@functools.cache
+def _any_segment(template: str) -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
+    """A route template as a pattern taking any text for each parameter, and the
+    parameters' (name, type); made once per template."""
+    pattern, end = "", 0
+    for found in _PATH_PARAMETER.finditer(template):
+        pattern += re.escape(template[end : found.start()]) + "([^/]+)"
+        end = found.end()
+    params = tuple((f.group(1), f.group(2)) for f in _PATH_PARAMETER.finditer(template))
+    return re.compile(pattern + re.escape(template[end:])), params
 
 
 def failure(method: str, path: str, error: Exception) -> Answer:

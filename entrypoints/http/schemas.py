@@ -53,6 +53,7 @@ METADATA_KEY = r"^[A-Za-z0-9_.-]+$"
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 # Text with something to read: not only spaces, and no control character anywhere.
 SOME_TEXT = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+PRINTABLE_ASCII = r"^[\x20-\x7e]+$"
 Metadata = Annotated[
     dict[
         Annotated[str, Meta(min_length=1, max_length=MAX_METADATA_KEY, pattern=METADATA_KEY)],
@@ -260,7 +261,7 @@ KeyText = Annotated[
     Meta(
         min_length=1,
         max_length=255,
-        pattern=r"^[\x20-\x7e]+$",
+        pattern=PRINTABLE_ASCII,
         description="1..255 printable ASCII, with the Idempotency-Key header's meaning",
     ),
 ]
@@ -343,11 +344,7 @@ class BatchResponse(Struct, frozen=True):
 class ServiceNameRequest(Request):
     name: Annotated[
         str,
-        Meta(
-            min_length=1,
-            max_length=200,
-            pattern=r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$",
-        ),
+        Meta(min_length=1, max_length=200, pattern=SOME_TEXT),
     ]
 
 
