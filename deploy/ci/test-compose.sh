@@ -15,13 +15,17 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
 fi
 started=""
+work="$(mktemp -d)"
+cleanup() {
+  if [ -n "$started" ]; then kill "$started" 2>/dev/null; wait "$started" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 if ! docker info >/dev/null 2>&1; then
-  state="$(mktemp -d)"
-  dockerd --pidfile "$state/dockerd.pid" >"$state/dockerd.log" 2>&1 &
+  dockerd --pidfile "$work/dockerd.pid" >"$work/dockerd.log" 2>&1 &
   started=$!
-  trap 'kill "$started" 2>/dev/null; wait "$started" 2>/dev/null || true' EXIT
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
-  docker info >/dev/null 2>&1 || { cat "$state/dockerd.log"; exit 1; }
+  docker info >/dev/null 2>&1 || { cat "$work/dockerd.log"; exit 1; }
   echo "test-compose: started dockerd (pid $started)"
 fi
 bash deploy/ci/bases/build.sh
@@ -29,14 +33,10 @@ bash deploy/ci/bases/build.sh
 # Both composes users have: Debian bookworm's docker-compose 1.29, and v2 (the
 # `docker compose` plugin) from Debian's stable release, where bookworm has none:
 # its package holds one static binary, taken out of the .deb, not installed.
-v2="$(command -v docker-compose-v2 || true)"
 if docker compose version >/dev/null 2>&1; then
   v2="docker compose"
-elif [ -z "$v2" ]; then
-  mirror="$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)"
-  mirror="${mirror:-http://deb.debian.org/debian}"
-  work="$(mktemp -d)"
-  trap 'rm -rf "$work"; [ -n "$started" ] && { kill "$started" 2>/dev/null; wait "$started" 2>/dev/null || true; }' EXIT
+else
+  mirror="$(bash deploy/ci/debian-mirror.sh)"
   curl -fsS -o "$work/Packages.xz" "$mirror/dists/stable/main/binary-amd64/Packages.xz"
   pool="$(xz -dc "$work/Packages.xz" \
     | awk '/^Package: docker-compose$/{f=1} f&&/^Filename:/{print $2; f=0}' | head -n1)"

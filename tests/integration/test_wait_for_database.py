@@ -4,21 +4,15 @@ start), and gives up after DB_WAIT seconds."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from adapters.postgres.engine import wait_for_database
+from tests.servers import free_port
 
 pytestmark = pytest.mark.postgres
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _via(url: str, port: int) -> str:
@@ -39,7 +33,7 @@ async def _open_upstream(url: str) -> tuple[asyncio.StreamReader, asyncio.Stream
 
 async def test_a_database_that_starts_later_is_waited_for(pg_url: str) -> None:
     """Nothing listens on the port for a second; then it forwards to the real server."""
-    port = _free_port()
+    port = free_port()
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -69,5 +63,5 @@ async def test_a_database_that_starts_later_is_waited_for(pg_url: str) -> None:
 async def test_waiting_ends_after_the_time_given() -> None:
     started = time.monotonic()
     with pytest.raises(ConnectionRefusedError):
-        await wait_for_database(f"postgresql://postgres@127.0.0.1:{_free_port()}/x", seconds=1.5)
+        await wait_for_database(f"postgresql://postgres@127.0.0.1:{free_port()}/x", seconds=1.5)
     assert 1.0 <= time.monotonic() - started < 5

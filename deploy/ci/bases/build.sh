@@ -13,8 +13,7 @@
 # pip and uv inside a build reach the package index the way the host does.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-mirror="${DEBIAN_MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}"
-mirror="${mirror:-http://deb.debian.org/debian}"
+mirror="$(bash "$here/../debian-mirror.sh")"
 
 present() { docker image inspect "$1" >/dev/null 2>&1; }
 stand_in() {
