@@ -102,7 +102,7 @@ class RelayObserver(Protocol):
 @dataclass(slots=True)
 class RelaySettings:
     batch: int = 1000
-    in_flight: int = 2
+    in_flight: int = 4
     """Batches published and awaiting their confirms at once."""
     lease_ms: int = 5000
     idle_seconds: float = 0.05

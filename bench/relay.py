@@ -1,13 +1,14 @@
 """The relay: events a second to RabbitMQ with publisher confirms, and how far events lag
 behind under the reserve load.
 
-1. Drain: 200,000 events seeded into the outbox, one relay (this process) publishes
-   them to a topic exchange with one durable queue bound (so the broker writes every
-   message, as in production) and marks them sent: events a second, and the relay's
-   CPU per 1,000 events.
+1. Drain, once a round: 200,000 events seeded into the outbox, one relay (this
+   process) publishes them to a topic exchange with one durable queue bound (so the
+   broker writes every message, as in production) and marks them sent: events a
+   second, and the relay's CPU per 1,000 events.
 2. Lag: `balance serve` (2 workers, the relay beside them) under wrk's reserve load
-   (64 connections, 10 s), the age of the oldest unsent event sampled every 100 ms:
-   p50, p99, max; the same load without a broker, for the throughput it costs.
+   (64 connections, 10 s), from when the relay holds its lease, the age of the
+   oldest unsent event sampled every 100 ms: p50, p99, max; the same load without a
+   broker, for the throughput it costs.
 
     .venv/bin/python -m bench.relay --url postgresql://postgres@127.0.0.1:5432/postgres
 """
@@ -54,7 +55,9 @@ async def drop(connection: aio_pika.abc.AbstractRobustConnection, exchange: str)
 
 async def drain(url: str) -> dict[str, float]:
     db = await asyncpg.connect(url)
-    try:
+    try:  # a fresh outbox each drain
+        await db.execute("TRUNCATE events")
+        await db.execute("UPDATE event_relay SET sent_upto = 0")
         await db.execute(
             """
             INSERT INTO events (event_id, user_id, user_seq, type, transaction_id, amount,
@@ -117,6 +120,19 @@ async def sample_lag(url: str, until: asyncio.Event) -> list[float]:
     return ages
 
 
+async def relay_ready(url: str) -> None:
+    """Until the server's relay holds the lease, connected to the broker (at most 30 s)."""
+    db = await asyncpg.connect(url)
+    try:
+        for _ in range(600):
+            if await db.fetchval("SELECT broker = 'connected' FROM event_relay"):
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await db.close()
+    raise RuntimeError("the relay did not connect within 30 s")
+
+
 async def lag(url: str, args: argparse.Namespace, relay: bool) -> dict[str, float]:
     db = await asyncpg.connect(url)
     try:  # what earlier runs left unsent (with no broker) is not this run's lag
@@ -131,7 +147,10 @@ async def lag(url: str, args: argparse.Namespace, relay: bool) -> dict[str, floa
     server = ServerProcess(env, workers=2, port=args.port)
     server.start()
     try:
-        await asyncio.sleep(1)  # the relay connects
+        if relay:  # the lag under load, not the relay's start-up: wait for its lease
+            await relay_ready(url)
+        else:
+            await asyncio.sleep(1)
         done = asyncio.Event()
         sampling = asyncio.create_task(sample_lag(url, done))
         rps, _, p99, errors = await asyncio.to_thread(run_wrk, args.port, "reserve", args)
@@ -152,8 +171,8 @@ async def lag(url: str, args: argparse.Namespace, relay: bool) -> dict[str, floa
 
 async def main(args: argparse.Namespace) -> None:
     url = await prepare(args.url, USERS)
-    if not args.lag_only:
-        print("drain:", await drain(url), flush=True)
+    for round_ in range(0 if args.lag_only else args.rounds):
+        print(f"drain {round_ + 1}:", await drain(url), flush=True)
     for round_ in range(args.rounds):
         print(f"round {round_ + 1} relay:", await lag(url, args, relay=True), flush=True)
         print(f"round {round_ + 1} no broker:", await lag(url, args, relay=False), flush=True)

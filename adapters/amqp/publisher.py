@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aiormq import spec
+from aiormq.abc import ChannelFrame
+from pamqp.body import ContentBody
+from pamqp.header import ContentHeader
 
 from adapters.event_message import encode_event
 from application.events import StoredEvent
@@ -66,30 +71,64 @@ class AmqpPublisher(Publisher):
         )
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
-        """Straight to aio-pika's underlying channel (aiormq): its Message and Exchange
-        wrappers cost a fifth of the relay's CPU per event, and add nothing here."""
+        """The whole batch as one write on aio-pika's underlying channel (aiormq): its
+        frames marshalled together and written at once, a confirmation registered for
+        each delivery tag, all awaited together. One `basic_publish` a message cost
+        half of the relay's CPU (a lock, a timeout, a queued write and a socket write
+        each); the channel's lock is held for the batch, so no other frame on this
+        channel comes between a message's method, header and body."""
         if self._channel is None or self._channel.is_closed:
             raise PublishFailed("not connected")
         channel = await self._channel.get_underlay_channel()
-        name = self._exchange_name
         try:
             async with asyncio.timeout(self._timeout):
-                await asyncio.gather(
-                    *(
-                        channel.basic_publish(
-                            encode_event(e),
-                            exchange=name,
-                            routing_key=routing_key(e),
-                            properties=properties_of(e),
-                        )
-                        for e in events
-                    )
-                )
+                confirms = await _write_batch(channel, self._exchange_name, events)
+                answers = [await confirm for confirm in confirms]
         except Exception as error:
             raise PublishFailed(f"{type(error).__name__}: {error}") from error
+        refused = [answer for answer in answers if not isinstance(answer, spec.Basic.Ack)]
+        if refused:
+            raise PublishFailed(f"the broker refused {len(refused)} event(s): {refused[0]!r}")
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
         self._channel = self._exchange = None
         if connection is not None:
             await connection.close()
+
+
+def _frames(
+    events: Sequence[StoredEvent], exchange: str, most: int
+) -> list[spec.Basic.Publish | ContentHeader | ContentBody]:
+    """Each event's method, header and body frames (the body split at `most` bytes)."""
+    frames: list[spec.Basic.Publish | ContentHeader | ContentBody] = []
+    for stored in events:
+        body = encode_event(stored)
+        frames.append(spec.Basic.Publish(exchange=exchange, routing_key=routing_key(stored)))
+        frames.append(ContentHeader(properties=properties_of(stored), body_size=len(body)))
+        frames.extend(ContentBody(body[i : i + most]) for i in range(0, len(body), most))
+    return frames
+
+
+async def _write_batch(
+    underlay: aiormq.abc.AbstractChannel, exchange: str, events: Sequence[StoredEvent]
+) -> list[asyncio.Future[Any]]:
+    """Every event's frames in one write, under the channel's lock, with each delivery
+    tag's confirmation registered where the channel resolves acks and nacks."""
+    if not isinstance(underlay, aiormq.Channel):
+        raise PublishFailed(f"unexpected channel {type(underlay).__name__}")
+    channel = underlay
+    frames = _frames(events, exchange, channel.max_content_size)
+    async with channel.lock:
+        first = channel.delivery_tag + 1
+        channel.delivery_tag += len(events)
+        confirms = [channel.create_future() for _ in events]
+        channel.confirmations.update(zip(range(first, first + len(events)), confirms, strict=True))
+        written = channel.create_future()
+        await channel.write_queue.put(
+            ChannelFrame.marshall(
+                channel_number=channel.number, frames=frames, drain_future=written
+            )
+        )
+        await written
+    return confirms
