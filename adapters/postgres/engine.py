@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.postgres.events import PostgresOutbox
-from adapters.postgres.session import Engine, Session
+from adapters.postgres.session import Engine
 from adapters.postgres.sql import compile_sql
 from application.ports import DatabaseStatus
 
@@ -109,24 +109,22 @@ _STATUS = compile_sql(
 
 
 async def database_status(engine: Engine, head: str) -> DatabaseStatus:
-    """Ready when the server answers, is the primary, and its schema is at `head`."""
-    try:
-        async with Session(engine) as session:
-            row = await session.db.row(_STATUS)
-    except Exception as error:
-        return DatabaseStatus("unreachable", "", f"database unreachable: {type(error).__name__}")
-    assert row is not None
-    role = "standby" if row["standby"] else "primary"
-    if row["standby"]:
-        return DatabaseStatus(role, row["server"], "connected to a standby: no primary reachable")
-    if row["version_num"] != head:
-        return DatabaseStatus(role, row["server"], f"schema at {row['version_num']}, needs {head}")
+    """Ready when the server answers, is the primary, and its schema is at `head`; with
+    the outbox's state, read on the same connection once the schema is known to have it."""
     try:
         async with PostgresOutbox(engine) as outbox:
-            events = await outbox.state()
+            row = await outbox.db.row(_STATUS)
+            assert row is not None
+            role = "standby" if row["standby"] else "primary"
+            if row["standby"]:
+                problem = "connected to a standby: no primary reachable"
+                return DatabaseStatus(role, row["server"], problem)
+            if row["version_num"] != head:
+                problem = f"schema at {row['version_num']}, needs {head}"
+                return DatabaseStatus(role, row["server"], problem)
+            return DatabaseStatus(role, row["server"], events=await outbox.state())
     except Exception as error:
         return DatabaseStatus("unreachable", "", f"database unreachable: {type(error).__name__}")
-    return DatabaseStatus(role, row["server"], events=events)
 
 
 def _upgrade(connection: Connection) -> None:
