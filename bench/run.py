@@ -18,6 +18,7 @@ import asyncio
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -78,6 +79,9 @@ class Run:
     # The histogram bucket (an upper bound) holding the median and the 90th percentile.
     batch_p50: list[float] = field(default_factory=list)
     batch_p90: list[float] = field(default_factory=list)
+    # Where the machine's cores went over the load: CORES' parts, in cores (CPU
+    # seconds a second), one dict per round.
+    cores: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +91,22 @@ class Scenario:
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
+CORES = ("service", "PostgreSQL", "wrk", "other", "idle", "stolen")
+
+
+def machine_cpu_seconds() -> tuple[float, float, float]:
+    """The whole machine's CPU time so far (/proc/stat): busy, idle and stolen (what
+    the hypervisor gave to other guests: these are shared virtual machines)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks[:8]
+    busy = user + nice + system + irq + softirq
+    return busy / _TICK, (idle + iowait) / _TICK, steal / _TICK
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's finished children (wrk, once it is waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def postgres_cpu_seconds() -> float:
@@ -261,11 +281,18 @@ def measure(url: str, scenario: str, args: argparse.Namespace, balance: Path, in
     server = start_server(url, args, balance)
     try:
         pg_0, app_0 = postgres_cpu_seconds(), service_cpu_seconds(server)
+        wrk_0, machine_0, started = children_cpu_seconds(), machine_cpu_seconds(), time.monotonic()
         requests, p50, p99, errors = run_wrk(args.port, scenario, args)
+        seconds = time.monotonic() - started
         rps = requests * MOVEMENTS.get(scenario, 1)  # movements a second
         done = rps * args.duration
-        into.pg_cpu_ms.append(1000 * (postgres_cpu_seconds() - pg_0) / done)
-        into.app_cpu_ms.append(1000 * (service_cpu_seconds(server) - app_0) / done)
+        pg, app = postgres_cpu_seconds() - pg_0, service_cpu_seconds(server) - app_0
+        wrk = children_cpu_seconds() - wrk_0
+        busy, idle, stolen = (b - a for a, b in zip(machine_0, machine_cpu_seconds(), strict=True))
+        into.pg_cpu_ms.append(1000 * pg / done)
+        into.app_cpu_ms.append(1000 * app / done)
+        parts = (app, pg, wrk, max(busy - app - pg - wrk, 0.0), idle, stolen)
+        into.cores.append({name: cpu / seconds for name, cpu in zip(CORES, parts, strict=True)})
         into.rss_mb.append(worker_rss_mb(server))
         mean_batch, median_batch, p90_batch = batch_sizes(server)
         into.batch.append(mean_batch)
@@ -373,7 +400,28 @@ def table(results: dict[str, Scenario], pgbench: list[float], args: argparse.Nam
             f" | {med(tree.batch):.1f}{_spread(tree)} | {med(tree.pg_cpu_ms):.3f} ({base_cpu})"
             f" | {med(tree.app_cpu_ms):.3f} ({base_app}) |"
         )
+    lines += _cores(results)
     return "\n".join(lines) + "\n"
+
+
+def _cores(results: dict[str, Scenario]) -> list[str]:
+    """Where the machine's cores went while wrk loaded this tree: medians per part."""
+    med = statistics.median
+    lines = [
+        "",
+        "Where the cores went while wrk loaded this tree (cores: CPU seconds a second of"
+        " the window, medians of the rounds; /proc/stat and each process's own times;"
+        " other: the rest of the machine's busy time, the broker and the kernel among it;"
+        " stolen: taken by the hypervisor for other guests):",
+        "",
+        f"| scenario | {' | '.join(CORES)} |",
+        f"|---|{'---:|' * len(CORES)}",
+    ]
+    for name, s in results.items():
+        if s.tree.cores:
+            parts = [med(r[part] for r in s.tree.cores) for part in CORES]
+            lines.append(f"| {name} | {' | '.join(f'{v:.2f}' for v in parts)} |")
+    return lines
 
 
 def _spread(run: Run) -> str:
