@@ -23,7 +23,7 @@ from application.errors import (
 from domain import errors as rules
 from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
 from entrypoints.http import metrics
-from entrypoints.http.decoding import RequestInvalid
+from entrypoints.http.decoding import RequestInvalid, parameter_sentence
 from entrypoints.http.schemas import Problem, ProblemField
 
 logger = logging.getLogger("balance.http")
@@ -178,7 +178,7 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
             body = [ProblemField("body", "a JSON body is required")]
             return problem(400, "malformed-request", "a JSON body is required", body)
         fields = [
-            ProblemField(str(e.get("key", "")), str(e.get("message", "")))
+            ProblemField(str(e.get("key", "")), parameter_sentence(str(e.get("message", ""))))
             for e in error.extra
             if isinstance(e, dict)
         ]

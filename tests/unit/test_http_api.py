@@ -425,6 +425,13 @@ def test_a_missing_or_bad_query_parameter_is_a_422_naming_it_in_plain_words(api:
     assert zero.status_code == 422, zero.text
     assert [e["field"] for e in zero.json()["errors"]] == ["limit"]
     assert "?" not in zero.json()["detail"], "the detail names the field, not the URL"
+    assert zero.json()["errors"][0]["message"] == "must be at least 1"
+    text = api.client.get("/v1/events?after=abc&limit=5000")
+    assert text.status_code == 422, text.text
+    assert text.json()["errors"] == [
+        {"field": "after", "message": "must be a whole number"},
+        {"field": "limit", "message": "must be at most 1000"},
+    ]
 
 
 def test_a_cursor_of_one_users_statement_is_refused_on_anothers(api: Api) -> None:
