@@ -141,19 +141,43 @@ class Cluster:
         return node
 
 
-def kill_all_of(node: Node) -> None:
+def kill_all_of(node: Node, seconds: float = 15) -> None:
     """SIGKILL the node's pg_autoctl and every process under it (its services set
-    their own titles), and any process whose command line names its data folder."""
-    table = processes()
+    their own titles), and any process whose command line names its data folder;
+    again until none is left alive: a supervisor can start a child between the
+    look at the process table and its own kill (once, pg_autoctl started the
+    postmaster again and the node "left down" answered)."""
+    deadline = time.monotonic() + seconds
+    while doomed := _processes_of(node):
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if node.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                node.process.wait(timeout=0.2)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{node.name}: processes still alive: {sorted(doomed)}")
+        time.sleep(0.2)
+
+
+def _processes_of(node: Node) -> set[int]:
+    """The node's live processes (zombies, already dead, are not counted)."""
+    table = [p for p in processes() if _alive(p.pid)]
     doomed = {p.pid for p in table if str(node.folder) in p.command}
-    if node.process is not None:
+    if node.process is not None and node.process.poll() is None:
         doomed.add(node.process.pid)
     while grown := {p.pid for p in table if p.parent in doomed} - doomed:
         doomed |= grown
     doomed.discard(os.getpid())
-    for pid in doomed:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    return doomed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _start(node: Node, command: str, log: Path) -> None:
