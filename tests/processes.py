@@ -15,6 +15,7 @@ class Process:
     name: str
     command: str
     cpu_ticks: int  # user + system, in clock ticks
+    state: str  # R, S, D, ... Z a zombie (dead, not yet waited for)
 
 
 def processes() -> list[Process]:
@@ -34,6 +35,7 @@ def processes() -> list[Process]:
                     name,
                     command,
                     int(fields[11]) + int(fields[12]),
+                    fields[0],
                 )
             )
     return found

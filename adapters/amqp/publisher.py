@@ -82,13 +82,10 @@ class AmqpPublisher(Publisher):
         channel = await self._channel.get_underlay_channel()
         try:
             async with asyncio.timeout(self._timeout):
-                confirms = await _write_batch(channel, self._exchange_name, events)
-                answers = [await confirm for confirm in confirms]
+                for confirm in await _write_batch(channel, self._exchange_name, events):
+                    await confirm  # a nack raises (aiormq's DeliveryError)
         except Exception as error:
             raise PublishFailed(f"{type(error).__name__}: {error}") from error
-        refused = [answer for answer in answers if not isinstance(answer, spec.Basic.Ack)]
-        if refused:
-            raise PublishFailed(f"the broker refused {len(refused)} event(s): {refused[0]!r}")
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -111,13 +108,12 @@ def _frames(
 
 
 async def _write_batch(
-    underlay: aiormq.abc.AbstractChannel, exchange: str, events: Sequence[StoredEvent]
+    channel: aiormq.abc.AbstractChannel, exchange: str, events: Sequence[StoredEvent]
 ) -> list[asyncio.Future[Any]]:
     """Every event's frames in one write, under the channel's lock, with each delivery
     tag's confirmation registered where the channel resolves acks and nacks."""
-    if not isinstance(underlay, aiormq.Channel):
-        raise PublishFailed(f"unexpected channel {type(underlay).__name__}")
-    channel = underlay
+    if not isinstance(channel, aiormq.Channel):
+        raise PublishFailed(f"unexpected channel {type(channel).__name__}")
     frames = _frames(events, exchange, channel.max_content_size)
     async with channel.lock:
         first = channel.delivery_tag + 1

@@ -128,7 +128,7 @@ _PATTERNS = {
 }
 
 
-def sentence(text: str) -> str:
+def _sentence(text: str) -> str:
     """msgspec's message in plain words: "must be a whole number, not a string"."""
     if found := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", text):
         want, got = (_KINDS.get(k, k) for k in found.groups())
@@ -147,12 +147,12 @@ def sentence(text: str) -> str:
 def parameter_sentence(text: str) -> str:
     """A query or header parameter's message: as a body field's, but a parameter is
     always text, so a number written as something else is not "a string"."""
-    return re.sub(r", not a string$", "", sentence(text))
+    return re.sub(r", not a string$", "", _sentence(text))
 
 
 def _validation_problem(message: str) -> RequestInvalid:
     match = _FIELD_PATH.search(message)
-    text = sentence(message[: match.start()] if match else message)
+    text = _sentence(message[: match.start()] if match else message)
     missing = re.match(r"Object missing required field `(\w+)`", text)
     unknown = re.match(r"Object contains unknown field `(\w+)`", text)
     prefix = match.group(1) if match and match.group(1) else ""

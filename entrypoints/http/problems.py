@@ -223,12 +223,12 @@ def _wrong_path_parameter(request: Request[Any, Any, Any]) -> str | None:
 def _any_segment(template: str) -> tuple[re.Pattern[str], tuple[tuple[str, str], ...]]:
     """A route template as a pattern taking any text for each parameter, and the
     parameters' (name, type); made once per template."""
-    pattern, end = "", 0
+    pattern, end, params = "", 0, []
     for found in _PATH_PARAMETER.finditer(template):
         pattern += re.escape(template[end : found.start()]) + "([^/]+)"
+        params.append((found.group(1), found.group(2)))
         end = found.end()
-    params = tuple((f.group(1), f.group(2)) for f in _PATH_PARAMETER.finditer(template))
-    return re.compile(pattern + re.escape(template[end:])), params
+    return re.compile(pattern + re.escape(template[end:])), tuple(params)
 
 
 def failure(method: str, path: str, error: Exception) -> Answer:

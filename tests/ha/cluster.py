@@ -162,7 +162,7 @@ def kill_all_of(node: Node, seconds: float = 15) -> None:
 
 def _processes_of(node: Node) -> set[int]:
     """The node's live processes (zombies, already dead, are not counted)."""
-    table = [p for p in processes() if _alive(p.pid)]
+    table = [p for p in processes() if p.state not in ("Z", "X")]
     doomed = {p.pid for p in table if str(node.folder) in p.command}
     if node.process is not None and node.process.poll() is None:
         doomed.add(node.process.pid)
@@ -170,14 +170,6 @@ def _processes_of(node: Node) -> set[int]:
         doomed |= grown
     doomed.discard(os.getpid())
     return doomed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def _start(node: Node, command: str, log: Path) -> None:
