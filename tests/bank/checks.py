@@ -174,7 +174,11 @@ async def api_agrees(api: httpx.AsyncClient, ledger: LedgerSnapshot) -> list[str
         if e.user_id is not None:
             entries_per_user[e.user_id] += 1
     for user_id, (available, reserved) in sorted(ledger.accounts.items()):
-        balance = (await api.get(f"/v1/users/{user_id}/balance")).json()
+        answer = await api.get(f"/v1/users/{user_id}/balance")
+        if answer.status_code != 200:  # say what came back, not a KeyError
+            problems.append(f"user {user_id}: balance answered {answer.status_code} {answer.text}")
+            continue
+        balance = answer.json()
         shown = (kopecks(balance["available"]), kopecks(balance["reserved"]))
         if shown != (available, reserved):
             problems.append(f"user {user_id}: API shows {shown}, ledger has {available, reserved}")
