@@ -38,9 +38,11 @@ CREATE TABLE transactions (
 
 -- One row per posting. Entries of a transaction sum to zero; user entries carry
 -- the account's balance after them, system accounts (revenue, external) do not.
+-- No foreign key to transactions (0011): an entry and its transaction are written by
+-- one statement, and both tables are append-only.
 CREATE TABLE entries (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    transaction_id  BIGINT NOT NULL REFERENCES transactions (id),
+    transaction_id  BIGINT NOT NULL,
     account         TEXT NOT NULL CHECK (account IN ('available', 'reserved', 'revenue', 'external')),
     kind            TEXT NOT NULL CONSTRAINT entries_kind_check CHECK (kind IN ('deposit',
                         'withdrawal', 'transfer_in', 'transfer_out', 'reserve', 'cancel',

@@ -40,6 +40,8 @@ class LedgerSnapshot:
     idempotency_keys: int
     limits: dict[int, tuple[int, bool, int]] = field(default_factory=dict)
     """user -> (credit limit, frozen, tolerated debt), in kopecks."""
+    transaction_ids: frozenset[int] = frozenset()
+    """Every recorded transaction's id."""
 
 
 class LedgerView(Protocol):
@@ -90,6 +92,7 @@ class MemoryLedgerView(LedgerView):
                 u: (a.credit_limit.kopecks, a.frozen, a.tolerated_debt.kopecks)
                 for u, a in self._store.accounts.items()
             },
+            frozenset(transaction_id for transaction_id, _, _ in self._store.transactions),
         )
 
 
@@ -114,6 +117,7 @@ class PostgresLedgerView(LedgerView):
                     " FROM reservations"
                 )
                 keys = await db.fetchval("SELECT count(*) FROM idempotency_keys")
+                transactions = await db.fetch("SELECT id FROM transactions")
         finally:
             await db.close()
         return LedgerSnapshot(
@@ -122,6 +126,7 @@ class PostgresLedgerView(LedgerView):
             [ReservationRow(*r.values()) for r in reservations],
             keys,
             {r["user_id"]: (r["credit_limit"], r["frozen"], r["tolerated_debt"]) for r in accounts},
+            frozenset(r["id"] for r in transactions),
         )
 
 
@@ -132,6 +137,12 @@ def check_invariants(ledger: LedgerSnapshot) -> None:
     for e in ledger.entries:
         per_transaction[e.transaction_id] = per_transaction.get(e.transaction_id, 0) + e.amount
     assert all(total == 0 for total in per_transaction.values()), per_transaction
+    # Every entry's transaction is recorded, and every transaction has entries (no
+    # foreign key checks the first: one statement writes both, migration 0011).
+    assert per_transaction.keys() == ledger.transaction_ids, (
+        sorted(per_transaction.keys() - ledger.transaction_ids),
+        sorted(ledger.transaction_ids - per_transaction.keys()),
+    )
     # 2. No balance below zero, but available down to the user's credit limit (or the
     # debt of the day the limit was lowered below it, which may stand, not grow).
     for user_id, (available, reserved) in ledger.accounts.items():

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.postgres.engine import migrate
 from tests import postgres
+from tests.ledger_view import PostgresLedgerView, check_invariants
 
 pytestmark = pytest.mark.postgres
 
@@ -100,6 +101,32 @@ async def test_the_ledger_is_append_only(pg_url: str) -> None:
             with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
                 await db.execute(statement)
         assert await db.fetchval("SELECT amount FROM entries") == -1
+    finally:
+        await db.close()
+
+
+async def test_an_entry_without_its_transaction_fails_the_ledger_check(pg_url: str) -> None:
+    """No foreign key checks an entry's transaction (migration 0011): the ledger check
+    that every suite runs does, on what is stored."""
+    await postgres.truncate(pg_url)
+    db = await asyncpg.connect(pg_url)
+    try:
+        tx = await db.fetchval("INSERT INTO transactions (kind) VALUES ('deposit') RETURNING id")
+        for amount in (-1, 1):
+            await db.execute(
+                "INSERT INTO entries (transaction_id, account, kind, amount, created_at)"
+                " VALUES ($1, 'external', 'deposit', $2, now())",
+                tx,
+                amount,
+            )
+        check_invariants(await PostgresLedgerView(pg_url).snapshot())
+        await db.execute(
+            "INSERT INTO entries (transaction_id, account, kind, amount, created_at)"
+            " VALUES ($1, 'external', 'deposit', 1, now()), ($1, 'external', 'deposit', -1, now())",
+            tx + 1,
+        )
+        with pytest.raises(AssertionError, match=str(tx + 1)):
+            check_invariants(await PostgresLedgerView(pg_url).snapshot())
     finally:
         await db.close()
 
