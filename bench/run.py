@@ -55,6 +55,7 @@ MOVEMENTS = {"batch": 100}
 CONNECTIONS = {"batch": 8}
 BATCHES = Path("entrypoints/http/batches.py")
 BENCH_DB = "balance_bench"
+BASELINE_DB = "balance_bench_baseline"
 MINIMAL_RESERVE = """\\set uid random(1, :users)
 BEGIN;
 UPDATE accounts SET available = available - 1, reserved = reserved + 1
@@ -124,15 +125,26 @@ def with_database(url: str, name: str) -> str:
     return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
-async def prepare(url: str, users: int) -> str:
+async def prepare(url: str, users: int, name: str = BENCH_DB, balance: Path = BALANCE) -> str:
+    """A database `name` with `users` users, built by `balance`'s own migrations: each
+    tree is measured on its own schema, as it runs in production (a migration that
+    saves work per movement, or costs it, shows in the ratio)."""
     admin = await asyncpg.connect(url)
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {BENCH_DB}")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
     finally:
         await admin.close()
-    bench_url = with_database(url, BENCH_DB)
-    await migrate(bench_url)
+    bench_url = with_database(url, name)
+    if balance == BALANCE:
+        await migrate(bench_url)
+    else:
+        env = {**os.environ, "DATABASE_URL": bench_url, "LOG_LEVEL": "WARNING"}
+        migrating = await asyncio.create_subprocess_exec(
+            str(balance), "migrate", cwd=balance.parents[2], env=env, stdout=subprocess.DEVNULL
+        )
+        if await migrating.wait() != 0:
+            sys.exit(f"bench: {balance} migrate failed")
     db = await asyncpg.connect(bench_url)
     try:
         # Every user starts with one deposit of 1,000,000,000.00, as the service would write it.
@@ -189,9 +201,13 @@ def baseline_balance(ref: str) -> Path:
 
 
 def start_server(url: str, args: argparse.Namespace, balance: Path) -> ServerProcess:
-    env = {"DATABASE_URL": url, "DB_POOL_SIZE": str(args.pool), "LOG_LEVEL": "WARNING"}
-    if balance != BALANCE:  # prepare() migrated to this tree's head, which it may not know
-        env["BALANCE_MIGRATE"] = "0"
+    # prepare() migrated the database already, with the tree's own migrations.
+    env = {
+        "DATABASE_URL": url,
+        "DB_POOL_SIZE": str(args.pool),
+        "LOG_LEVEL": "WARNING",
+        "BALANCE_MIGRATE": "0",
+    }
     server = ServerProcess(
         env, workers=args.workers, port=args.port, balance=balance, cwd=balance.parents[2]
     )
@@ -457,6 +473,7 @@ def main() -> int:
             )
     baseline = baseline_balance(args.baseline)
     url = asyncio.run(prepare(args.url, args.users))
+    baseline_url = asyncio.run(prepare(args.url, args.users, BASELINE_DB, baseline))
     results = {name: Scenario() for name in args.scenarios.split(",")}
     pgbench: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -464,7 +481,7 @@ def main() -> int:
             for name, scenario in results.items():
                 measure(url, name, args, BALANCE, scenario.tree)
                 if name != "batch" or (baseline.parents[2] / BATCHES).exists():
-                    measure(url, name, args, baseline, scenario.baseline)
+                    measure(baseline_url, name, args, baseline, scenario.baseline)
                 base = scenario.baseline.rps[-1] if scenario.baseline.rps else 0
                 print(
                     f"round {round_ + 1} {name}: {scenario.tree.rps[-1]:,.0f} movements/s"
