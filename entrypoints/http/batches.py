@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from litestar import Response, post
+from litestar import post
 from litestar.params import JSONBody
 
 from application.fingerprint import batch_fingerprint
@@ -15,6 +15,7 @@ from application.ports import StoredResponse
 from application.work import Job, Outcome, client_batch
 from domain.errors import InvalidAmount, InvalidMovement
 from entrypoints.http import metrics
+from entrypoints.http.answer import JsonAnswer
 from entrypoints.http.auth import WRITE
 from entrypoints.http.controllers import IdempotencyKey, ServicesDep, openapi_responses
 from entrypoints.http.decoding import StrictJSON, invalid_field
@@ -95,7 +96,7 @@ def _results(outcomes: Sequence[Outcome]) -> StoredResponse:
 )
 async def post_batch(
     data: JSONBody[BatchRequest], services: ServicesDep, idempotency_key_: IdempotencyKey = None
-) -> Response[bytes]:
+) -> JsonAnswer:
     """Up to 1,000 deposits, withdrawals, transfers, reserves, recognitions and cancels,
     applied in array order in one database transaction. Not atomic (the default): each
     operation stands alone and gets the status and body its single endpoint would
@@ -115,7 +116,7 @@ async def post_batch(
         if outcome.refusal is not None:
             metrics.refused(refusal(outcome.refusal).slug)
     stored = answer.response
-    return Response(stored.body, status_code=stored.status, media_type="application/json")
+    return JsonAnswer(stored.body, stored.status)
 
 
 BATCH_ROUTES = [post_batch]

@@ -27,6 +27,7 @@ from domain.errors import InvalidAmount, InvalidLimit
 from domain.ledger import EntryKind, Metadata
 from domain.money import Money
 from entrypoints.http import render
+from entrypoints.http.answer import JsonAnswer
 from entrypoints.http.auth import ADMIN, READ, WRITE
 from entrypoints.http.decoding import StrictJSON, invalid_field
 from entrypoints.http.money import (
@@ -99,9 +100,9 @@ ServicesDep = NamedDependency[Services]
 
 async def _apply(
     route: MoneyRoute[S], services: Services, data: S, order_id: int, key: str | None
-) -> Response[bytes]:
+) -> JsonAnswer:
     stored = await route.apply(services.movements, data, order_id, idempotency_key(key))
-    return Response(stored.body, status_code=stored.status, media_type="application/json")
+    return JsonAnswer(stored.body, stored.status)
 
 
 def openapi_responses(
@@ -147,7 +148,7 @@ def openapi_responses(
 )
 async def post_deposit(
     data: JSONBody[DepositRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
-) -> Response[bytes]:
+) -> JsonAnswer:
     """Money paid in from outside to a user; the first deposit opens the user's account."""
     return await _apply(DEPOSIT, services, data, 0, idempotency_key)
 
@@ -166,7 +167,7 @@ async def post_deposit(
 )
 async def post_withdrawal(
     data: JSONBody[WithdrawalRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
-) -> Response[bytes]:
+) -> JsonAnswer:
     """Money paid out of a user's available balance."""
     return await _apply(WITHDRAWAL, services, data, 0, idempotency_key)
 
@@ -185,7 +186,7 @@ async def post_withdrawal(
 )
 async def post_transfer(
     data: JSONBody[TransferRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
-) -> Response[bytes]:
+) -> JsonAnswer:
     """Move money between two users' available balances."""
     return await _apply(TRANSFER, services, data, 0, idempotency_key)
 
@@ -211,7 +212,7 @@ async def post_reservation(
     data: JSONBody[ReservationRequest],
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
-) -> Response[bytes]:
+) -> JsonAnswer:
     """Hold money for an order. The same order again answers 200 with the reservation."""
     return await _apply(RESERVATION, services, data, 0, idempotency_key)
 
@@ -232,7 +233,7 @@ async def post_recognize(
     data: JSONBody[RecognizeRequest],
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
-) -> Response[bytes]:
+) -> JsonAnswer:
     """Recognize held money as revenue; an amount below the reserved one releases the rest."""
     return await _apply(RECOGNITION, services, data, order_id, idempotency_key)
 
@@ -255,7 +256,7 @@ async def post_cancel(
     data: JSONBody[CancelRequest],
     services: ServicesDep,
     idempotency_key: IdempotencyKey = None,
-) -> Response[bytes]:
+) -> JsonAnswer:
     """Release held money back to the user: the service could not be provided."""
     return await _apply(CANCELLATION, services, data, order_id, idempotency_key)
 
@@ -274,7 +275,7 @@ async def post_cancel(
 )
 async def post_movement(
     data: JSONBody[MovementRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
-) -> Response[bytes]:
+) -> JsonAnswer:
     """One ledger transaction of 2..100 legs summing to zero, all or nothing: each
     negative leg is checked like any debit (balance, credit limit, freeze); a positive
     leg to a user with no account opens one."""
@@ -304,7 +305,7 @@ class Limits(Controller):
     )
     async def put_limits(
         self, user_id: PathId, data: JSONBody[LimitsRequest], services: ServicesDep
-    ) -> Response[bytes]:
+    ) -> JsonAnswer:
         """How far below zero the user's available balance may go, and whether debits
         stop. Taken under the user's lock, as any debit is. A user with no account gets
         one."""
@@ -314,7 +315,7 @@ class Limits(Controller):
             raise InvalidLimit(error.reason) from None
         command = SetLimits(user_id, limit, data.frozen)
         stored = await services.movements.execute(set_limits, command, render.limits)
-        return Response(stored.body, status_code=200, media_type="application/json")
+        return JsonAnswer(stored.body, 200)
 
     @get(
         responses=openapi_responses(200, LimitsResponse, "", 404),
@@ -336,12 +337,11 @@ class Limits(Controller):
     tags=["reservations"],
     opt=READ,
 )
-async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> Response[bytes]:
+async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> JsonAnswer:
     """A reservation read after its expires_at is expired first (on the store's clock),
     so no answer shows a hold that has run out."""
     found = await get_reservation(services.uow, services.movements.look_at, order_id)
-    stored = render.reservation_closed(found)
-    return Response(stored.body, status_code=200, media_type="application/json")
+    return JsonAnswer(render.reservation_closed(found).body, 200)
 
 
 KIND_VALUES = ", ".join(k.value for k in EntryKind)
@@ -487,10 +487,11 @@ async def get_user_balance(
     as_of: Annotated[
         str | None, QueryParameter(format="date-time", description="RFC 3339: the balances then")
     ] = None,
-) -> BalanceResponse:
+) -> JsonAnswer:
     """A user's available and reserved money, now or as of a past instant."""
     moment = _utc(as_of, "as_of")
-    return render.balance_response(await get_balance(user_id, services.uow, moment))
+    balance = render.balance_response(await get_balance(user_id, services.uow, moment))
+    return JsonAnswer(render.encode(balance))
 
 
 @get(

@@ -27,7 +27,7 @@ from entrypoints.http.schemas import (
     TransferResponse,
 )
 
-_encode = msgspec.json.Encoder().encode
+encode = msgspec.json.Encoder().encode
 
 
 def balance_out(balance: Balance) -> BalanceOut:
@@ -52,7 +52,7 @@ def movement(result: MovementResult) -> StoredResponse:
         result.created_at,
         dict(result.metadata),
     )
-    return StoredResponse(201, _encode(body))
+    return StoredResponse(201, encode(body))
 
 
 def transfer(result: TransferResult) -> StoredResponse:
@@ -66,7 +66,7 @@ def transfer(result: TransferResult) -> StoredResponse:
         result.created_at,
         dict(result.metadata),
     )
-    return StoredResponse(201, _encode(body))
+    return StoredResponse(201, encode(body))
 
 
 def reservation_response(result: ReservationResult) -> ReservationResponse:
@@ -87,11 +87,11 @@ def reservation_response(result: ReservationResult) -> ReservationResponse:
 
 
 def reservation_opened(result: ReservationResult) -> StoredResponse:
-    return StoredResponse(201 if result.created else 200, _encode(reservation_response(result)))
+    return StoredResponse(201 if result.created else 200, encode(reservation_response(result)))
 
 
 def reservation_closed(result: ReservationResult) -> StoredResponse:
-    return StoredResponse(200, _encode(reservation_response(result)))
+    return StoredResponse(200, encode(reservation_response(result)))
 
 
 def moved(result: MoveResult) -> StoredResponse:
@@ -105,11 +105,11 @@ def moved(result: MoveResult) -> StoredResponse:
         dict(result.metadata),
         result.created_at,
     )
-    return StoredResponse(201, _encode(body))
+    return StoredResponse(201, encode(body))
 
 
 def limits(result: LimitsResult) -> StoredResponse:
-    return StoredResponse(200, _encode(limits_response(result)))
+    return StoredResponse(200, encode(limits_response(result)))
 
 
 def limits_response(result: LimitsResult) -> LimitsResponse:

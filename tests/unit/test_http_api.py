@@ -24,6 +24,25 @@ def test_deposit_answers_with_the_balance(api: Api) -> None:
     )
 
 
+def test_json_answers_carry_their_media_type_and_exact_length(api: Api) -> None:
+    """Money routes and reads answer through JsonAnswer, not Litestar's Response: the
+    same two headers (besides the request id) it sent."""
+    answers = [
+        api.post("/v1/deposits", {"user_id": 1, "amount": "10"}),
+        api.post("/v1/reservations", {"user_id": 1, "service_id": 2, "order_id": 3, "amount": "1"}),
+        api.client.get("/v1/reservations/3"),
+        api.client.get("/v1/users/1/balance"),
+        api.post("/v1/batches", {"operations": [{"op": "deposit", "user_id": 1, "amount": "1"}]}),
+    ]
+    for response in answers:
+        assert response.status_code in (200, 201), response.text
+        headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
+        assert headers == {
+            "content-type": "application/json",
+            "content-length": str(len(response.content)),
+        }
+
+
 def test_balance_of_known_and_unknown_users(api: Api) -> None:
     api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
     response = api.client.get("/v1/users/1/balance")
