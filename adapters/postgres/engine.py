@@ -72,14 +72,7 @@ def create_engine(
             dsn, server_settings=settings, statement_cache_size=0 if pooler else 100
         )
 
-    engine = create_async_engine(
-        "postgresql+asyncpg://",
-        async_creator=connect,
-        pool_size=pool_size,
-        max_overflow=0,
-        pool_pre_ping=False,
-    )
-    return Engine(engine, size=pool_size, wait=wait)
+    return Engine(connect, size=pool_size, wait=wait)
 
 
 def libpq_url(url: str) -> str:

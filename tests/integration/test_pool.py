@@ -16,10 +16,10 @@ pytestmark = pytest.mark.postgres
 
 async def test_connections_go_to_the_waiters_in_the_order_they_asked(pg_url: str) -> None:
     """A request that gives its connection back and at once asks again (a worker's
-    next read) queues behind those already waiting. SQLAlchemy's pool alone lets it
-    take the connection back before the waiter it woke runs: one task then held the
-    only connection for all its rounds (`aaaaabbbbb...`), and under load a request
-    could lose its turn again and again."""
+    next read) queues behind those already waiting. SQLAlchemy's pool, used before,
+    let it take the connection back before the waiter it woke ran: one task then
+    held the only connection for all its rounds (`aaaaabbbbb...`), and under load a
+    request could lose its turn again and again."""
     engine = create_engine(pg_url, pool_size=1)
     served: list[str] = []
 
