@@ -53,6 +53,12 @@ class Engine:
             raise StoreUnavailable(f"no database connection free within {self._wait:g} s") from None
         try:
             connection = self._reuse() or await self._connect()
+        except Exception as error:
+            self._gate.release()
+            # Whatever refused it (no server, a standby, a wrong password or database
+            # name), this request cannot be served now: 503, never a 500.
+            reason = f"database unreachable: {type(error).__name__}"
+            raise StoreUnavailable(reason) from error
         except BaseException:
             self._gate.release()
             raise

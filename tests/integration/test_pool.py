@@ -4,6 +4,7 @@ wait for one has an end."""
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -75,6 +76,32 @@ async def test_requests_cancelled_waiting_or_holding_give_their_turn_back(pg_url
             with pytest.raises(asyncio.CancelledError):
                 await task
         assert await asyncio.wait_for(read(), 5) == 1
+        assert engine.checked_out() == 0
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("wrong", ["database", "port"])
+async def test_a_connection_that_cannot_be_opened_is_store_unavailable(
+    pg_url: str, wrong: str
+) -> None:
+    """No server on the port, or a server that refuses (here: no such database): the
+    request is told the store is unavailable (503), never an unexpected error (500),
+    and the refused attempt takes no turn with it."""
+    parts = urlsplit(pg_url)
+    if wrong == "database":
+        url = urlunsplit(parts._replace(path="/no_such_database_here"))
+    elif "host=" in parts.query:  # a unix socket folder (the embedded server): one empty
+        url = urlunsplit(parts._replace(query="host=/nonexistent-balance-socket-folder"))
+    else:
+        user = f"{parts.username}@" if parts.username else ""
+        url = urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:9"))
+    engine = create_engine(url, pool_size=1, wait=1)
+    try:
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable, match="database unreachable"):
+                async with Session(engine):
+                    pass
         assert engine.checked_out() == 0
     finally:
         await engine.dispose()
