@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 
-from adapters.postgres.engine import migrate
 from tests.processes import processes
 from tests.servers import BALANCE, ServerProcess
 
@@ -136,15 +135,12 @@ async def prepare(url: str, users: int, name: str = BENCH_DB, balance: Path = BA
     finally:
         await admin.close()
     bench_url = with_database(url, name)
-    if balance == BALANCE:
-        await migrate(bench_url)
-    else:
-        env = {**os.environ, "DATABASE_URL": bench_url, "LOG_LEVEL": "WARNING"}
-        migrating = await asyncio.create_subprocess_exec(
-            str(balance), "migrate", cwd=balance.parents[2], env=env, stdout=subprocess.DEVNULL
-        )
-        if await migrating.wait() != 0:
-            sys.exit(f"bench: {balance} migrate failed")
+    env = {**os.environ, "DATABASE_URL": bench_url, "LOG_LEVEL": "WARNING"}
+    migrating = await asyncio.create_subprocess_exec(
+        str(balance), "migrate", cwd=balance.parents[2], env=env, stdout=subprocess.DEVNULL
+    )
+    if await migrating.wait() != 0:
+        sys.exit(f"bench: {balance} migrate failed")
     db = await asyncpg.connect(bench_url)
     try:
         # Every user starts with one deposit of 1,000,000,000.00, as the service would write it.

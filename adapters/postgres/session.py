@@ -53,15 +53,14 @@ class Engine:
             raise StoreUnavailable(f"no database connection free within {self._wait:g} s") from None
         try:
             connection = self._reuse() or await self._connect()
-        except Exception as error:
+        except BaseException as error:
             self._gate.release()
+            if not isinstance(error, Exception):  # cancelled while connecting
+                raise
             # Whatever refused it (no server, a standby, a wrong password or database
             # name), this request cannot be served now: 503, never a 500.
             reason = f"database unreachable: {type(error).__name__}"
             raise StoreUnavailable(reason) from error
-        except BaseException:
-            self._gate.release()
-            raise
         self._out[connection] = self._generation
         return connection
 
@@ -114,10 +113,8 @@ class Session:
         return self._db
 
     async def __aenter__(self) -> Self:
-        try:
-            self._db = Db(await self._engine.checkout())
-        except Exception as error:
-            raise (translate(error) or error) from error
+        # checkout() answers every failure as StoreUnavailable already.
+        self._db = Db(await self._engine.checkout())
         return self
 
     async def __aexit__(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from litestar.types import Receive, Scope, Send
 
+from application.ports import StoredResponse
+
 _JSON = (b"content-type", b"application/json")
 
 
@@ -19,6 +21,11 @@ class JsonAnswer:
     def __init__(self, body: bytes, status: int = 200) -> None:
         self.body = body
         self.status = status
+
+    @classmethod
+    def of(cls, stored: StoredResponse) -> JsonAnswer:
+        """A stored answer (a movement's, or its replay) as it is sent."""
+        return cls(stored.body, stored.status)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002
         headers = [_JSON, (b"content-length", str(len(self.body)).encode())]

@@ -115,8 +115,7 @@ async def post_batch(
     for outcome in answer.outcomes:  # none when the batch's key replayed its answer
         if outcome.refusal is not None:
             metrics.refused(refusal(outcome.refusal).slug)
-    stored = answer.response
-    return JsonAnswer(stored.body, stored.status)
+    return JsonAnswer.of(answer.response)
 
 
 BATCH_ROUTES = [post_batch]

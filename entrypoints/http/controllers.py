@@ -102,7 +102,7 @@ async def _apply(
     route: MoneyRoute[S], services: Services, data: S, order_id: int, key: str | None
 ) -> JsonAnswer:
     stored = await route.apply(services.movements, data, order_id, idempotency_key(key))
-    return JsonAnswer(stored.body, stored.status)
+    return JsonAnswer.of(stored)
 
 
 def openapi_responses(
@@ -314,8 +314,7 @@ class Limits(Controller):
         except InvalidAmount as error:
             raise InvalidLimit(error.reason) from None
         command = SetLimits(user_id, limit, data.frozen)
-        stored = await services.movements.execute(set_limits, command, render.limits)
-        return JsonAnswer(stored.body, 200)
+        return JsonAnswer.of(await services.movements.execute(set_limits, command, render.limits))
 
     @get(
         responses=openapi_responses(200, LimitsResponse, "", 404),
@@ -341,7 +340,7 @@ async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> J
     """A reservation read after its expires_at is expired first (on the store's clock),
     so no answer shows a hold that has run out."""
     found = await get_reservation(services.uow, services.movements.look_at, order_id)
-    return JsonAnswer(render.reservation_closed(found).body, 200)
+    return JsonAnswer.of(render.reservation_closed(found))
 
 
 KIND_VALUES = ", ".join(k.value for k in EntryKind)
