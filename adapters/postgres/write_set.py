@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import json
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Union, get_args, get_origin, get_type_hints
+
+import msgspec
 
 from adapters.postgres.sql import Sql
 from application.errors import ConcurrentUpdate
@@ -52,6 +54,51 @@ _SQL_TYPES: dict[type, str] = {
     datetime: "timestamptz",
     bool: "boolean",
 }
+
+
+_json = msgspec.json.Encoder().encode
+
+
+def _literal(values: list[Any]) -> str:
+    """An array literal of ints, booleans or texts: their JSON array, braced, when JSON
+    escaped nothing in it (its null, true and false read the same in an array literal,
+    and so does a double-quoted text without backslashes); each text quoted by hand
+    otherwise."""
+    document = _json(values)
+    if b"\\" not in document:
+        return "{" + document[1:-1].decode() + "}"
+    return "{" + ",".join(_quoted(value) for value in values) + "}"
+
+
+def _quoted(value: object) -> str:
+    """An element double-quoted, its backslashes and quotes escaped: anything else
+    inside the quotes (commas, braces, spaces, line breaks, the word NULL) is text."""
+    if value is None:
+        return "NULL"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# Columns of these types travel as one array literal in a text parameter, which
+# PostgreSQL's array input parses (about 50 ns an element more than a binary array).
+# asyncpg's binary arrays check every element against three ABCs, a Python call each:
+# 360 ns an element against 15, with some 60 elements a movement the largest single
+# cost of a batch in the service (bench/RESULTS.md). jsonb, bytea and timestamptz
+# columns, few a batch, stay binary arrays.
+Encode = Callable[[list[Any]], Any]
+_LITERALS: dict[str, Encode] = {
+    "bigint": _literal,
+    "boolean": _literal,
+    "text": _literal,
+}
+
+
+def _as_is(values: list[Any]) -> list[Any]:
+    return values
+
+
+def _array(number: int, sql: str) -> str:
+    """Parameter `number` as an array of `sql`."""
+    return f"${number}::text::{sql}[]" if sql in _LITERALS else f"${number}::{sql}[]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +163,12 @@ class WriteSet:
         names: list[str] = list(self.common)
         shared = {name: f"${i}::{sql}" for i, (name, sql) in enumerate(self.common.items(), 1)}
         ctes = []
+        self._encoders: list[tuple[Write, list[tuple[str, Encode]]]] = []
         for write in writes:
             fields = columns(write.row)
             params = [f"{write.name}_{name}" for name, _ in fields]
+            encoders = [_LITERALS.get(sql, _as_is) for _, sql in fields]
+            self._encoders.append((write, list(zip(params, encoders, strict=True))))
             first = len(names) + 1
             names += params
             if isinstance(write.how, Insert) and write.how.numbered is not None:
@@ -132,10 +182,10 @@ class WriteSet:
     ) -> dict[str, Any]:
         """The batch-wide values, and one array per column of each write, from its rows."""
         params: dict[str, Any] = {name: common[name] for name in self.common}
-        for write in self.writes:
-            found = rows.get(write.name, ())
-            for name, values in zip(write.row._fields, arrays(write.row, found), strict=True):
-                params[f"{write.name}_{name}"] = values
+        for write, encoders in self._encoders:
+            values = arrays(write.row, rows.get(write.name, ()))
+            for (name, encode), column in zip(encoders, values, strict=True):
+                params[name] = encode(column)
         return params
 
     def check(self, counts: Mapping[str, int], rows: Mapping[str, Sequence[object]]) -> None:
@@ -154,7 +204,7 @@ def _counter(write: Write, first: int) -> str:
     """The CTE taking a numbered write's range from its counter: `base` + 1.. are its."""
     assert isinstance(write.how, Insert)
     assert write.how.numbered is not None
-    count = f"cardinality(${first}::{columns(write.row)[0][1]}[])"
+    count = f"cardinality({_array(first, columns(write.row)[0][1])})"
     return (
         f"{write.name}_ids AS (UPDATE {write.how.numbered[1]} SET last_id = last_id + {count}"
         f" WHERE {count} > 0 RETURNING last_id - {count} AS base)"
@@ -168,7 +218,7 @@ def arrays(row: type[NamedTuple], rows: Sequence[tuple[Any, ...]]) -> list[list[
 
 
 def _unnest(fields: list[tuple[str, str]], first: int) -> str:
-    arrays_ = ", ".join(f"${first + i}::{sql}[]" for i, (_, sql) in enumerate(fields))
+    arrays_ = ", ".join(_array(first + i, sql) for i, (_, sql) in enumerate(fields))
     return f"unnest({arrays_})"
 
 
