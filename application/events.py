@@ -128,7 +128,7 @@ def _sides(tx: JournalTransaction) -> dict[int, tuple[str, int, int, int]]:
             side[2] -= amount
     found = {}
     for user_id, (available, reserved, recognized) in sides.items():
-        kind = kinds[user_id].value if tx.kind in _PER_USER else tx.kind.value
+        kind: str = kinds[user_id] if tx.kind in _PER_USER else tx.kind
         if tx.kind is TransactionKind.RECOGNIZE:
             amount = recognized
         elif tx.kind is TransactionKind.RESERVE:

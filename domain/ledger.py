@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from domain.errors import UnbalancedTransaction
 from domain.money import Money
 
 
-class AccountKind(Enum):
+# The kinds are StrEnums: a member is its value's text, and goes into a row as it is.
+class AccountKind(StrEnum):
     AVAILABLE = "available"
     RESERVED = "reserved"
     REVENUE = "revenue"
     EXTERNAL = "external"
 
 
-class EntryKind(Enum):
+class EntryKind(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
     TRANSFER_IN = "transfer_in"
@@ -30,7 +31,7 @@ class EntryKind(Enum):
     MOVEMENT_IN = "movement_in"
 
 
-class TransactionKind(Enum):
+class TransactionKind(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
     TRANSFER = "transfer"

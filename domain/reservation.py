@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 
 from domain.errors import (
     InvalidExpiry,
@@ -19,7 +19,7 @@ from domain.money import Money
 LONGEST_HOLD = timedelta(days=90)
 
 
-class ReservationStatus(Enum):
+class ReservationStatus(StrEnum):
     RESERVED = "reserved"
     CANCELLED = "cancelled"
     RECOGNIZED = "recognized"

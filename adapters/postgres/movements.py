@@ -28,6 +28,7 @@ from adapters.postgres.write_set import (
     Update,
     Write,
     WriteSet,
+    array_literal,
     metadata_json,
     pairs_of,
 )
@@ -118,6 +119,7 @@ RESERVATION_COLUMNS = ", ".join(ReservationRow._fields)
 ACCOUNT_COLUMNS = ", ".join(AccountRow._fields)
 
 
+# The arrays are literals in text parameters, as the write set's (write_set.py).
 # Users, then orders (the orders' scan starts once every user is locked), then the
 # stamp (its clock and ids are read once every order is locked). Rows another
 # transaction holds are skipped, and named busy: of the users it did not lock, those
@@ -127,22 +129,22 @@ _LOCK = Sql(
     f"""
     WITH u AS MATERIALIZED (
         SELECT {ACCOUNT_COLUMNS} FROM accounts
-        WHERE user_id = ANY($1::bigint[]) ORDER BY user_id FOR UPDATE SKIP LOCKED
+        WHERE user_id = ANY($1::text::bigint[]) ORDER BY user_id FOR UPDATE SKIP LOCKED
     ), seen AS MATERIALIZED (
         SELECT order_id FROM reservations
-        WHERE order_id = ANY($2::bigint[]) AND (SELECT count(*) FROM u) >= 0
+        WHERE order_id = ANY($2::text::bigint[]) AND (SELECT count(*) FROM u) >= 0
     ), o AS MATERIALIZED (
         SELECT {RESERVATION_COLUMNS} FROM reservations
         WHERE order_id = ANY(ARRAY(SELECT order_id FROM seen))
         ORDER BY order_id FOR UPDATE SKIP LOCKED
     ), answered AS MATERIALIZED (
         SELECT key, fingerprint, status, body FROM idempotency_keys
-        WHERE key = ANY($3::text[]) AND status IS NOT NULL
+        WHERE key = ANY($3::text::text[]) AND status IS NOT NULL
     ), stamp AS MATERIALIZED (
         SELECT clock_timestamp() AS now,
                ARRAY(SELECT nextval(pg_get_serial_sequence('transactions', 'id'))
                      FROM generate_series(1, after_the_locks.may_expire
-                          + (SELECT count(*) FROM unnest($4::text[]) AS m(key)
+                          + (SELECT count(*) FROM unnest($4::text::text[]) AS m(key)
                              WHERE m.key IS NULL
                                 OR m.key NOT IN (SELECT key FROM answered)))) AS ids
         FROM (SELECT count(*) FILTER (WHERE status = 'reserved' AND expires_at IS NOT NULL)
@@ -153,7 +155,8 @@ _LOCK = Sql(
            ARRAY(SELECT ROW({RESERVATION_COLUMNS}) FROM o) AS orders,
            ARRAY(SELECT ROW(key, fingerprint, status, body) FROM answered) AS answers,
            ARRAY(SELECT user_id FROM accounts WHERE user_id = ANY(ARRAY(
-                     SELECT unnest($1::bigint[]) EXCEPT SELECT user_id FROM u))) AS busy_users,
+                     SELECT unnest($1::text::bigint[]) EXCEPT SELECT user_id FROM u)))
+               AS busy_users,
            ARRAY(SELECT order_id FROM seen EXCEPT SELECT order_id FROM o) AS busy_orders
     FROM stamp
     """,
@@ -208,7 +211,7 @@ def rows_of(changes: Changes) -> dict[str, list[Any]]:
         "written": [entry for i, tx in transactions for entry in _entries(i, tx)],
         "added": [_reservation(r) for r in changes.added],
         "closed": [
-            ReservationEnd(r.order_id, r.status.value, _kopecks(r.recognized_amount), r.closed_at)
+            ReservationEnd(r.order_id, r.status, _kopecks(r.recognized_amount), r.closed_at)
             for r in changes.closed
         ],
         "answered": [
@@ -260,7 +263,7 @@ def _tags(transaction_id: int, tx: JournalTransaction) -> list[TagRow]:
 def _transaction(transaction_id: int, tx: JournalTransaction) -> TransactionRow:
     return TransactionRow(
         transaction_id,
-        tx.kind.value,
+        tx.kind,
         tx.user_id,
         tx.counterparty_user_id,
         tx.service_id,
@@ -274,8 +277,8 @@ def _entries(transaction_id: int, tx: JournalTransaction) -> list[EntryRow]:
     return [
         EntryRow(
             transaction_id,
-            p.account.kind.value,
-            p.kind.value,
+            p.account.kind,
+            p.kind,
             p.account.user_id,
             p.account.service_id,
             p.amount.kopecks,
@@ -291,7 +294,7 @@ def _reservation(r: Reservation) -> ReservationRow:
         r.user_id,
         r.service_id,
         r.amount.kopecks,
-        r.status.value,
+        r.status,
         _kopecks(r.recognized_amount),
         r.created_at,
         r.closed_at,
@@ -321,10 +324,10 @@ class PostgresMovementBatch(Session, MovementBatch):
                 await self.db.run(_WAIT_FOR[table], id=row_id)
             row = await self.db.row(
                 _LOCK,
-                users=list(user_ids),
-                orders=list(order_ids),
-                keys=list(keys),
-                movements=list(movements),
+                users=array_literal(user_ids),
+                orders=array_literal(order_ids),
+                keys=array_literal(keys),
+                movements=array_literal(movements),
             )
         except asyncpg.PostgresError as error:
             if sqlstate(error) == LOCK_NOT_AVAILABLE:

@@ -59,7 +59,7 @@ _SQL_TYPES: dict[type, str] = {
 _json = msgspec.json.Encoder().encode
 
 
-def _literal(values: list[Any]) -> str:
+def array_literal(values: Sequence[Any]) -> str:
     """An array literal of ints, booleans or texts: their JSON array, braced, when JSON
     escaped nothing in it (its null, true and false read the same in an array literal,
     and so does a double-quoted text without backslashes); each text quoted by hand
@@ -86,9 +86,9 @@ def _quoted(value: object) -> str:
 # columns, few a batch, stay binary arrays.
 Encode = Callable[[list[Any]], Any]
 _LITERALS: dict[str, Encode] = {
-    "bigint": _literal,
-    "boolean": _literal,
-    "text": _literal,
+    "bigint": array_literal,
+    "boolean": array_literal,
+    "text": array_literal,
 }
 
 
