@@ -53,7 +53,7 @@ logger = logging.getLogger("balance.batches")
 
 
 class _Unobserved:
-    def applied(self, kind: str, amount_kopecks: int | None) -> None:
+    def applied(self, kind: str, movements: int, kopecks: int) -> None:
         pass
 
     def replayed(self, kind: str) -> None:
@@ -155,21 +155,28 @@ class MoneyMovements:
         if applied.answers:
             self._observer.committed(sum(request.size for request in applied.answers))
         self._observer.expired(applied.expired)
+        moved: dict[str, list[int]] = {}  # kind: [movements, kopecks], counted once a batch
         for request, answer in applied.answers.items():
             if isinstance(answer, Exception):
                 request.future.set_exception(answer)
                 continue
             for job, outcome in zip(request.jobs, answer.outcomes, strict=False):
-                self._observe(job, outcome)
+                self._observe(job, outcome, moved)
             request.future.set_result(answer)
+        for kind, (movements, kopecks) in moved.items():
+            self._observer.applied(kind, movements, kopecks)
 
-    def _observe(self, job: Job, outcome: Outcome) -> None:
+    def _observe(self, job: Job, outcome: Outcome, moved: dict[str, list[int]]) -> None:
         if outcome.replayed:
             self._observer.replayed(job.kind)
         elif outcome.refusal is None and wrote(outcome.result):
             # A reservation closed or reserved again moved nothing.
             amount = getattr(job.command, "amount", None)
-            self._observer.applied(job.kind, amount.kopecks if isinstance(amount, Money) else None)
+            tally = moved.get(job.kind)
+            if tally is None:
+                tally = moved[job.kind] = [0, 0]
+            tally[0] += 1
+            tally[1] += amount.kopecks if isinstance(amount, Money) else 0
 
 
 def _ready(

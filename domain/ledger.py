@@ -68,7 +68,10 @@ class AccountRef:
 
     @classmethod
     def external(cls) -> AccountRef:
-        return cls(AccountKind.EXTERNAL)
+        return _EXTERNAL
+
+
+_EXTERNAL = AccountRef(AccountKind.EXTERNAL)  # one: a reference is a value
 
 
 @dataclass(frozen=True, slots=True)

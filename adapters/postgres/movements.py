@@ -241,14 +241,22 @@ def account_of(row: Sequence[Any]) -> UserAccount:
     user_id, available, reserved, limit, frozen, changed_at, tolerated, event_seq = row[:8]
     return UserAccount(
         user_id,
-        Money(available),
-        Money(reserved),
-        Money(limit),
+        _money(available),
+        _money(reserved),
+        _money(limit),
         frozen,
         changed_at,
-        Money(tolerated),
+        _money(tolerated),
         event_seq,
     )
+
+
+_ZERO = Money(0)
+
+
+def _money(kopecks: int) -> Money:
+    """Most accounts have no limit, no tolerated debt and nothing held: one zero for all."""
+    return Money(kopecks) if kopecks else _ZERO
 
 
 def _tags(transaction_id: int, tx: JournalTransaction) -> list[TagRow]:

@@ -174,11 +174,11 @@ def refused(reason: str) -> None:
 class MovementMetrics:
     """The application's MovementObserver: counts what the runner applied or replayed."""
 
-    def applied(self, kind: str, amount_kopecks: int | None) -> None:
+    def applied(self, kind: str, movements: int, kopecks: int) -> None:
         count, moved = _movement_series(kind)
-        count.inc()
-        if amount_kopecks:
-            moved.inc(amount_kopecks / 100)
+        count.inc(movements)
+        if kopecks:
+            moved.inc(kopecks / 100)
 
     def replayed(self, kind: str) -> None:
         _get().replays.labels(kind).inc()

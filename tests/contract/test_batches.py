@@ -30,7 +30,7 @@ class Batches:
     def __init__(self) -> None:
         self.sizes: list[int] = []
 
-    def applied(self, kind: str, amount_kopecks: int | None) -> None:
+    def applied(self, kind: str, movements: int, kopecks: int) -> None:
         pass
 
     def replayed(self, kind: str) -> None:
