@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from application.errors import ApplicationError, IdempotencyKeyReused
 from application.expire import expire_if_due
@@ -63,7 +64,7 @@ def apply_request(state: BatchState, request: Request) -> Answer | Exception:
     try:
         response = request.answer_all(outcomes)
     except (DomainError, ApplicationError) as refusal:
-        return refusal
+        return _kept(refusal)
     if layer is not state:
         layer.merge()
     if request.key is not None:
@@ -80,9 +81,19 @@ def apply_job(layer: Layer, job: Job, request_key: str | None = None) -> Outcome
     try:
         result = job.use_case(job.command, movement)
     except DomainError as refusal:
-        return Outcome(refusal=refusal)
+        return Outcome(refusal=_kept(refusal))
     response = job.render(result)
     if job.key is not None:
         movement.answered(job.key, IdempotencyRecord(job.fingerprint, response))
     movement.merge()
     return Outcome(response, result=result)
+
+
+E = TypeVar("E", bound=Exception)
+
+
+def _kept(refusal: E) -> E:
+    """A refusal kept as an answer, without the traceback that raised it: its frames
+    hold the batch's layers, and the layers will hold the answer (a cycle that keeps
+    the whole batch alive until the collector walks it)."""
+    return refusal.with_traceback(None)

@@ -24,9 +24,15 @@ class Layer:
     """Changes over the layer below: rows changed, transactions recorded, answers stored."""
 
     __slots__ = ("_below", "accounts", "answers", "log", "reservations")
+    _below: Layer
 
     def __init__(self, below: Layer | None) -> None:
-        self._below: Layer = below if below is not None else self
+        """`below`: where this layer's changes go when kept; None for the batch's own
+        state, which answers from the locked rows. (Not itself: a layer that points at
+        itself is a cycle, and a cycle keeps a whole batch, every account, posting and
+        answer of it, alive until the collector finds it.)"""
+        if below is not None:
+            self._below = below
         self.accounts: dict[int, UserAccount] = {}
         self.reservations: dict[int, Reservation] = {}
         self.log: list[Happening] = []

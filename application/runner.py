@@ -111,7 +111,12 @@ class MoneyMovements:
         request.future.add_done_callback(_retrieved)
         self._batcher.submit(request)
         # A caller that goes away does not take its request out of a running batch.
-        return await asyncio.shield(request.future)
+        try:
+            return await asyncio.shield(request.future)
+        finally:
+            # A refusal raised here holds this frame in its traceback; the frame must
+            # not hold the request, whose future holds the refusal (a cycle).
+            del request
 
     async def _run(self, requests: list[Request], lane: Resource | None) -> dict[Request, Resource]:
         """Run a batch until every request is answered or given back."""
