@@ -213,7 +213,9 @@ def check_body_text(body: bytes) -> None:
     twice (msgspec keeps the last: {"amount": "1", "amount": "1000"} is ambiguous,
     so refused), and the written form of a string amount; each named by its place
     (`amount`, `operations[3].amount`)."""
-    _check(_TEXT_DECODER.decode(body.decode()), "")
+    document = _TEXT_DECODER.decode(body.decode())
+    if isinstance(document, list):
+        _check(document, "")
 
 
 class _Number(str):
@@ -231,20 +233,28 @@ class _Pairs(list[tuple[str, Any]]):
 _TEXT_DECODER = json.JSONDecoder(object_pairs_hook=_Pairs, parse_int=_Number, parse_float=_Number)
 
 
-def _check(value: Any, place: str) -> None:
+def _check(value: _Pairs | list[Any], place: str) -> None:
+    """Every object inside `value`, where `place` names it; a place is spelt out only for
+    an object or array to go into, or a refusal."""
     if isinstance(value, _Pairs):
         seen: set[str] = set()
         for key, item in value:
-            field = f"{place}.{key}" if place else key
             if key in seen:
-                raise invalid_field(field, "is given more than once")
+                raise invalid_field(_field(place, key), "is given more than once")
             seen.add(key)
             form = _FORMS.get(key)
             if form is not None and type(item) is str and not form.fullmatch(item):
                 raise invalid_field(
-                    field, 'must be written like "150.25": digits, then at most 2 decimals'
+                    _field(place, key),
+                    'must be written like "150.25": digits, then at most 2 decimals',
                 )
-            _check(item, field)
-    elif isinstance(value, list):
+            if isinstance(item, list):  # _Pairs, a list too, or an array
+                _check(item, _field(place, key))
+    else:
         for index, item in enumerate(value):
-            _check(item, f"{place}[{index}]")
+            if isinstance(item, list):
+                _check(item, f"{place}[{index}]")
+
+
+def _field(place: str, key: str) -> str:
+    return f"{place}.{key}" if place else key
