@@ -46,8 +46,11 @@ def _digest(text: str) -> str:
 def _compact(form: object) -> str:
     """Compact ASCII JSON, as `json.dumps(form, separators=(",", ":"))` writes it;
     written out for the flat tuples of numbers and text every command's form is."""
-    if isinstance(form, tuple) and all(type(item) in _SCALARS for item in form):
-        return "[" + ",".join(_SCALARS[type(item)](item) for item in form) + "]"
+    if isinstance(form, tuple):
+        try:
+            return "[" + ",".join([_SCALARS[type(item)](item) for item in form]) + "]"
+        except KeyError:  # a nested form (metadata pairs)
+            pass
     return json.dumps(form, separators=(",", ":"), ensure_ascii=True)
 
 

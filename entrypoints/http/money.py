@@ -127,8 +127,9 @@ def _signed(amount: Decimal, index: int) -> Money:
 
 
 def idempotency_key(value: str | None) -> str | None:
+    # Printable ASCII is " " to "~": isprintable() refuses the controls and DEL.
     if value is not None and not (
-        1 <= len(value) <= MAX_KEY_LENGTH and all(" " <= ch <= "~" for ch in value)
+        1 <= len(value) <= MAX_KEY_LENGTH and value.isascii() and value.isprintable()
     ):
         raise invalid_field("Idempotency-Key", "must be 1..255 printable ASCII characters")
     return value

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
+from entrypoints.http.decoding import RequestInvalid
+from entrypoints.http.money import idempotency_key
 from tests.http_api import PROBLEM, Api
 
 
@@ -560,3 +562,10 @@ def test_a_reservation_read_back_shows_the_metadata_it_was_made_with(api: Api) -
     assert api.post("/v1/reservations", body).status_code == 201
     read = api.client.get("/v1/reservations/31").json()
     assert read["metadata"] == {"cart": "9"}, read
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "bad\tkey", "bad\x7fkey", "ключ", "a\x00"])
+def test_an_idempotency_key_is_1_to_255_printable_ascii_characters(key: str) -> None:
+    with pytest.raises(RequestInvalid):
+        idempotency_key(key)
+    assert idempotency_key(" !~" + "x" * 252) == " !~" + "x" * 252
