@@ -16,6 +16,7 @@ from adapters.memory.store import InMemoryMovementBatch, InMemoryStore, InMemory
 from adapters.postgres.engine import create_engine, database_status, head_revision
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.reports import PostgresRevenueReports
+from adapters.postgres.session import Engine
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.ports import DatabaseStatus
 from application.runner import MoneyMovements
@@ -122,11 +123,13 @@ def build_app(settings: Settings, container: Container | None = None) -> ASGIApp
     container = container or build_container(settings)
 
     sweeping: list[asyncio.Task[None]] = []
+    engine: Engine | None = None  # the worker's pool, once started
 
     async def start() -> None:
+        nonlocal engine
         metrics.relayed(settings.broker_url is not None)
         if settings.store == "postgres":
-            container.postgres.engine()
+            engine = container.postgres.engine()
             metrics.pool_max(settings.pool_size)
         if settings.sweep_ms:
             sweeping.append(asyncio.create_task(container.sweeper().run()))
@@ -143,7 +146,8 @@ def build_app(settings: Settings, container: Container | None = None) -> ASGIApp
         return container.services()
 
     def pool_in_use() -> int:
-        return int(container.postgres.engine().checked_out())
+        """Read after every request: the engine itself, not the container's provider."""
+        return engine.checked_out() if engine is not None else 0
 
     tokens = Tokens.of(settings.api_tokens) if settings.api_tokens else None
     if tokens is None:
