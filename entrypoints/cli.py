@@ -142,9 +142,11 @@ def serve(settings: Settings) -> None:
         settings.workers,
         "" if settings.workers == 1 else "s",
     )
-    # Every worker counts into its own files here; /metrics sums them.
-    metrics_dir = tempfile.mkdtemp(prefix="balance-metrics-")
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+    # Every worker counts into its own files here; /metrics sums them. A directory
+    # given in PROMETHEUS_MULTIPROC_DIR is the caller's to keep or clear.
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    metrics_dir = given or tempfile.mkdtemp(prefix="balance-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     relay = _start_relay(settings)
     try:
         _granian(settings)
@@ -155,7 +157,8 @@ def serve(settings: Settings) -> None:
                 relay.wait(timeout=settings.shutdown_timeout)
             except subprocess.TimeoutExpired:
                 relay.kill()
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if given is None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _start_relay(settings: Settings) -> subprocess.Popen[bytes] | None:

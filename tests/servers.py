@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,6 +51,7 @@ class ServerProcess:
         self._env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         self._env |= {"PORT": str(self.port), "WORKERS": str(workers), **env}
         self._process: subprocess.Popen[bytes] | None = None
+        self._metrics = ""
         # Append mode: the main process and the workers write to it at once.
         self._log = tempfile.TemporaryFile(mode="a+b")  # noqa: SIM115 - as long as the server
 
@@ -67,9 +69,12 @@ class ServerProcess:
         return self._process.pid
 
     def start(self, timeout: float = 60) -> None:
+        # Each run counts into a directory of its own, removed when the server is
+        # killed (kill -9 leaves serve no time to remove the one it would make).
+        self._metrics = tempfile.mkdtemp(prefix="balance-test-metrics-")
         self._process = subprocess.Popen(
             [*self._command, "serve"],
-            env=self._env,
+            env={**self._env, "PROMETHEUS_MULTIPROC_DIR": self._metrics},
             cwd=self._cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -105,13 +110,16 @@ class ServerProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()
+        shutil.rmtree(self._metrics, ignore_errors=True)
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, as an orchestrator would; the exit code."""
         assert self._process is not None
         self._process.send_signal(signal.SIGTERM)
         try:
-            return self._process.wait(timeout=timeout)
+            code = self._process.wait(timeout=timeout)
+            shutil.rmtree(self._metrics, ignore_errors=True)
+            return code
         except subprocess.TimeoutExpired:
             self.kill()
             raise RuntimeError(f"no exit {timeout} s after SIGTERM:\n{self.output()}") from None
