@@ -31,6 +31,7 @@ from entrypoints.http.money import (
     idempotency_key,
 )
 from entrypoints.http.problems import refusal
+from entrypoints.http.render import encode
 from entrypoints.http.schemas import (
     BatchRequest,
     BatchResponse,
@@ -54,7 +55,6 @@ ROUTES: dict[type[Operation], MoneyRoute[Any]] = {
     CancelOperation: CANCELLATION,
     MovementOperation: MOVEMENT,
 }
-_encode = msgspec.json.Encoder().encode
 
 
 def _job(index: int, operation: Operation) -> Job:
@@ -79,7 +79,7 @@ def _results(outcomes: Sequence[Outcome]) -> StoredResponse:
             assert outcome.response is not None
             stored = outcome.response
             results.append({"status": stored.status, "body": msgspec.Raw(stored.body)})
-    return StoredResponse(200, _encode({"results": results}))
+    return StoredResponse(200, encode({"results": results}))
 
 
 @post(
