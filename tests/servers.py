@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -29,6 +30,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ProcessLog:
+    """A file that processes write to at once while the test reads it.
+
+    Every write lands at the end (O_APPEND: `open(mode="a")` on a descriptor, as
+    `tempfile` makes them, only seeks to the end once), and reading moves no offset: the
+    writers share the descriptor's offset, and a seek(0) before a read let a worker's
+    line overwrite the start of the file (a JSON log line cut to "}").
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - as long as its server
+        fd = self._file.fileno()
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def read(self) -> str:
+        fd, chunks, at = self._file.fileno(), [], 0
+        while chunk := os.pread(fd, 1 << 20, at):
+            chunks.append(chunk)
+            at += len(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+
 class ServerProcess:
     """One `balance serve` (granian main process plus workers) in its own process group."""
 
@@ -52,8 +78,7 @@ class ServerProcess:
         self._env |= {"PORT": str(self.port), "WORKERS": str(workers), **env}
         self._process: subprocess.Popen[bytes] | None = None
         self._metrics = ""
-        # Append mode: the main process and the workers write to it at once.
-        self._log = tempfile.TemporaryFile(mode="a+b")  # noqa: SIM115 - as long as the server
+        self._log = ProcessLog()
 
     @property
     def base_url(self) -> str:
@@ -76,7 +101,7 @@ class ServerProcess:
             [*self._command, "serve"],
             env={**self._env, "PROMETHEUS_MULTIPROC_DIR": self._metrics},
             cwd=self._cwd,
-            stdout=self._log,
+            stdout=self._log.fileno(),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -96,8 +121,7 @@ class ServerProcess:
             time.sleep(0.1)
 
     def output(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
+        return self._log.read()
 
     def workers_pids(self) -> list[int]:
         """The granian worker processes (children of the main process)."""
