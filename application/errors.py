@@ -54,3 +54,12 @@ class RowsBusy(StoreUnavailable):
 
     def __init__(self) -> None:
         super().__init__("an account or order it needs is held by another transaction; try again")
+
+
+class RowsContended(StoreUnavailable):
+    """A row the batch waited for in turn stayed held past the short wait a batch
+    gives another batch's commit: nothing was written. Run again, skipping the rows
+    held elsewhere."""
+
+    def __init__(self) -> None:
+        super().__init__("an account or order it needs was held past a batch's turn")

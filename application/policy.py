@@ -1,7 +1,8 @@
 """What a batch does after an attempt failed: one decision, in one place.
 
 - A passing failure before commit (a lost connection, a serialization failure, a
-  deadlock victim, rows created meanwhile): run the batch again, a few times.
+  deadlock victim, rows created meanwhile, a wait in turn that timed out): run the
+  batch again, a few times.
 - A commit whose outcome is unknown: it may have landed, so only requests whose
   whole answer is stored under a key run again (they replay if it did); the
   others get 503.

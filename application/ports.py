@@ -141,12 +141,18 @@ class MovementBatch(Protocol):
         movements: Sequence[str | None],
         *,
         wait_for: Resource | None = None,
+        in_turn: bool = False,
     ) -> Locked:
         """Open the transaction; lock these users, then these orders, skipping rows
         another transaction holds (reported busy); read the answers stored under
         these keys; stamp the batch with an id for each movement (given by its key or
         None) that has no stored answer, and for each locked reservation that may
         expire. Missing rows are left out.
+
+        `in_turn`: wait for the rows another transaction holds rather than skip them,
+        each for as long as a batch takes to commit (a fraction of a second), and
+        raise `RowsContended` past that. Every batch locks in the same order (users,
+        then orders, each ascending), so batches waiting in turn never deadlock.
 
         `wait_for`: first wait for that one row, holding nothing else, so a batch
         waits for at most one row and never while it holds another (no deadlock,

@@ -11,10 +11,11 @@ readable alone:
     settle  commit, then answer every request and tell the observer (`_settle`)
 
 A failed attempt is handed to one decision (policy.py): run again, run apart, or
-answer with the failure. Requests that need a row another transaction holds are
-given back to the batcher, which runs them in a batch of their own that first waits
-for that row, holding nothing else, so a row held for long delays only the
-requests that need it.
+answer with the failure. A batch's first attempt waits in turn for rows another
+batch holds (briefly: the store's `in_turn`); later attempts skip rows held
+elsewhere, and the requests that need them are given back to the batcher, which
+runs them in a batch of their own that first waits for that row, holding nothing
+else, so a row held for long delays only the requests that need it.
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ class MoneyMovements:
         given_back: dict[Request, Resource] = {}
         for attempt in count(1):
             try:
-                done = await self._attempt(pending, lane)
+                # First in turn (batches wait for one another's rows, briefly); once
+                # that timed out, or in a lane, skipping the rows held elsewhere.
+                done = await self._attempt(pending, lane, in_turn=attempt == 1 and lane is None)
             except Exception as error:
                 step = after_failure(error, pending, attempt, self._attempts)
                 _fail(step.failed)
@@ -139,7 +142,9 @@ class MoneyMovements:
                 return given_back | done.given_back
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, requests: list[Request], lane: Resource | None) -> _Attempt:
+    async def _attempt(
+        self, requests: list[Request], lane: Resource | None, *, in_turn: bool
+    ) -> _Attempt:
         users = sorted({user for request in requests for user in request.user_ids})
         orders = sorted({order for request in requests for order in request.order_ids})
         keys = sorted({key for request in requests for key in request.keys})
@@ -147,7 +152,9 @@ class MoneyMovements:
             job.key for request in requests for job in request.jobs if job.command.moves_money
         ]
         async with self._store() as store:
-            locked = await store.lock(users, orders, keys, movements, wait_for=lane)
+            locked = await store.lock(
+                users, orders, keys, movements, wait_for=lane, in_turn=in_turn
+            )
             ready, given_back = _ready(requests, locked)
             applied = apply(locked, ready)
             if applied.changes:

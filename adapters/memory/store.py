@@ -188,6 +188,7 @@ class InMemoryMovementBatch(MovementBatch):
         movements: Sequence[str | None],
         *,
         wait_for: Resource | None = None,  # noqa: ARG002 - nothing is ever held elsewhere
+        in_turn: bool = False,  # noqa: ARG002 - nor waited for
     ) -> Locked:
         """No row is ever busy: one lock serializes every batch."""
         store = self._store

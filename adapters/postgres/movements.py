@@ -3,12 +3,13 @@ one statement that locks and reads everything the batch needs, one statement tha
 writes everything, COMMIT.
 
 READ COMMITTED plus row locks: users, then orders, each in ascending id, so two
-batches never deadlock; rows another transaction holds are skipped and named busy,
-and the requests that need them wait in a batch of their own, which first waits for
-one such row holding nothing else. Rows a batch creates (a first account, a
-reservation, an idempotency key) go in with ON CONFLICT DO NOTHING: if another
-transaction created one meanwhile, the count tells, nothing is committed and the
-batch is run again.
+batches never deadlock. A batch first waits in turn for rows another transaction
+holds, as long as a batch holds them (IN_TURN); past that, rows held elsewhere are
+skipped and named busy, and the requests that need them wait in a batch of their
+own, which first waits for one such row holding nothing else. Rows a batch creates
+(a first account, a reservation, an idempotency key) go in with ON CONFLICT DO
+NOTHING: if another transaction created one meanwhile, the count tells, nothing is
+committed and the batch is run again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from adapters.postgres.write_set import (
     metadata_json,
     pairs_of,
 )
-from application.errors import RequestInProgress, RowsBusy
+from application.errors import RequestInProgress, RowsBusy, RowsContended
 from application.events import Event
 from application.ports import (
     Changes,
@@ -125,18 +126,22 @@ ACCOUNT_COLUMNS = ", ".join(AccountRow._fields)
 # transaction holds are skipped, and named busy: of the users it did not lock, those
 # that exist; of the orders that exist (most orders a batch names are new: a reserve
 # finds none, looks once, locks nothing), those it did not lock.
-_LOCK = Sql(
-    f"""
-    WITH u AS MATERIALIZED (
-        SELECT {ACCOUNT_COLUMNS} FROM accounts
-        WHERE user_id = ANY($1::text::bigint[]) ORDER BY user_id FOR UPDATE SKIP LOCKED
+#
+# In turn, a batch waits for those rows instead, each for IN_TURN at most: the lock
+# timeout is set for this statement only (set before the first row is read, through
+# the users' gate, and set back to what it was in the result, read once every lock
+# is taken), so the write and the commit wait as long as any statement may.
+_LOCK_SQL = """
+    WITH {patience}u AS MATERIALIZED (
+        SELECT {accounts} FROM accounts
+        WHERE user_id = ANY($1::text::bigint[]){gate} ORDER BY user_id FOR UPDATE{skip}
     ), seen AS MATERIALIZED (
         SELECT order_id FROM reservations
         WHERE order_id = ANY($2::text::bigint[]) AND (SELECT count(*) FROM u) >= 0
     ), o AS MATERIALIZED (
-        SELECT {RESERVATION_COLUMNS} FROM reservations
+        SELECT {reservations} FROM reservations
         WHERE order_id = ANY(ARRAY(SELECT order_id FROM seen))
-        ORDER BY order_id FOR UPDATE SKIP LOCKED
+        ORDER BY order_id FOR UPDATE{skip}
     ), answered AS MATERIALIZED (
         SELECT key, fingerprint, status, body FROM idempotency_keys
         WHERE key = ANY($3::text::text[]) AND status IS NOT NULL
@@ -151,16 +156,45 @@ _LOCK = Sql(
                      AS may_expire FROM o) AS after_the_locks
     )
     SELECT stamp.now, stamp.ids,
-           ARRAY(SELECT ROW({ACCOUNT_COLUMNS}) FROM u) AS users,
-           ARRAY(SELECT ROW({RESERVATION_COLUMNS}) FROM o) AS orders,
+           ARRAY(SELECT ROW({accounts}) FROM u) AS users,
+           ARRAY(SELECT ROW({reservations}) FROM o) AS orders,
            ARRAY(SELECT ROW(key, fingerprint, status, body) FROM answered) AS answers,
            ARRAY(SELECT user_id FROM accounts WHERE user_id = ANY(ARRAY(
                      SELECT unnest($1::text::bigint[]) EXCEPT SELECT user_id FROM u)))
                AS busy_users,
-           ARRAY(SELECT order_id FROM seen EXCEPT SELECT order_id FROM o) AS busy_orders
+           ARRAY(SELECT order_id FROM seen EXCEPT SELECT order_id FROM o) AS busy_orders{restore}
     FROM stamp
-    """,
-    ("users", "orders", "keys", "movements"),
+    """
+_LOCK_NAMES = ("users", "orders", "keys", "movements")
+_LOCK = Sql(
+    _LOCK_SQL.format(
+        patience="",
+        gate="",
+        skip=" SKIP LOCKED",
+        restore="",
+        accounts=ACCOUNT_COLUMNS,
+        reservations=RESERVATION_COLUMNS,
+    ),
+    _LOCK_NAMES,
+    {},
+)
+IN_TURN = "150ms"
+"""How long a batch waits in turn for a row: a few times as long as a batch holds its
+rows on a busy worker (lock, apply, write, commit); a row held longer belongs to a
+transaction that is not a batch's, and the batch runs again without it."""
+_LOCK_IN_TURN = Sql(
+    _LOCK_SQL.format(
+        patience=(
+            "patience AS MATERIALIZED (SELECT current_setting('lock_timeout') AS was,"
+            " set_config('lock_timeout', $5, true) AS now), "
+        ),
+        gate=" AND (SELECT was FROM patience) IS NOT NULL",
+        skip="",
+        restore=",\n           set_config('lock_timeout', (SELECT was FROM patience), true)",
+        accounts=ACCOUNT_COLUMNS,
+        reservations=RESERVATION_COLUMNS,
+    ),
+    (*_LOCK_NAMES, "patience"),
     {},
 )
 # A batch of requests that found a row held waits for that one row first, holding
@@ -324,6 +358,7 @@ class PostgresMovementBatch(Session, MovementBatch):
         movements: Sequence[str | None],
         *,
         wait_for: Resource | None = None,
+        in_turn: bool = False,
     ) -> Locked:
         await self.begin()
         try:
@@ -331,15 +366,16 @@ class PostgresMovementBatch(Session, MovementBatch):
                 table, row_id = wait_for
                 await self.db.run(_WAIT_FOR[table], id=row_id)
             row = await self.db.row(
-                _LOCK,
+                _LOCK_IN_TURN if in_turn else _LOCK,
                 users=array_literal(user_ids),
                 orders=array_literal(order_ids),
                 keys=array_literal(keys),
                 movements=array_literal(movements),
+                patience=IN_TURN,
             )
         except asyncpg.PostgresError as error:
             if sqlstate(error) == LOCK_NOT_AVAILABLE:
-                raise RowsBusy from error
+                raise (RowsContended() if in_turn else RowsBusy()) from error
             raise (translate(error) or error) from error
         assert row is not None
         return Locked(
