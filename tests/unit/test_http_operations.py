@@ -9,6 +9,7 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from litestar.types import ASGIApp
 from adapters.memory.store import InMemoryMovementBatch
 from application.errors import StoreUnavailable
 from entrypoints.container import build_app, build_container
+from entrypoints.http import observe
 from entrypoints.http.app import create_app, create_litestar
 from entrypoints.http.auth import scope_of
 from entrypoints.http.observe import JsonFormatter
@@ -238,6 +240,39 @@ def test_the_request_id_is_returned_and_logged_and_secrets_are_not(
     )
     logged = "\n".join(formatter.format(r) for r in caplog.records)
     assert ALL not in logged
+
+
+def test_access_lines_written_straight_are_the_lines_the_json_formatter_writes(
+    guarded: TestClient[ASGIApp],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Workers write access lines without the logging module (configure_logging with
+    JSON): the same fields, in the same order, with the same values."""
+    auth = {"Authorization": f"Bearer {ALL}", "X-Request-ID": "req-7"}
+    with caplog.at_level(logging.INFO, "balance.access"):
+        guarded.get("/v1/services", headers=auth)
+        guarded.get("/v1/nowhere/\u00e9\u2028", headers=auth)
+    formatter = JsonFormatter()
+    logged = [json.loads(formatter.format(r)) for r in caplog.records]
+    with (tmp_path / "log").open("wb") as log:
+        monkeypatch.setattr(observe, "_lines", observe.AccessLines(log.fileno()))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, "balance.access"):
+            guarded.get("/v1/services", headers=auth)
+            guarded.get("/v1/nowhere/\u00e9\u2028", headers=auth)
+        observe.flush_access_lines()
+    assert caplog.records == []  # not through logging
+    written = [json.loads(line) for line in (tmp_path / "log").read_bytes().split(b"\n")[:-1]]
+    assert len(written) == len(logged) == 2
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written[0]["ts"])
+    for straight, formatted in zip(written, logged, strict=True):
+        assert list(straight) == list(formatted)
+        for field in ("ts", "duration_ms"):
+            straight.pop(field), formatted.pop(field)
+        assert straight == formatted
+    assert written[1]["path"] == "/v1/nowhere/\u00e9\u2028"
 
 
 def test_a_repeated_reservation_or_cancellation_is_not_counted_as_a_movement(
