@@ -201,7 +201,7 @@ def start_server(url: str, args: argparse.Namespace, balance: Path) -> ServerPro
     env = {
         "DATABASE_URL": url,
         "DB_POOL_SIZE": str(args.pool),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": args.log_level,
         "BALANCE_MIGRATE": "0",
     }
     server = ServerProcess(
@@ -456,6 +456,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--scenarios", default=",".join(WRK))
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the servers' LOG_LEVEL: WARNING (no access lines) as every run before "
+        "2026-12-04; INFO is production's default, a JSON line a request",
+    )
     parser.add_argument("--write", action="store_true", help="write the table into RESULTS.md")
     return parser.parse_args()
 
