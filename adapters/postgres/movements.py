@@ -393,9 +393,12 @@ class PostgresMovementBatch(Session, MovementBatch):
 
     async def write(self, changes: Changes) -> None:
         rows = rows_of(changes)
+        sql = WRITES.sql_for(rows)
+        if sql is None:
+            return
         try:
             params = WRITES.params(rows, created_at=changes.created_at)
-            counts = await self.db.row(WRITES.sql, **params)
+            counts = await self.db.row(sql, **params)
         except asyncpg.PostgresError as error:
             if sqlstate(error) == LOCK_NOT_AVAILABLE and changes.answers:
                 raise RequestInProgress from error  # a key held by a transaction that lingers

@@ -160,22 +160,43 @@ class WriteSet:
         """`common`: the batch-wide values (name: SQL type) inserts may take columns from."""
         self.writes = writes
         self.common = common or {}
-        names: list[str] = list(self.common)
-        shared = {name: f"${i}::{sql}" for i, (name, sql) in enumerate(self.common.items(), 1)}
-        ctes = []
         self._encoders: list[tuple[Write, list[tuple[str, Encode]]]] = []
         for write in writes:
             fields = columns(write.row)
             params = [f"{write.name}_{name}" for name, _ in fields]
             encoders = [_LITERALS.get(sql, _as_is) for _, sql in fields]
             self._encoders.append((write, list(zip(params, encoders, strict=True))))
+        self.sql = self._statement(writes)
+        """Every write's arm: what `sql_for` answers when every write has rows."""
+        self._shapes: dict[tuple[bool, ...], Sql] = {}
+
+    def sql_for(self, rows: Mapping[str, Sequence[object]]) -> Sql | None:
+        """The statement of the writes that have rows (None: nothing to write). An arm
+        with no rows still cost the server its planning and its tables' and indexes'
+        opening, every batch: a batch of deposits has no reservation, no tag."""
+        shape = tuple(bool(rows.get(write.name)) for write in self.writes)
+        sql = self._shapes.get(shape)
+        if sql is None and any(shape):
+            sql = self._shapes[shape] = self._statement(
+                tuple(w for w, has in zip(self.writes, shape, strict=True) if has)
+            )
+        return sql
+
+    def _statement(self, writes: tuple[Write, ...]) -> Sql:
+        used = {c for w in writes if isinstance(w.how, Insert) for c in w.how.common}
+        common = [(name, sql) for name, sql in self.common.items() if name in used]
+        names: list[str] = [name for name, _ in common]
+        shared = {name: f"${i}::{sql}" for i, (name, sql) in enumerate(common, 1)}
+        ctes = []
+        for write in writes:
+            fields = columns(write.row)
             first = len(names) + 1
-            names += params
+            names += [f"{write.name}_{name}" for name, _ in fields]
             if isinstance(write.how, Insert) and write.how.numbered is not None:
                 ctes.append(_counter(write, first))
             ctes.append(f"{write.name} AS ({_cte(write, fields, first, shared)})")
         counts = ", ".join(f"(SELECT count(*) FROM {w.name}) AS {w.name}" for w in writes)
-        self.sql = Sql(f"WITH {', '.join(ctes)} SELECT {counts}", tuple(names), {})
+        return Sql(f"WITH {', '.join(ctes)} SELECT {counts}", tuple(names), {})
 
     def params(
         self, rows: Mapping[str, Sequence[tuple[Any, ...]]], **common: Any
@@ -191,9 +212,10 @@ class WriteSet:
     def check(self, counts: Mapping[str, int], rows: Mapping[str, Sequence[object]]) -> None:
         """Every row written: a short count of rows created means another transaction
         created one first (ConcurrentUpdate: run again); any other short count, that a
-        locked row changed under its lock, which cannot be."""
-        short = {w for w in self.writes if counts[w.name] != len(rows.get(w.name, ()))}
-        wrote = {w.name: counts[w.name] for w in self.writes}
+        locked row changed under its lock, which cannot be. A write the statement left
+        out (no rows) counts 0."""
+        wrote = {w.name: counts.get(w.name, 0) for w in self.writes}
+        short = {w for w in self.writes if wrote[w.name] != len(rows.get(w.name, ()))}
         if any(w.may_find_rows_created for w in short):
             raise ConcurrentUpdate(f"rows created meanwhile: {wrote}")
         if short:

@@ -316,6 +316,31 @@ def test_a_column_every_row_shares_is_sent_once() -> None:
     assert writes.params({"added": [Slim(1), Slim(2)]}, at=NOW) == {"at": NOW, "added_id": "{1,2}"}
 
 
+def test_a_write_with_no_rows_is_left_out_of_the_statement() -> None:
+    """Each arm costs the server its planning and its table's opening even with no
+    rows: the statement a batch runs has the arms of the writes that have rows."""
+    writes = WriteSet(
+        Write("added", Row, Insert("things", common=("at",))),
+        Write("changed", Row, Update("things", "id")),
+        common={"at": "timestamptz"},
+    )
+    changed = {"changed": [Row(2, "b", None, NOW)]}
+    only = writes.sql_for(changed)
+    assert only is not None
+    assert only.text.startswith("WITH changed AS (UPDATE things AS target SET")
+    assert "INSERT" not in only.text
+    # Numbered from $1: no batch-wide value no arm of it takes.
+    assert only.names == ("changed_id", "changed_name", "changed_note", "changed_at")
+    assert only.text.endswith("SELECT (SELECT count(*) FROM changed) AS changed")
+    assert writes.sql_for(changed) is only  # made once a shape
+    both = {**changed, "added": [Row(1, "a", None, NOW)]}
+    assert writes.sql_for(both) == writes.sql
+    assert writes.sql_for({"added": []}) is None
+    writes.check({"changed": 1}, changed)  # a write left out counts 0
+    with pytest.raises(AssertionError):
+        writes.check({"changed": 0}, changed)
+
+
 async def test_an_item_as_big_as_a_batch_runs_at_once_beside_the_queue() -> None:
     runs = Runs()
     batcher = Batcher(runs, max_batch=4, max_in_flight=1)
