@@ -165,38 +165,33 @@ _LOCK_SQL = """
            ARRAY(SELECT order_id FROM seen EXCEPT SELECT order_id FROM o) AS busy_orders{restore}
     FROM stamp
     """
-_LOCK_NAMES = ("users", "orders", "keys", "movements")
-_LOCK = Sql(
-    _LOCK_SQL.format(
-        patience="",
-        gate="",
-        skip=" SKIP LOCKED",
-        restore="",
-        accounts=ACCOUNT_COLUMNS,
-        reservations=RESERVATION_COLUMNS,
-    ),
-    _LOCK_NAMES,
-    {},
-)
 IN_TURN = "150ms"
 """How long a batch waits in turn for a row: a few times as long as a batch holds its
 rows on a busy worker (lock, apply, write, commit); a row held longer belongs to a
 transaction that is not a batch's, and the batch runs again without it."""
-_LOCK_IN_TURN = Sql(
-    _LOCK_SQL.format(
-        patience=(
-            "patience AS MATERIALIZED (SELECT current_setting('lock_timeout') AS was,"
-            " set_config('lock_timeout', $5, true) AS now), "
-        ),
-        gate=" AND (SELECT was FROM patience) IS NOT NULL",
-        skip="",
-        restore=",\n           set_config('lock_timeout', (SELECT was FROM patience), true)",
+
+
+def _lock_statement(*, in_turn: bool) -> Sql:
+    """Skipping the rows held elsewhere, or waiting for them in turn ($5: IN_TURN)."""
+    patience = (
+        "patience AS MATERIALIZED (SELECT current_setting('lock_timeout') AS was,"
+        " set_config('lock_timeout', $5, true) AS now), "
+    )
+    restore = ",\n           set_config('lock_timeout', (SELECT was FROM patience), true)"
+    text = _LOCK_SQL.format(
+        patience=patience if in_turn else "",
+        gate=" AND (SELECT was FROM patience) IS NOT NULL" if in_turn else "",
+        skip="" if in_turn else " SKIP LOCKED",
+        restore=restore if in_turn else "",
         accounts=ACCOUNT_COLUMNS,
         reservations=RESERVATION_COLUMNS,
-    ),
-    (*_LOCK_NAMES, "patience"),
-    {},
-)
+    )
+    names = ("users", "orders", "keys", "movements")
+    return Sql(text, (*names, "patience") if in_turn else names, {})
+
+
+_LOCK = _lock_statement(in_turn=False)
+_LOCK_IN_TURN = _lock_statement(in_turn=True)
 # A batch of requests that found a row held waits for that one row first, holding
 # nothing else: it cannot be part of a deadlock, and no one waits behind it but for
 # that row.
