@@ -92,6 +92,19 @@ def observe(pool_in_use: Callable[[], int] | None = None) -> Callable[[ASGIApp],
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+_stamp: tuple[int, str] = (-1, "")
+
+
+def _timestamp(seconds: float) -> str:
+    """UTC to the millisecond, as every line carries it: the date and time part is
+    formatted once a second."""
+    global _stamp  # noqa: PLW0603
+    whole = int(seconds)
+    if _stamp[0] != whole:
+        _stamp = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_stamp[1]}.{int((seconds - whole) * 1000):03d}Z"
+
+
 class AccessLines:
     """The access log's lines as the JSON formatter writes them (the same fields in
     the same order), encoded by msgspec and written straight to the log's stream,
@@ -102,20 +115,12 @@ class AccessLines:
     def __init__(self, fd: int) -> None:
         self._fd = fd
         self._lines: list[bytes] = []
-        self._second = -1
-        self._stamp = ""
-        atexit.register(self.flush)
 
     def write(
         self, method: str, route: str, path: str, status: int, *, seconds: float, rid: str
     ) -> None:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         line = {
-            "ts": f"{self._stamp}.{int((now - second) * 1000):03d}Z",
+            "ts": _timestamp(time.time()),
             "level": "info",
             "logger": "balance.access",
             "message": f"{method} {route} {status}",
@@ -126,14 +131,12 @@ class AccessLines:
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
         }
-        if not self._lines:
+        self._lines.append(_encode(line))
+        if len(self._lines) == 1:  # the turn's first: write them all once it ends
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
             except RuntimeError:  # no loop: at once
-                self._lines.append(_encode(line))
                 self.flush()
-                return
-        self._lines.append(_encode(line))
 
     def flush(self) -> None:
         if not self._lines:
@@ -150,8 +153,9 @@ _lines: AccessLines | None = None
 they go through the logging module (and so to whatever handlers a test installs)."""
 
 
+@atexit.register
 def flush_access_lines() -> None:
-    """Write the lines of this turn of the event loop now."""
+    """Write the lines of this turn of the event loop now (and at exit)."""
     if _lines is not None:
         _lines.flush()
 
@@ -161,8 +165,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
