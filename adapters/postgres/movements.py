@@ -130,7 +130,8 @@ ACCOUNT_COLUMNS = ", ".join(AccountRow._fields)
 # In turn, a batch waits for those rows instead, each for IN_TURN at most: the lock
 # timeout is set for this statement only (set before the first row is read, through
 # the users' gate, and set back to what it was in the result, read once every lock
-# is taken), so the write and the commit wait as long as any statement may.
+# is taken), so the write and the commit wait as long as any statement may. Every
+# row it names that exists, it locks or it fails: nothing to name busy.
 _LOCK_SQL = """
     WITH {patience}u AS MATERIALIZED (
         SELECT {accounts} FROM accounts
@@ -159,10 +160,7 @@ _LOCK_SQL = """
            ARRAY(SELECT ROW({accounts}) FROM u) AS users,
            ARRAY(SELECT ROW({reservations}) FROM o) AS orders,
            ARRAY(SELECT ROW(key, fingerprint, status, body) FROM answered) AS answers,
-           ARRAY(SELECT user_id FROM accounts WHERE user_id = ANY(ARRAY(
-                     SELECT unnest($1::text::bigint[]) EXCEPT SELECT user_id FROM u)))
-               AS busy_users,
-           ARRAY(SELECT order_id FROM seen EXCEPT SELECT order_id FROM o) AS busy_orders{restore}
+           {busy}{restore}
     FROM stamp
     """
 IN_TURN = "150ms"
@@ -175,14 +173,22 @@ def _lock_statement(*, in_turn: bool) -> Sql:
     """Skipping the rows held elsewhere, or waiting for them in turn ($5: IN_TURN)."""
     patience = (
         "patience AS MATERIALIZED (SELECT current_setting('lock_timeout') AS was,"
-        " set_config('lock_timeout', $5, true) AS now), "
+        " set_config('lock_timeout', $5, true) AS became), "
     )
     restore = ",\n           set_config('lock_timeout', (SELECT was FROM patience), true)"
+    busy = (
+        "'{}'::bigint[] AS busy_users, '{}'::bigint[] AS busy_orders"
+        if in_turn
+        else "ARRAY(SELECT user_id FROM accounts WHERE user_id = ANY(ARRAY("
+        "SELECT unnest($1::text::bigint[]) EXCEPT SELECT user_id FROM u))) AS busy_users,"
+        " ARRAY(SELECT order_id FROM seen EXCEPT SELECT order_id FROM o) AS busy_orders"
+    )
     text = _LOCK_SQL.format(
         patience=patience if in_turn else "",
         gate=" AND (SELECT was FROM patience) IS NOT NULL" if in_turn else "",
         skip="" if in_turn else " SKIP LOCKED",
         restore=restore if in_turn else "",
+        busy=busy,
         accounts=ACCOUNT_COLUMNS,
         reservations=RESERVATION_COLUMNS,
     )
