@@ -62,9 +62,7 @@ def observe(pool_in_use: Callable[[], int] | None = None) -> Callable[[ASGIApp],
                 duration = time.perf_counter() - started
                 route = scope.get("path_template") or "unmatched"
                 method = scope["method"]
-                metrics.request_done(method, route, status, duration)
-                if pool_in_use is not None:
-                    metrics.pool_in_use(pool_in_use())
+                metrics.request_done(method, route, status, duration, pool_in_use)
                 if _lines is not None:
                     _lines.write(method, route, scope["path"], status, seconds=duration, rid=rid)
                 elif access.isEnabledFor(logging.INFO):
