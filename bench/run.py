@@ -289,7 +289,22 @@ def run_wrk(port: int, scenario: str, args: argparse.Namespace) -> tuple[float, 
     return rps, p50 * 1000, p99 * 1000, errors
 
 
+async def analyze(url: str) -> None:
+    """Fresh statistics before every run, as production's autovacuum keeps them (this
+    machine's server runs without it). The tables a run fills (reservations, keys,
+    events) start empty: a statement planned while one was, its generic plan kept for
+    the connection's life, scanned it whole as it grew (a first round's reserves at
+    a third of the next rounds'); autovacuum would have analyzed it, and the plan
+    been made again."""
+    db = await asyncpg.connect(url)
+    try:
+        await db.execute("ANALYZE")
+    finally:
+        await db.close()
+
+
 def measure(url: str, scenario: str, args: argparse.Namespace, balance: Path, into: Run) -> None:
+    asyncio.run(analyze(url))
     server = start_server(url, args, balance)
     try:
         pg_0, app_0 = postgres_cpu_seconds(), service_cpu_seconds(server)
