@@ -24,6 +24,7 @@ from entrypoints.http.auth import (
 )
 from entrypoints.http.batches import BATCH_ROUTES
 from entrypoints.http.controllers import ROUTES, Services, ServicesDep
+from entrypoints.http.controllers import money_first as answer_money_first
 from entrypoints.http.health import HEALTH_ROUTES
 from entrypoints.http.observe import observe
 from entrypoints.http.openapi import finish
@@ -110,8 +111,12 @@ def create_litestar(
     on_shutdown: Sequence[Hook] = (),
     tokens: Tokens | None = None,
     middleware: Sequence[Middleware] = (),
+    *,
+    money_first: bool = True,
 ) -> Litestar:
-    """Every route, documented at /docs."""
+    """Every route, documented at /docs. `money_first`: the money routes that can are
+    answered by a before-request hook (controllers.money_first); without it, every
+    route's arguments are extracted by Litestar from its handler's signature."""
     handlers: list[ControllerRouterHandler] = [
         *ROUTES,
         *BATCH_ROUTES,
@@ -129,6 +134,7 @@ def create_litestar(
         middleware=list(middleware),
         logging_config=None,  # configure_logging owns the root logger (JSON lines)
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
+        before_request=answer_money_first(services) if money_first else None,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         on_startup=list(on_startup),

@@ -34,6 +34,9 @@ LIMIT_TEXT = r"^((0|[1-9][0-9]{0,12})(\.[0-9]{1,2})?|10000000000000(\.00?)?)$"
 _FORMS = {"amount": _AMOUNT_FORM, "credit_limit": re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?")}
 
 
+BODY_REQUIRED = "a JSON body is required"
+
+
 class FieldError(msgspec.Struct, frozen=True):
     field: str
     message: str

@@ -3,12 +3,16 @@ becomes a command for the batcher under its Idempotency-Key."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import msgspec
+from litestar import Request
+from litestar.exceptions import InternalServerException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
@@ -24,7 +28,16 @@ from domain.ledger import Metadata
 from domain.money import Money
 from domain.movement import Leg
 from entrypoints.http import render
-from entrypoints.http.decoding import invalid_field
+from entrypoints.http.answer import JsonAnswer
+from entrypoints.http.decoding import (
+    BODY_REQUIRED,
+    FieldError,
+    RequestInvalid,
+    check_body_text,
+    check_content_type,
+    decode_strict,
+    invalid_field,
+)
 from entrypoints.http.schemas import (
     CancelRequest,
     DepositRequest,
@@ -34,6 +47,9 @@ from entrypoints.http.schemas import (
     TransferRequest,
     WithdrawalRequest,
 )
+
+if TYPE_CHECKING:
+    from litestar.types import HTTPReceiveMessage
 
 S = TypeVar("S", bound=msgspec.Struct)
 MAX_KEY_LENGTH = 255
@@ -54,6 +70,54 @@ class MoneyRoute(Generic[S]):
     ) -> StoredResponse:
         use_case, command, render_result = self.plan(data, order_id)
         return await movements.execute(use_case, command, render_result, key)
+
+    async def answer(
+        self, request: Request[Any, Any, Any], movements: MoneyMovements
+    ) -> JsonAnswer:
+        """The route's answer, read from the request as it came: what Litestar's
+        extraction does for the handler's signature (the body within its limit, the
+        StrictJSON DTO's checks, the Idempotency-Key header), in the same order and with
+        the same refusals, without its per-request machinery (a kwargs model, a DTO
+        instance, a headers object, a signature model): a fifth of a reserve's CPU in
+        the worker. For routes without path parameters."""
+        content_type = key = None
+        for name, value in request.scope["headers"]:
+            if name == b"content-type" and content_type is None:
+                content_type = value.decode("latin-1")
+            elif name == b"idempotency-key" and key is None:
+                key = value.decode("latin-1")
+        body = await read_body(request)
+        if not body:  # Litestar's extractor gives no data: its signature model refuses
+            raise RequestInvalid(400, BODY_REQUIRED, [FieldError("body", BODY_REQUIRED)])
+        check_content_type(content_type)
+        data = decode_strict(body, self.request)
+        check_body_text(body)
+        stored = await self.apply(movements, data, 0, idempotency_key(key))
+        return JsonAnswer.of(stored)
+
+
+async def read_body(request: Request[Any, Any, Any]) -> bytes:
+    """The body from the ASGI messages, as Litestar's `Request.body` reads it: refused
+    before reading when its announced length is over the route's limit, and as soon as
+    what came is."""
+    limit = request.route_handler.resolve_request_max_body_size() or math.inf
+    for name, value in request.scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise RequestEntityTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = cast("HTTPReceiveMessage", await request.receive())
+        if message["type"] == "http.disconnect":
+            raise InternalServerException("client disconnected prematurely")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestEntityTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def tags(metadata: dict[str, str]) -> Metadata:

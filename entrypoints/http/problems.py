@@ -23,7 +23,7 @@ from application.errors import (
 from domain import errors as rules
 from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
 from entrypoints.http import metrics
-from entrypoints.http.decoding import RequestInvalid, parameter_sentence
+from entrypoints.http.decoding import BODY_REQUIRED, RequestInvalid, parameter_sentence
 from entrypoints.http.schemas import Problem, ProblemField
 
 logger = logging.getLogger("balance.http")
@@ -175,8 +175,8 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
     }.get(error.status_code, "http-error")
     if error.status_code == 400 and isinstance(error.extra, list):
         if any(isinstance(e, dict) and e.get("key") == "data" for e in error.extra):
-            body = [ProblemField("body", "a JSON body is required")]
-            return problem(400, "malformed-request", "a JSON body is required", body)
+            body = [ProblemField("body", BODY_REQUIRED)]
+            return problem(400, "malformed-request", BODY_REQUIRED, body)
         fields = [
             ProblemField(str(e.get("key", "")), parameter_sentence(str(e.get("message", ""))))
             for e in error.extra
