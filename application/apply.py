@@ -43,6 +43,10 @@ def expire_due(state: BatchState, order_ids: Sequence[int]) -> int:
     """The locked reservations whose hold ran out give their money back."""
     expired = 0
     for order_id in order_ids:
+        # Most orders a batch names are new or not due: no unit of work to look at them.
+        found = state.reservation(order_id)
+        if found is None or not found.is_due(state.now):
+            continue
         movement = Movement(state)
         if expire_if_due(order_id, movement):
             movement.merge()
