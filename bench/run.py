@@ -54,6 +54,7 @@ MOVEMENTS = {"batch": 100}
 CONNECTIONS = {"batch": 8}
 BATCHES = Path("entrypoints/http/batches.py")
 BENCH_DB = "balance_bench"
+WARM_UP_SECONDS = 3
 BASELINE_DB = "balance_bench_baseline"
 MINIMAL_RESERVE = """\\set uid random(1, :users)
 BEGIN;
@@ -291,11 +292,10 @@ def run_wrk(port: int, scenario: str, args: argparse.Namespace) -> tuple[float, 
 
 async def analyze(url: str) -> None:
     """Fresh statistics before every run, as production's autovacuum keeps them (this
-    machine's server runs without it). The tables a run fills (reservations, keys,
-    events) start empty: a statement planned while one was, its generic plan kept for
-    the connection's life, scanned it whole as it grew (a first round's reserves at
-    a third of the next rounds'); autovacuum would have analyzed it, and the plan
-    been made again."""
+    machine's server runs without it). The runs fill tables (reservations, keys,
+    events) by tens of thousands of rows each, and a statement planned on statistics
+    of a table as it was (its generic plan kept for the connection's life) scanned
+    one whole as it grew: a first round's reserves ran at a third of the next ones'."""
     db = await asyncpg.connect(url)
     try:
         await db.execute("ANALYZE")
@@ -493,6 +493,14 @@ def main() -> int:
     baseline_url = asyncio.run(prepare(args.url, args.users, BASELINE_DB, baseline))
     results = {name: Scenario() for name in args.scenarios.split(",")}
     pgbench: list[float] = []
+    # A short unmeasured run of every scenario on each tree first: a service's tables
+    # are not empty in production, and statistics taken of an empty one (analyze()
+    # runs before each measured run) give the plans of an empty one.
+    warm_up = argparse.Namespace(**{**vars(args), "duration": WARM_UP_SECONDS})
+    for name in results:
+        measure(url, name, warm_up, BALANCE, Run())
+        if name != "batch" or (baseline.parents[2] / BATCHES).exists():
+            measure(baseline_url, name, warm_up, baseline, Run())
     with tempfile.TemporaryDirectory() as folder:
         for round_ in range(args.rounds):
             for name, scenario in results.items():
