@@ -13,7 +13,8 @@ import sys
 import time
 from typing import Any
 
-from balance_client import Client
+import httpx
+from balance_client import AuthenticatedClient
 from balance_client.api.money import create_batch
 from balance_client.models import BatchRequest, BatchResponse, DepositOperation
 
@@ -34,7 +35,7 @@ def lines(file: int, first: int, count: int, users: int) -> list[Any]:
     ]
 
 
-async def send(client: Client, file: int, batch: int, size: int, users: int) -> None:
+async def send(client: AuthenticatedClient, file: int, batch: int, size: int, users: int) -> None:
     body = BatchRequest(operations=lines(file, batch * size, size, users))
     answer = await create_batch.asyncio(client=client, body=body)
     if not isinstance(answer, BatchResponse) or any(r.status != 201 for r in answer.results):
@@ -46,7 +47,11 @@ async def payout(server: ServerProcess, args: argparse.Namespace) -> tuple[float
     rss: list[float] = []
     file = int(time.time())
     started = time.monotonic()
-    async with Client(base_url=server.base_url, timeout=120) as client:
+    # The client is generated from the document served with tokens configured, so
+    # its operations take an authenticated client; the bench's server has no tokens
+    # and reads no Authorization header.
+    client = AuthenticatedClient(base_url=server.base_url, token="none", timeout=httpx.Timeout(120))
+    async with client:
         for start in range(0, batches, args.in_flight):
             wave = range(start, min(start + args.in_flight, batches))
             await asyncio.gather(*(send(client, file, b, args.size, args.users) for b in wave))
