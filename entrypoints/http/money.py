@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import InternalServerException
+from litestar.exceptions import InternalServerException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from application.cancel import Cancel, cancel
@@ -41,6 +41,7 @@ from entrypoints.http.decoding import (
 from entrypoints.http.schemas import (
     CancelRequest,
     DepositRequest,
+    Id,
     MovementRequest,
     RecognizeRequest,
     ReservationRequest,
@@ -79,7 +80,8 @@ class MoneyRoute(Generic[S]):
         StrictJSON DTO's checks, the Idempotency-Key header), in the same order and with
         the same refusals, without its per-request machinery (a kwargs model, a DTO
         instance, a headers object, a signature model): a fifth of a reserve's CPU in
-        the worker. For routes without path parameters."""
+        the worker. The order id of a path, as Litestar's router parsed it, is checked
+        as the handler's signature model checked it (`PathId`), after the body."""
         content_type = key = None
         for name, value in request.scope["headers"]:
             if name == b"content-type" and content_type is None:
@@ -92,8 +94,20 @@ class MoneyRoute(Generic[S]):
         check_content_type(content_type)
         data = decode_strict(body, self.request)
         check_body_text(body)
-        stored = await self.apply(movements, data, 0, idempotency_key(key))
+        order_id = _order_id(request.path_params) if "{order_id" in self.path else 0
+        stored = await self.apply(movements, data, order_id, idempotency_key(key))
         return JsonAnswer.of(stored)
+
+
+def _order_id(path_params: dict[str, Any]) -> int:
+    """The path's order id within `Id`'s bounds, refused as the signature model refuses
+    it (a validation error on the path parameter `order_id`)."""
+    order_id: int = path_params["order_id"]
+    try:
+        return msgspec.convert(order_id, Id)
+    except msgspec.ValidationError as error:
+        extra = [{"message": str(error), "key": "order_id", "source": "path"}]
+        raise ValidationException("Validation failed", extra=extra) from None
 
 
 async def read_body(request: Request[Any, Any, Any]) -> bytes:

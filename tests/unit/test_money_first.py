@@ -78,6 +78,24 @@ REQUESTS: list[tuple[str, bytes, dict[str, str]]] = [
         JSON,
     ),
     ("/v1/movements", b'{"legs": [{"user_id": 1, "amount": "0.001"}]}', JSON),
+    # The order in the path: checked after the body, as the signature model did.
+    ("/v1/reservations/5/recognize", b'{"user_id": 1, "service_id": 7, "amount": "2"}', JSON),
+    ("/v1/reservations/5/recognize", b'{"user_id": 1, "service_id": 7, "amount": "1"}', JSON),
+    ("/v1/reservations/5/cancel", b'{"user_id": 1, "service_id": 7}', JSON),
+    ("/v1/reservations/6/cancel", b'{"user_id": 1, "service_id": 7}', JSON),
+    ("/v1/reservations/0/cancel", b'{"user_id": 1, "service_id": 7}', JSON),
+    ("/v1/reservations/-1/recognize", b'{"user_id": 1, "service_id": 7, "amount": "1"}', JSON),
+    ("/v1/reservations/9223372036854775808/cancel", b'{"user_id": 1, "service_id": 7}', JSON),
+    ("/v1/reservations/9223372036854775807/cancel", b'{"user_id": 1, "service_id": 7}', JSON),
+    ("/v1/reservations/abc/cancel", b'{"user_id": 1, "service_id": 7}', JSON),
+    ("/v1/reservations/0/cancel", b"{bad", JSON),
+    ("/v1/reservations/0/cancel", b"", {}),
+    ("/v1/reservations/0/cancel", b'{"user_id": 1}', {**JSON, "Idempotency-Key": ""}),
+    (
+        "/v1/reservations/7/cancel",
+        b'{"user_id": 1, "service_id": 7}',
+        {**JSON, "Idempotency-Key": ""},
+    ),
 ]
 # What differs between two stores by the clock alone.
 _CLOCK = re.compile(rb'"(created_at|closed_at)":"[^"]*"')
@@ -100,7 +118,7 @@ def _services_of(container: Container) -> Callable[[], Services]:
     return services
 
 
-def test_the_routes_answered_first_are_the_money_routes_without_path_parameters() -> None:
+def test_every_money_route_but_the_client_batch_is_answered_first() -> None:
     first = {
         path
         for handler in ROUTES
@@ -108,6 +126,8 @@ def test_the_routes_answered_first_are_the_money_routes_without_path_parameters(
         for path in handler.paths
     }
     assert first == {
+        "/v1/reservations/{order_id:int}/recognize",
+        "/v1/reservations/{order_id:int}/cancel",
         "/v1/deposits",
         "/v1/withdrawals",
         "/v1/transfers",
