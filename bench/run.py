@@ -333,6 +333,12 @@ def measure(url: str, scenario: str, args: argparse.Namespace, balance: Path, in
     into.errors.append(errors)
 
 
+def runs_on(balance: Path, scenario: str) -> bool:
+    """Whether the tree of this `balance` command serves the scenario: a baseline
+    from before batches has no /v1/batches."""
+    return scenario != "batch" or (balance.parents[2] / BATCHES).exists()
+
+
 def minimal_reserve(url: str, args: argparse.Namespace, folder: Path) -> float:
     """Transactions a second of pgbench's minimal reserve, one movement each."""
     parts = urlsplit(url)
@@ -499,13 +505,13 @@ def main() -> int:
     warm_up = argparse.Namespace(**{**vars(args), "duration": WARM_UP_SECONDS})
     for name in results:
         measure(url, name, warm_up, BALANCE, Run())
-        if name != "batch" or (baseline.parents[2] / BATCHES).exists():
+        if runs_on(baseline, name):
             measure(baseline_url, name, warm_up, baseline, Run())
     with tempfile.TemporaryDirectory() as folder:
         for round_ in range(args.rounds):
             for name, scenario in results.items():
                 measure(url, name, args, BALANCE, scenario.tree)
-                if name != "batch" or (baseline.parents[2] / BATCHES).exists():
+                if runs_on(baseline, name):
                     measure(baseline_url, name, args, baseline, scenario.baseline)
                 base = scenario.baseline.rps[-1] if scenario.baseline.rps else 0
                 print(

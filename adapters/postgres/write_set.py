@@ -168,7 +168,7 @@ class WriteSet:
             self._encoders.append((write, list(zip(params, encoders, strict=True))))
         self.sql = self._statement(writes)
         """Every write's arm: what `sql_for` answers when every write has rows."""
-        self._shapes: dict[tuple[bool, ...], Sql] = {}
+        self._shapes: dict[tuple[bool, ...], Sql] = {(True,) * len(writes): self.sql}
 
     def sql_for(self, rows: Mapping[str, Sequence[object]]) -> Sql | None:
         """The statement of the writes that have rows (None: nothing to write). An arm

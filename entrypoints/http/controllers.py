@@ -41,7 +41,6 @@ from entrypoints.http.money import (
     WITHDRAWAL,
     MoneyRoute,
     S,
-    idempotency_key,
 )
 from entrypoints.http.schemas import (
     MAX_ID,
@@ -101,8 +100,7 @@ ServicesDep = NamedDependency[Services]
 async def _apply(
     route: MoneyRoute[S], services: Services, data: S, order_id: int, key: str | None
 ) -> JsonAnswer:
-    stored = await route.apply(services.movements, data, order_id, idempotency_key(key))
-    return JsonAnswer.of(stored)
+    return await route.apply(services.movements, data, order_id, key)
 
 
 def answered_first(route: MoneyRoute[Any]) -> dict[str, Any]:

@@ -137,16 +137,14 @@ class _Tally:
     def add(
         self, method: str, route: str, status: int, seconds: float, pool: Callable[[], int] | None
     ) -> None:
-        if not self._seconds:  # the turn's first: add them all once it ends
+        first = not self._seconds
+        self._seconds.setdefault((method, route, status), []).append(seconds)
+        self._pool = pool
+        if first:  # the turn's first: add them all once it ends
             try:
                 asyncio.get_running_loop().call_soon(self.flush)
             except RuntimeError:  # no loop: at once
-                self._seconds[method, route, status] = [seconds]
-                self._pool = pool
                 self.flush()
-                return
-        self._seconds.setdefault((method, route, status), []).append(seconds)
-        self._pool = pool
 
     def flush(self) -> None:
         tallied, self._seconds = self._seconds, {}

@@ -17,7 +17,6 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
 from application.move import Move, move
-from application.ports import StoredResponse
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import Command, MoneyMovements, Render, UseCase
@@ -68,9 +67,12 @@ class MoneyRoute(Generic[S]):
 
     async def apply(
         self, movements: MoneyMovements, data: S, order_id: int, key: str | None
-    ) -> StoredResponse:
+    ) -> JsonAnswer:
+        """A decoded request's answer, under its Idempotency-Key header as given
+        (checked here, after the body, as the handlers always did)."""
         use_case, command, render_result = self.plan(data, order_id)
-        return await movements.execute(use_case, command, render_result, key)
+        stored = await movements.execute(use_case, command, render_result, idempotency_key(key))
+        return JsonAnswer.of(stored)
 
     async def answer(
         self, request: Request[Any, Any, Any], movements: MoneyMovements
@@ -82,27 +84,28 @@ class MoneyRoute(Generic[S]):
         instance, a headers object, a signature model): a fifth of a reserve's CPU in
         the worker. The order id of a path, as Litestar's router parsed it, is checked
         as the handler's signature model checked it (`PathId`), after the body."""
-        content_type = key = None
-        for name, value in request.scope["headers"]:
+        content_type = key = length = None
+        for name, value in request.scope["headers"]:  # the first of each, as Litestar
             if name == b"content-type" and content_type is None:
                 content_type = value.decode("latin-1")
             elif name == b"idempotency-key" and key is None:
                 key = value.decode("latin-1")
-        body = await read_body(request)
+            elif name == b"content-length" and length is None:
+                length = value
+        body = await read_body(request, length)
         if not body:  # Litestar's extractor gives no data: its signature model refuses
             raise RequestInvalid(400, BODY_REQUIRED, [FieldError("body", BODY_REQUIRED)])
         check_content_type(content_type)
         data = decode_strict(body, self.request)
         check_body_text(body)
-        order_id = _order_id(request.path_params) if "{order_id" in self.path else 0
-        stored = await self.apply(movements, data, order_id, idempotency_key(key))
-        return JsonAnswer.of(stored)
+        path = request.path_params
+        order_id = _order_id(path["order_id"]) if "order_id" in path else 0
+        return await self.apply(movements, data, order_id, key)
 
 
-def _order_id(path_params: dict[str, Any]) -> int:
+def _order_id(order_id: int) -> int:
     """The path's order id within `Id`'s bounds, refused as the signature model refuses
     it (a validation error on the path parameter `order_id`)."""
-    order_id: int = path_params["order_id"]
     try:
         return msgspec.convert(order_id, Id)
     except msgspec.ValidationError as error:
@@ -110,14 +113,13 @@ def _order_id(path_params: dict[str, Any]) -> int:
         raise ValidationException("Validation failed", extra=extra) from None
 
 
-async def read_body(request: Request[Any, Any, Any]) -> bytes:
+async def read_body(request: Request[Any, Any, Any], announced: bytes | None) -> bytes:
     """The body from the ASGI messages, as Litestar's `Request.body` reads it: refused
-    before reading when its announced length is over the route's limit, and as soon as
-    what came is."""
+    before reading when its `announced` length (the Content-Length header) is over the
+    route's limit, and as soon as what came is."""
     limit = request.route_handler.resolve_request_max_body_size() or math.inf
-    for name, value in request.scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise RequestEntityTooLarge
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise RequestEntityTooLarge
     chunks: list[bytes] = []
     size = 0
     while True:
