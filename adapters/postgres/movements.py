@@ -132,6 +132,10 @@ ACCOUNT_COLUMNS = ", ".join(AccountRow._fields)
 # the users' gate, and set back to what it was in the result, read once every lock
 # is taken), so the write and the commit wait as long as any statement may. Every
 # row it names that exists, it locks or it fails: nothing to name busy.
+#
+# The transaction ids come from the identity's sequence named as a constant: resolved
+# once, when the statement is prepared (`pg_get_serial_sequence` looked the table and
+# its column up again for every id, about 3 µs of the server's CPU a movement).
 _LOCK_SQL = """
     WITH {patience}u AS MATERIALIZED (
         SELECT {accounts} FROM accounts
@@ -148,7 +152,7 @@ _LOCK_SQL = """
         WHERE key = ANY($3::text::text[]) AND status IS NOT NULL
     ), stamp AS MATERIALIZED (
         SELECT clock_timestamp() AS now,
-               ARRAY(SELECT nextval(pg_get_serial_sequence('transactions', 'id'))
+               ARRAY(SELECT nextval('transactions_id_seq'::regclass)
                      FROM generate_series(1, after_the_locks.may_expire
                           + (SELECT count(*) FROM unnest($4::text::text[]) AS m(key)
                              WHERE m.key IS NULL

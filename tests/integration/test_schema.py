@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from adapters.postgres.engine import migrate
+from adapters.postgres.movements import _LOCK
 from tests import postgres
 from tests.ledger_view import PostgresLedgerView, check_invariants
 
@@ -103,6 +104,19 @@ async def test_the_ledger_is_append_only(pg_url: str) -> None:
         assert await db.fetchval("SELECT amount FROM entries") == -1
     finally:
         await db.close()
+
+
+async def test_batches_take_transaction_ids_from_the_identity_sequence(pg_url: str) -> None:
+    """The lock statement names the sequence as a constant (movements.py): it must be
+    the one the identity column draws from, or a batch's ids would collide with the
+    ids of rows inserted without them."""
+    db = await asyncpg.connect(pg_url)
+    try:
+        found = await db.fetchval("SELECT pg_get_serial_sequence('transactions', 'id')")
+    finally:
+        await db.close()
+    assert found == "public.transactions_id_seq"
+    assert "nextval('transactions_id_seq'::regclass)" in _LOCK.text
 
 
 async def test_an_entry_without_its_transaction_fails_the_ledger_check(pg_url: str) -> None:

@@ -62,8 +62,12 @@ async def db(pg_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def write(db: asyncpg.Connection, rows: list[Thing]) -> list[Thing]:
     await db.execute("TRUNCATE things")
+    sql = WRITES.sql_for({"added": rows})
+    if sql is None:  # no rows: no statement
+        assert not rows
+        return []
     params = WRITES.params({"added": rows})
-    counts = await db.fetchrow(WRITES.sql.text, *WRITES.sql.arguments(params))
+    counts = await db.fetchrow(sql.text, *sql.arguments(params))
     assert counts is not None
     assert counts["added"] == len(rows)
     found = await db.fetch("SELECT * FROM things ORDER BY id")
