@@ -162,7 +162,9 @@ class Batcher(Generic[T]):
         for item, resource in given_back.items():
             self._lanes.setdefault(resource, deque()).append(item)
         for item in batch:
-            if item.future.done():
+            # Answered, or failed: its keys are free. One given back still holds them
+            # (a caller that went away cancelled its future, not its item).
+            if item not in given_back:
                 for key in item.keys:
                     self._claims.pop(key, None)
         if lane is not None and not self._lanes[lane] and lane not in given_back.values():

@@ -109,15 +109,21 @@ class MoneyMovements:
         await self.submit(look_at(user_id, order_id))
 
     async def submit(self, request: Request) -> Answer:
-        request.future.add_done_callback(_retrieved)
+        """The request's answer, once its batch committed. A caller that goes away
+        (cancelled) cancels the request's future, not the request: queued or in a
+        batch already, it is applied all the same, and its answer, which no one waits
+        for, is dropped (`_settle`). A retry under the same key is answered from what
+        it did."""
+        future = request.future
         self._batcher.submit(request)
-        # A caller that goes away does not take its request out of a running batch.
         try:
-            return await asyncio.shield(request.future)
+            return await future
         finally:
+            if future.done() and not future.cancelled():
+                future.exception()  # answered as the caller went: read, so not reported
             # A refusal raised here holds this frame in its traceback; the frame must
             # not hold the request, whose future holds the refusal (a cycle).
-            del request
+            del request, future
 
     async def _run(self, requests: list[Request], lane: Resource | None) -> dict[Request, Resource]:
         """Run a batch until every request is answered or given back."""
@@ -169,12 +175,15 @@ class MoneyMovements:
         self._observer.expired(applied.expired)
         moved: dict[str, list[int]] = {}  # kind: [movements, kopecks], counted once a batch
         for request, answer in applied.answers.items():
+            if not isinstance(answer, Exception):
+                for job, outcome in zip(request.jobs, answer.outcomes, strict=False):
+                    self._observe(job, outcome, moved)
+            if request.future.done():  # its caller went away (cancelled)
+                continue
             if isinstance(answer, Exception):
                 request.future.set_exception(answer)
-                continue
-            for job, outcome in zip(request.jobs, answer.outcomes, strict=False):
-                self._observe(job, outcome, moved)
-            request.future.set_result(answer)
+            else:
+                request.future.set_result(answer)
         for kind, (movements, kopecks) in moved.items():
             self._observer.applied(kind, movements, kopecks)
 
@@ -208,12 +217,6 @@ def _ready(
         else:
             given_back[request] = held
     return ready, given_back
-
-
-def _retrieved(future: asyncio.Future[Answer]) -> None:
-    """A caller that went away leaves its answer unread: that is no error to report."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _fail(failed: list[tuple[Request, Exception]]) -> None:

@@ -7,6 +7,8 @@ import asyncio
 import gc
 from typing import Any
 
+import pytest
+
 from application.deposit import Deposit, deposit
 from application.errors import IdempotencyKeyReused
 from application.recognize import Recognize, recognize
@@ -147,6 +149,38 @@ async def test_keys_in_a_batch_replay_refuse_reuse_and_wait_for_each_other(
     ledger = await adapter.view.snapshot()
     assert ledger.accounts == {1: (800, 0)}
     assert ledger.idempotency_keys == 2
+
+
+@pytest.mark.parametrize("turns", [0, 1, 3])
+async def test_a_caller_that_goes_away_leaves_its_movement_applied_once(
+    adapter: Adapter, turns: int
+) -> None:
+    """Cancelled while its request is queued (0 turns) or in its batch: the request
+    is applied all the same, its batch mates are answered, and a retry under its key
+    is answered from what it did, not applied again."""
+    await run(adapter, deposit, Deposit(1, rub("100")))
+    batches = Batches()
+    worker = one_worker(adapter, batches)
+    gone = asyncio.create_task(worker.execute(deposit, Deposit(1, rub("5")), keep, "k-gone"))
+    refused = asyncio.create_task(worker.execute(withdraw, Withdraw(1, rub("900")), keep, None))
+    stays = asyncio.create_task(worker.execute(deposit, Deposit(2, rub("7")), keep, None))
+    for _ in range(turns + 1):
+        await asyncio.sleep(0)
+    went = [task.cancel() for task in (gone, refused)]
+    # Still queued, or in a batch that waits on PostgreSQL; the memory store may
+    # have answered them within those turns (then they were answered, not gone).
+    if turns == 0 or adapter.name == "postgres":
+        assert went == [True, True]
+    assert unpickled(await stays).balance.available == rub("7")
+    outcomes = await asyncio.gather(gone, refused, return_exceptions=True)
+    assert [isinstance(o, asyncio.CancelledError) for o in outcomes] == went
+    again = unpickled(await worker.execute(deposit, Deposit(1, rub("5")), keep, "k-gone"))
+    assert again.balance.available == rub("105")
+    assert batches.sizes == [3, 1]  # the retry replayed, in a batch of its own
+    ledger = await adapter.view.snapshot()
+    assert ledger.accounts == {1: (10500, 0), 2: (700, 0)}
+    assert ledger.idempotency_keys == 1
+    check_invariants(ledger)
 
 
 async def test_a_full_queue_is_cut_into_batches_of_the_maximum(adapter: Adapter) -> None:
