@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, ControllerRouterHandler, Middleware
 from swagger_ui_bundle import swagger_ui_path
@@ -23,8 +24,7 @@ from entrypoints.http.auth import (
     require_scopes,
 )
 from entrypoints.http.batches import BATCH_ROUTES
-from entrypoints.http.controllers import ROUTES, Services, ServicesDep
-from entrypoints.http.controllers import money_first as answer_money_first
+from entrypoints.http.controllers import ROUTES, Services, ServicesDep, before_request
 from entrypoints.http.health import HEALTH_ROUTES
 from entrypoints.http.observe import observe
 from entrypoints.http.openapi import finish
@@ -115,7 +115,7 @@ def create_litestar(
     money_first: bool = True,
 ) -> Litestar:
     """Every route, documented at /docs. `money_first`: the money routes that can are
-    answered by a before-request hook (controllers.money_first); without it, every
+    answered by a before-request hook (controllers.before_request); without it, every
     route's arguments are extracted by Litestar from its handler's signature."""
     handlers: list[ControllerRouterHandler] = [
         *ROUTES,
@@ -125,6 +125,7 @@ def create_litestar(
         docs,
         prometheus,
     ]
+    query_names: dict[int, dict[str, bool]] = {}  # filled once the app is built
     assets = create_static_files_router(
         DOCS_ASSETS, directories=[swagger_ui_path], include_in_schema=False
     )
@@ -134,7 +135,7 @@ def create_litestar(
         middleware=list(middleware),
         logging_config=None,  # configure_logging owns the root logger (JSON lines)
         dependencies={"services": Provide(services, sync_to_thread=False, use_cache=True)},
-        before_request=answer_money_first(services) if money_first else None,
+        before_request=before_request(services, query_names, money_first=money_first),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY_BYTES,
         on_startup=list(on_startup),
@@ -164,5 +165,22 @@ def create_litestar(
         for handler in getattr(route, "route_handlers", ())
         if getattr(handler, "http_methods", None) != {"OPTIONS"}  # Litestar's own
     )
+    query_names.update(api_query_names(app))
     finish(app, secured=tokens is not None)
     return app
+
+
+def api_query_names(app: Litestar) -> dict[int, dict[str, bool]]:
+    """Each /v1 route's query parameters as Litestar reads them (the names its handler's
+    arguments are extracted by), and whether each may be given more than once (a
+    list), by the handler's id."""
+    names: dict[int, dict[str, bool]] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/v1/"):
+            continue
+        for handler, kwargs_model in route.route_handler_map.values():
+            names[id(handler)] = {
+                parameter.field_alias: parameter.is_sequence
+                for parameter in kwargs_model.expected_query_params
+            }
+    return names

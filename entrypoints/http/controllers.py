@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -29,7 +29,7 @@ from domain.money import Money
 from entrypoints.http import render
 from entrypoints.http.answer import JsonAnswer
 from entrypoints.http.auth import ADMIN, READ, WRITE
-from entrypoints.http.decoding import StrictJSON, invalid_field
+from entrypoints.http.decoding import StrictJSON, invalid_field, unknown_parameter
 from entrypoints.http.money import (
     CANCELLATION,
     DEPOSIT,
@@ -111,18 +111,55 @@ def answered_first(route: MoneyRoute[Any]) -> dict[str, Any]:
     return {**WRITE, "money": route}
 
 
-def money_first(services: Callable[[], Services]) -> Callable[[Request[Any, Any, Any]], Any]:
-    """The app's before-request hook: a money route marked `answered_first` is answered
-    here, by its MoneyRoute (Litestar sends a hook's answer and skips the handler);
-    any other route, None: Litestar goes on as usual."""
+QUERY_PREFIX = "query_prefix"
+"""A route's opt: the prefix of the query parameters it reads by name itself (a
+statement's `metadata.<key>` filters)."""
+
+
+def before_request(
+    services: Callable[[], Services],
+    query_names: Mapping[int, Mapping[str, bool]],
+    *,
+    money_first: bool = True,
+) -> Callable[[Request[Any, Any, Any]], Any]:
+    """The app's before-request hook. A query parameter the route does not take, or
+    one it takes once given twice, is refused, 422 naming it, as a body's unknown or
+    repeated field is: `?sortt=amount` would otherwise list by date without a word,
+    and `?sort=amount&sort=date` by whichever Litestar kept. `query_names`: each API
+    route's query parameters (whether each may repeat), by its handler's id
+    (`app.api_query_names`; routes not in it, the health probes, metrics and docs
+    among them, are not checked). Then, with `money_first`, a money route marked
+    `answered_first` is answered here, by its MoneyRoute (Litestar sends a hook's
+    answer and skips the handler); any other route, None: Litestar goes on as usual."""
 
     async def hook(request: Request[Any, Any, Any]) -> JsonAnswer | None:
-        route: MoneyRoute[Any] | None = request.route_handler.opt.get("money")
+        handler = request.route_handler
+        if request.scope["query_string"]:
+            _check_query(request, query_names.get(id(handler)), handler.opt.get(QUERY_PREFIX))
+        route: MoneyRoute[Any] | None = handler.opt.get("money") if money_first else None
         if route is None:
             return None
         return await route.answer(request, services().movements)
 
     return hook
+
+
+def _check_query(
+    request: Request[Any, Any, Any], known: Mapping[str, bool] | None, prefix: str | None
+) -> None:
+    if known is None:
+        return
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        shown = name if len(name) <= 100 else name[:100] + "..."
+        if name in known:
+            if name in seen and not known[name]:
+                raise invalid_field(shown, "is given more than once")
+        elif not (prefix and name.startswith(prefix)):
+            raise unknown_parameter(
+                shown, [*sorted(known), *([f"{prefix}<key>"] if prefix else [])]
+            )
+        seen.add(name)
 
 
 def openapi_responses(
@@ -398,7 +435,7 @@ KindParam = Annotated[
     operation_id="listUserTransactions",
     summary="List a user's transactions (statement)",
     tags=["balances"],
-    opt=READ,
+    opt={**READ, QUERY_PREFIX: "metadata."},
 )
 async def get_user_transactions(
     user_id: PathId,

@@ -56,6 +56,15 @@ def invalid_field(field: str, message: str) -> RequestInvalid:
     return RequestInvalid(422, f"{field}: {message}", [FieldError(field, message)])
 
 
+NOT_A_PARAMETER = "is not a parameter of this route"
+
+
+def unknown_parameter(name: str, takes: list[str]) -> RequestInvalid:
+    """A query parameter the route does not take (422, named like any bad field)."""
+    listed = f", which takes {', '.join(takes)}" if takes else ", which takes none"
+    return invalid_field(name, NOT_A_PARAMETER + listed)
+
+
 def decode_strict(body: bytes, type_: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=type_, strict=True)

@@ -304,6 +304,81 @@ def test_bad_statement_queries(api: Api, params: dict[str, Any], status: int, fi
     assert field in [e["field"] for e in response.json()["errors"]], response.json()
 
 
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/users/1/transactions", {"sortt": "amount"}, "sortt"),
+        ("/v1/users/1/transactions", {"sort": "amount", "Order": "asc"}, "Order"),
+        ("/v1/users/1/transactions", {"metadata": "order=1"}, "metadata"),
+        ("/v1/users/1/balance", {"asof": "2022-01-01T00:00:00Z"}, "asof"),
+        ("/v1/users/1/balance", {"as_of": "2022-01-01T00:00:00Z", "x": ""}, "x"),
+        ("/v1/events", {"after": 0, "userid": 1}, "userid"),
+        ("/v1/reservations/3", {"user_id": 1}, "user_id"),
+        ("/v1/reports/revenue.csv", {"from": "2022-01-01", "until": "2022-02-01"}, "until"),
+    ],
+)
+def test_a_query_parameter_the_route_does_not_take_is_refused(
+    api: Api, path: str, params: dict[str, Any], field: str
+) -> None:
+    """As a body's unknown field is: a misspelt `sort` would list by date without a word."""
+    api.post("/v1/deposits", {"user_id": 1, "amount": "1"})
+    response = api.client.get(path, params=params)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert "is not a parameter of this route" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("sort=amount&sort=date", "sort"), ("limit=2&limit=3", "limit"), ("from=x&to=y&to=z", "to")],
+)
+def test_a_query_parameter_given_twice_is_refused(api: Api, query: str, field: str) -> None:
+    """As a body's key given twice is: which one would count is anyone's guess."""
+    api.post("/v1/deposits", {"user_id": 1, "amount": "1"})
+    response = api.client.get(f"/v1/users/1/transactions?{query}")
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == [{"field": field, "message": "is given more than once"}]
+
+
+def test_a_write_with_a_query_parameter_is_refused_and_writes_nothing(api: Api) -> None:
+    response = api.client.post(
+        "/v1/deposits?amount=1000",
+        content=b'{"user_id": 1, "amount": "1"}',
+        headers={"Content-Type": "application/json", "Idempotency-Key": "k-1"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "amount"
+    assert "which takes none" in response.json()["errors"][0]["message"]
+    assert api.client.get("/v1/users/1/balance").status_code == 404
+    # The key was not taken: the same request without the query is applied.
+    assert api.post("/v1/deposits", {"user_id": 1, "amount": "1"}, key="k-1").status_code == 201
+
+
+def test_the_parameters_a_route_takes_still_pass(api: Api) -> None:
+    api.post("/v1/deposits", {"user_id": 1, "amount": "1"})
+    statement = api.client.get(
+        "/v1/users/1/transactions",
+        params={
+            "sort": "amount",
+            "order": "asc",
+            "limit": 5,
+            "metadata.order": "7",
+            "kind": "deposit",
+        },
+    )
+    assert statement.status_code == 200, statement.text
+    kinds = api.client.get("/v1/users/1/transactions?kind=deposit&kind=transfer_out")
+    assert kinds.status_code == 200, kinds.text  # a list: repeated, as documented
+    assert (
+        api.client.get("/v1/users/1/balance", params={"as_of": "2030-01-01T00:00:00Z"}).status_code
+        == 200
+    )
+    # Probes and scrapes are not API routes: a query on them is nobody's mistake to refuse.
+    assert api.client.get("/health/live", params={"probe": 1}).status_code == 200
+    assert api.client.get("/metrics", params={"name[]": "x"}).status_code == 200
+
+
 def test_a_cursor_refuses_other_filters_and_unknown_users_are_404(api: Api) -> None:
     for _ in range(3):
         api.post("/v1/deposits", {"user_id": 1, "amount": "1"})

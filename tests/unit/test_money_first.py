@@ -1,5 +1,5 @@
 """The money routes answered before Litestar extracts their handlers' arguments
-(controllers.money_first) answer exactly as Litestar's extraction did: the same status,
+(controllers.before_request) answer exactly as Litestar's extraction did: the same status,
 headers that matter and body, refusal by refusal, in the same order of checks."""
 
 from __future__ import annotations
