@@ -179,6 +179,8 @@ def api_query_names(app: Litestar) -> dict[int, dict[str, bool]]:
         if not isinstance(route, HTTPRoute) or not route.path.startswith("/v1/"):
             continue
         for handler, kwargs_model in route.route_handler_map.values():
+            if handler.http_methods == {"OPTIONS"}:  # Litestar's own: the route's methods
+                continue
             names[id(handler)] = {
                 parameter.field_alias: parameter.is_sequence
                 for parameter in kwargs_model.expected_query_params

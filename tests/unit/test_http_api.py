@@ -374,6 +374,10 @@ def test_the_parameters_a_route_takes_still_pass(api: Api) -> None:
         api.client.get("/v1/users/1/balance", params={"as_of": "2030-01-01T00:00:00Z"}).status_code
         == 200
     )
+    # OPTIONS (a browser's preflight carries the request's query) answers as before.
+    preflight = api.client.options("/v1/users/1/transactions?sort=amount")
+    assert preflight.status_code == 204, preflight.text
+    assert "GET" in preflight.headers["allow"]
     # Probes and scrapes are not API routes: a query on them is nobody's mistake to refuse.
     assert api.client.get("/health/live", params={"probe": 1}).status_code == 200
     assert api.client.get("/metrics", params={"name[]": "x"}).status_code == 200
