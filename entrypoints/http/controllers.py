@@ -125,10 +125,10 @@ def before_request(
     """The app's before-request hook. A query parameter the route does not take, or
     one it takes once given twice, is refused, 422 naming it, as a body's unknown or
     repeated field is: `?sortt=amount` would otherwise list by date without a word,
-    and `?sort=amount&sort=date` by whichever Litestar kept. `query_names`: each API
+    and `?sort=amount&sort=date` by whichever Litestar kept. `query_names`: each /v1
     route's query parameters (whether each may repeat), by its handler's id
-    (`app.api_query_names`; routes not in it, the health probes, metrics and docs
-    among them, are not checked). Then, with `money_first`, a money route marked
+    (`app.api_query_names`); a handler not in it (the health probes, metrics, the
+    docs, Litestar's OPTIONS) is not checked. Then, with `money_first`, a money route marked
     `answered_first` is answered here, by its MoneyRoute (Litestar sends a hook's
     answer and skips the handler); any other route, None: Litestar goes on as usual."""
 
