@@ -66,8 +66,12 @@ def sort_key(query: StatementQuery, row: StatementRow) -> int | str:
     return row.created_at.isoformat()
 
 
+_KINDS = {kind.value: kind for kind in EntryKind}
+_ACCOUNTS = {account.value: account for account in AccountKind}
+
+
 def explain(row: StatementRow) -> StatementLine:
-    kind = EntryKind(row.kind)
+    kind = _KINDS[row.kind]  # as EntryKind(row.kind), without the enum's call
     counterparty = (
         row.transaction_user_id if kind is EntryKind.TRANSFER_IN else row.counterparty_user_id
     )
@@ -75,7 +79,7 @@ def explain(row: StatementRow) -> StatementLine:
         row.entry_id,
         row.transaction_id,
         kind,
-        AccountKind(row.account),
+        _ACCOUNTS[row.account],
         Money(row.amount),
         Money(row.balance_after),
         describe(kind, row, counterparty),
@@ -89,22 +93,36 @@ def explain(row: StatementRow) -> StatementLine:
 
 
 def describe(kind: EntryKind, row: StatementRow, counterparty: int | None) -> str:
-    """Where the money came from or went, and why, in words."""
-    service = f"service '{row.service_name}'" if row.service_name else f"service #{row.service_id}"
-    text = {
-        EntryKind.DEPOSIT: "Deposit",
-        EntryKind.WITHDRAWAL: "Withdrawal",
-        EntryKind.TRANSFER_IN: f"Transfer from user {counterparty}",
-        EntryKind.TRANSFER_OUT: f"Transfer to user {counterparty}",
-        EntryKind.RESERVE: f"Reserved for order {row.order_id}, {service}",
-        EntryKind.CANCEL: f"Reservation for order {row.order_id} cancelled",
-        EntryKind.RECOGNIZE: f"Revenue recognized for order {row.order_id}, {service}",
-        EntryKind.RELEASE: f"Unused rest of order {row.order_id} returned",
-        EntryKind.EXPIRE: f"Reservation for order {row.order_id} expired",
-        EntryKind.MOVEMENT_OUT: "Sent in a movement",
-        EntryKind.MOVEMENT_IN: "Received in a movement",
-    }[kind]
+    """Where the money came from or went, and why, in words (only the line's own words
+    are formatted: a table of every kind's words formatted eleven a line)."""
+    match kind:
+        case EntryKind.DEPOSIT:
+            text = "Deposit"
+        case EntryKind.WITHDRAWAL:
+            text = "Withdrawal"
+        case EntryKind.TRANSFER_IN:
+            text = f"Transfer from user {counterparty}"
+        case EntryKind.TRANSFER_OUT:
+            text = f"Transfer to user {counterparty}"
+        case EntryKind.RESERVE:
+            text = f"Reserved for order {row.order_id}, {_service(row)}"
+        case EntryKind.CANCEL:
+            text = f"Reservation for order {row.order_id} cancelled"
+        case EntryKind.RECOGNIZE:
+            text = f"Revenue recognized for order {row.order_id}, {_service(row)}"
+        case EntryKind.RELEASE:
+            text = f"Unused rest of order {row.order_id} returned"
+        case EntryKind.EXPIRE:
+            text = f"Reservation for order {row.order_id} expired"
+        case EntryKind.MOVEMENT_OUT:
+            text = "Sent in a movement"
+        case EntryKind.MOVEMENT_IN:
+            text = "Received in a movement"
     return f"{text}: {row.note}" if row.note else text
+
+
+def _service(row: StatementRow) -> str:
+    return f"service '{row.service_name}'" if row.service_name else f"service #{row.service_id}"
 
 
 def encode_cursor(query: StatementQuery, after: tuple[int | str, int]) -> str:
