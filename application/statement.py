@@ -93,36 +93,26 @@ def explain(row: StatementRow) -> StatementLine:
 
 
 def describe(kind: EntryKind, row: StatementRow, counterparty: int | None) -> str:
-    """Where the money came from or went, and why, in words (only the line's own words
-    are formatted: a table of every kind's words formatted eleven a line)."""
-    match kind:
-        case EntryKind.DEPOSIT:
-            text = "Deposit"
-        case EntryKind.WITHDRAWAL:
-            text = "Withdrawal"
-        case EntryKind.TRANSFER_IN:
-            text = f"Transfer from user {counterparty}"
-        case EntryKind.TRANSFER_OUT:
-            text = f"Transfer to user {counterparty}"
-        case EntryKind.RESERVE:
-            text = f"Reserved for order {row.order_id}, {_service(row)}"
-        case EntryKind.CANCEL:
-            text = f"Reservation for order {row.order_id} cancelled"
-        case EntryKind.RECOGNIZE:
-            text = f"Revenue recognized for order {row.order_id}, {_service(row)}"
-        case EntryKind.RELEASE:
-            text = f"Unused rest of order {row.order_id} returned"
-        case EntryKind.EXPIRE:
-            text = f"Reservation for order {row.order_id} expired"
-        case EntryKind.MOVEMENT_OUT:
-            text = "Sent in a movement"
-        case EntryKind.MOVEMENT_IN:
-            text = "Received in a movement"
+    """Where the money came from or went, and why, in words."""
+    service = f"service '{row.service_name}'" if row.service_name else f"service #{row.service_id}"
+    # Only this line's words are formatted (every kind's f-string was, for each line).
+    text = _WORDS[kind].format(user=counterparty, order=row.order_id, service=service)
     return f"{text}: {row.note}" if row.note else text
 
 
-def _service(row: StatementRow) -> str:
-    return f"service '{row.service_name}'" if row.service_name else f"service #{row.service_id}"
+_WORDS = {
+    EntryKind.DEPOSIT: "Deposit",
+    EntryKind.WITHDRAWAL: "Withdrawal",
+    EntryKind.TRANSFER_IN: "Transfer from user {user}",
+    EntryKind.TRANSFER_OUT: "Transfer to user {user}",
+    EntryKind.RESERVE: "Reserved for order {order}, {service}",
+    EntryKind.CANCEL: "Reservation for order {order} cancelled",
+    EntryKind.RECOGNIZE: "Revenue recognized for order {order}, {service}",
+    EntryKind.RELEASE: "Unused rest of order {order} returned",
+    EntryKind.EXPIRE: "Reservation for order {order} expired",
+    EntryKind.MOVEMENT_OUT: "Sent in a movement",
+    EntryKind.MOVEMENT_IN: "Received in a movement",
+}
 
 
 def encode_cursor(query: StatementQuery, after: tuple[int | str, int]) -> str:
