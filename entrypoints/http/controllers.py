@@ -455,7 +455,7 @@ async def get_user_transactions(
         str | None, QueryParameter(name="to", format="date-time", description="RFC 3339, exclusive")
     ] = None,
     kind: KindParam = None,
-) -> StatementResponse:
+) -> JsonAnswer:
     """Every entry on the user's available and reserved accounts, explained."""
     query = build_query(
         user_id,
@@ -469,7 +469,8 @@ async def get_user_transactions(
         kinds=_kinds(kind),
         metadata=_metadata_filter(request),
     )
-    return render.statement_response(await statement(query, services.uow))
+    lines = render.statement_response(await statement(query, services.uow))
+    return JsonAnswer(render.encode(lines))
 
 
 def _metadata_filter(request: Request[Any, Any, Any]) -> Metadata | None:

@@ -34,6 +34,7 @@ def test_json_answers_carry_their_media_type_and_exact_length(api: Api) -> None:
         api.post("/v1/reservations", {"user_id": 1, "service_id": 2, "order_id": 3, "amount": "1"}),
         api.client.get("/v1/reservations/3"),
         api.client.get("/v1/users/1/balance"),
+        api.client.get("/v1/users/1/transactions", params={"limit": 2}),
         api.post("/v1/batches", {"operations": [{"op": "deposit", "user_id": 1, "amount": "1"}]}),
     ]
     for response in answers:
