@@ -572,13 +572,14 @@ async def get_events(
             schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_ID},
         ),
     ] = None,
-) -> EventsPage:
+) -> JsonAnswer:
     """Events in event_id order, which is commit order: a reader that has seen N never
     later gets one below N. Poll with `after` = the previous page's `next_after`. One
     event per user a ledger transaction touches, one per limit change (README,
     decision 41); the same messages the relay publishes to RabbitMQ."""
     found = await events_after(services.uow, after, limit, _whole(user_id, "user_id", MAX_ID))
-    return EventsPage([event_out(e) for e in found], found[-1].event_id if found else after)
+    page = EventsPage([event_out(e) for e in found], found[-1].event_id if found else after)
+    return JsonAnswer(render.encode(page))
 
 
 ROUTES: list[ControllerRouterHandler] = [

@@ -35,6 +35,7 @@ def test_json_answers_carry_their_media_type_and_exact_length(api: Api) -> None:
         api.client.get("/v1/reservations/3"),
         api.client.get("/v1/users/1/balance"),
         api.client.get("/v1/users/1/transactions", params={"limit": 2}),
+        api.client.get("/v1/events", params={"after": 0, "limit": 2}),
         api.post("/v1/batches", {"operations": [{"op": "deposit", "user_id": 1, "amount": "1"}]}),
     ]
     for response in answers:
