@@ -163,7 +163,7 @@ def create_litestar(
         (route.path, handler)
         for route in app.routes
         for handler in getattr(route, "route_handlers", ())
-        if getattr(handler, "http_methods", None) != {"OPTIONS"}  # Litestar's own
+        if not _litestars_own(handler)
     )
     query_names.update(api_query_names(app))
     finish(app, secured=tokens is not None)
@@ -179,10 +179,16 @@ def api_query_names(app: Litestar) -> dict[int, dict[str, bool]]:
         if not isinstance(route, HTTPRoute) or not route.path.startswith("/v1/"):
             continue
         for handler, kwargs_model in route.route_handler_map.values():
-            if handler.http_methods == {"OPTIONS"}:  # Litestar's own: the route's methods
+            if _litestars_own(handler):
                 continue
             names[id(handler)] = {
                 parameter.field_alias: parameter.is_sequence
                 for parameter in kwargs_model.expected_query_params
             }
     return names
+
+
+def _litestars_own(handler: object) -> bool:
+    """The OPTIONS handler Litestar adds to every route (it answers with the route's
+    methods): neither scoped nor checked for query parameters."""
+    return getattr(handler, "http_methods", None) == {"OPTIONS"}

@@ -151,11 +151,11 @@ def _check_query(
         return
     seen: set[str] = set()
     for name, _ in request.query_params.multi_items():
-        shown = name if len(name) <= 100 else name[:100] + "..."
         if name in known:
             if name in seen and not known[name]:
-                raise invalid_field(shown, "is given more than once")
+                raise invalid_field(name, "is given more than once")
         elif not (prefix and name.startswith(prefix)):
+            shown = name if len(name) <= 100 else name[:100] + "..."
             raise unknown_parameter(
                 shown, [*sorted(known), *([f"{prefix}<key>"] if prefix else [])]
             )
