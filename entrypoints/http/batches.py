@@ -64,7 +64,9 @@ def _job(index: int, operation: Operation) -> Job:
     try:
         use_case, command, render = ROUTES[type(operation)].plan(operation, order_id)
     except (InvalidAmount, InvalidMovement) as error:
-        raise invalid_field(f"operations[{index}].{error.field}", error.reason) from None
+        field = f"operations[{index}].{error.field}"
+        amount = isinstance(error, InvalidAmount)
+        raise invalid_field(field, error.reason, bad_amount=amount) from None
     return Job.of(use_case, command, render, operation.idempotency_key or None)
 
 

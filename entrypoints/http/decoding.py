@@ -40,6 +40,11 @@ BODY_REQUIRED = "a JSON body is required"
 class FieldError(msgspec.Struct, frozen=True):
     field: str
     message: str
+    bad_amount: bool = False
+    """An amount given and written wrong: answered as `invalid-amount`, saying what an
+    amount may be (problems.py). Said where the error is found, not guessed later
+    from the field's name: an amount missing, unknown to the route or given twice is
+    a plain validation failure."""
 
 
 class RequestInvalid(Exception):
@@ -52,17 +57,19 @@ class RequestInvalid(Exception):
         self.errors = errors
 
 
-def invalid_field(field: str, message: str) -> RequestInvalid:
-    return RequestInvalid(422, f"{field}: {message}", [FieldError(field, message)])
+def invalid_field(field: str, message: str, *, bad_amount: bool = False) -> RequestInvalid:
+    error = FieldError(field, message, bad_amount)
+    return RequestInvalid(422, f"{field}: {message}", [error])
 
 
-NOT_A_PARAMETER = "is not a parameter of this route"
+def is_amount(field: str) -> bool:
+    return field == "amount" or field.endswith(".amount")
 
 
 def unknown_parameter(name: str, takes: list[str]) -> RequestInvalid:
     """A query parameter the route does not take (422, named like any bad field)."""
     listed = f", which takes {', '.join(takes)}" if takes else ", which takes none"
-    return invalid_field(name, NOT_A_PARAMETER + listed)
+    return invalid_field(name, "is not a parameter of this route" + listed)
 
 
 def decode_strict(body: bytes, type_: type[T]) -> T:
@@ -172,9 +179,9 @@ def _validation_problem(message: str) -> RequestInvalid:
         name = (missing or unknown).group(1)  # type: ignore[union-attr]
         field = f"{prefix}.{name}" if prefix else name
         text = "is required" if missing else "is not a known field"
-    else:
-        field = prefix or "body"
-    return invalid_field(field, text)
+        return invalid_field(field, text)
+    field = prefix or "body"
+    return invalid_field(field, text, bad_amount=is_amount(field))
 
 
 class StrictJSON(MsgspecDTO[S], Generic[S]):
@@ -259,6 +266,7 @@ def _check(value: _Pairs | list[Any], place: str) -> None:
                 raise invalid_field(
                     _field(place, key),
                     'must be written like "150.25": digits, then at most 2 decimals',
+                    bad_amount=key == "amount",
                 )
             if isinstance(item, list):  # _Pairs, a list too, or an array
                 _check(item, _field(place, key))

@@ -25,8 +25,6 @@ from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
 from entrypoints.http import metrics
 from entrypoints.http.decoding import (
     BODY_REQUIRED,
-    NOT_A_PARAMETER,
-    FieldError,
     RequestInvalid,
     parameter_sentence,
 )
@@ -128,10 +126,6 @@ def refusal(error: Exception) -> Answer:
     return answer(status, slug, str(error), errors, headers, numbers=numbers)
 
 
-def is_amount(field: str) -> bool:
-    return field == "amount" or field.endswith(".amount")
-
-
 def bad_amounts(fields: list[str]) -> Answer:
     """Every amount written wrong, as a number or as a string, in one shape: 422
     invalid-amount, saying what an amount may be."""
@@ -154,23 +148,13 @@ def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
 
 
 def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:
-    if error.status == 422 and error.errors and all(_bad_amount(e) for e in error.errors):
+    if error.status == 422 and error.errors and all(e.bad_amount for e in error.errors):
         return _response(bad_amounts([e.field for e in error.errors]))
     slug = {400: "malformed-request", 415: "unsupported-media-type"}.get(
         error.status, "validation-failed"
     )
     errors = [ProblemField(e.field, e.message) for e in error.errors]
     return problem(error.status, slug, error.detail, errors)
-
-
-def _bad_amount(error: FieldError) -> bool:
-    """An amount given and written wrong (not one missing, nor a query parameter
-    that happens to be called `amount`)."""
-    return (
-        is_amount(error.field)
-        and error.message != "is required"
-        and not error.message.startswith(NOT_A_PARAMETER)
-    )
 
 
 BODY_TOO_LARGE = "the body is larger than 64 KiB (1 MiB for /v1/batches)"

@@ -181,6 +181,55 @@ def test_bad_amounts_are_refused_with_the_field_named(api: Api, amount: Any, fie
 
 
 @pytest.mark.parametrize(
+    ("path", "raw", "field", "message"),
+    [
+        (
+            "/v1/deposits",
+            b'{"user_id": 1, "amount": "1", "amount": "1000"}',
+            "amount",
+            "is given more than once",
+        ),
+        (
+            "/v1/reservations/7/cancel",
+            b'{"user_id": 1, "service_id": 1, "amount": "1"}',
+            "amount",
+            "is not a known field",
+        ),
+        ("/v1/deposits", b'{"user_id": 1}', "amount", "is required"),
+    ],
+)
+def test_an_amount_named_but_not_written_wrong_is_a_validation_failure(
+    api: Api, path: str, raw: bytes, field: str, message: str
+) -> None:
+    """Only an amount written wrong is invalid-amount: "must be a positive number" would
+    send the caller looking at amounts that are fine (both of a repeated key were)."""
+    api.post("/v1/deposits", {"user_id": 1, "amount": "1"})
+    before = api.snapshot()
+    response = api.post(path, None, raw=raw)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "/problems/validation-failed", problem
+    assert problem["errors"] == [{"field": field, "message": message}]
+    assert api.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("operation", "field"),
+    [
+        ({"op": "deposit", "user_id": 1, "amount": "0.001"}, "operations[0].amount"),
+        ({"op": "deposit", "user_id": 1, "amount": "0.00"}, "operations[0].amount"),
+        ({"op": "deposit", "user_id": 1, "amount": "abc"}, "operations[0].amount"),
+    ],
+)
+def test_a_batch_operation_with_a_bad_amount_is_invalid_amount(
+    api: Api, operation: dict[str, Any], field: str
+) -> None:
+    problem = api.refused(422, "/v1/batches", {"operations": [operation]}, field)
+    assert problem["type"] == "/problems/invalid-amount", problem
+    assert problem["errors"] == [{"field": field, "message": AMOUNT_RULE}], problem
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"amount": "1"}, "user_id"),
