@@ -62,10 +62,6 @@ def invalid_field(field: str, message: str, *, bad_amount: bool = False) -> Requ
     return RequestInvalid(422, f"{field}: {message}", [error])
 
 
-def is_amount(field: str) -> bool:
-    return field == "amount" or field.endswith(".amount")
-
-
 def unknown_parameter(name: str, takes: list[str]) -> RequestInvalid:
     """A query parameter the route does not take (422, named like any bad field)."""
     listed = f", which takes {', '.join(takes)}" if takes else ", which takes none"
@@ -169,6 +165,10 @@ def parameter_sentence(text: str) -> str:
     return re.sub(r", not a string$", "", _sentence(text))
 
 
+def _is_amount(field: str) -> bool:
+    return field == "amount" or field.endswith(".amount")
+
+
 def _validation_problem(message: str) -> RequestInvalid:
     match = _FIELD_PATH.search(message)
     text = _sentence(message[: match.start()] if match else message)
@@ -181,7 +181,7 @@ def _validation_problem(message: str) -> RequestInvalid:
         text = "is required" if missing else "is not a known field"
         return invalid_field(field, text)
     field = prefix or "body"
-    return invalid_field(field, text, bad_amount=is_amount(field))
+    return invalid_field(field, text, bad_amount=_is_amount(field))
 
 
 class StrictJSON(MsgspecDTO[S], Generic[S]):
