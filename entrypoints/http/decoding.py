@@ -59,13 +59,15 @@ class RequestInvalid(Exception):
 
 def invalid_field(field: str, message: str, *, bad_amount: bool = False) -> RequestInvalid:
     error = FieldError(field, message, bad_amount)
-    return RequestInvalid(422, f"{field}: {message}", [error])
+    return RequestInvalid(422, f"{field}: {message}" if field else message, [error])
 
 
 def unknown_parameter(name: str, takes: list[str]) -> RequestInvalid:
     """A query parameter the route does not take (422, named like any bad field)."""
-    listed = f", which takes {', '.join(takes)}" if takes else ", which takes none"
-    return invalid_field(name, "is not a parameter of this route" + listed)
+    names = ", ".join(takes) or "none"
+    if not name:  # `?=1`: nothing to name, so the message says so
+        return invalid_field("", f"a query parameter needs a name; this route takes {names}")
+    return invalid_field(name, f"is not a parameter of this route, which takes {names}")
 
 
 def decode_strict(body: bytes, type_: type[T]) -> T:

@@ -380,6 +380,19 @@ def test_a_query_parameter_the_route_does_not_take_is_refused(
     assert "is not a parameter of this route" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("query", ["=1", "="])
+def test_a_query_parameter_without_a_name_is_refused_in_words(api: Api, query: str) -> None:
+    """Named by its empty name, as any unknown parameter is, with words that say so
+    (not ": is not a parameter")."""
+    api.post("/v1/deposits", {"user_id": 1, "amount": "1"})
+    response = api.client.get(f"/v1/users/1/transactions?{query}")
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["detail"].startswith("a query parameter needs a name; this route takes cursor")
+    assert [e["field"] for e in problem["errors"]] == [""]
+    assert problem["errors"][0]["message"] == problem["detail"]
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [("sort=amount&sort=date", "sort"), ("limit=2&limit=3", "limit"), ("from=x&to=y&to=z", "to")],
