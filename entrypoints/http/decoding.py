@@ -265,10 +265,11 @@ def _check(value: _Pairs | list[Any], place: str) -> None:
             seen.add(key)
             form = _FORMS.get(key)
             if form is not None and type(item) is str and not form.fullmatch(item):
+                field = _field(place, key)
                 raise invalid_field(
-                    _field(place, key),
+                    field,
                     'must be written like "150.25": digits, then at most 2 decimals',
-                    bad_amount=key == "amount",
+                    bad_amount=_is_amount(field),
                 )
             if isinstance(item, list):  # _Pairs, a list too, or an array
                 _check(item, _field(place, key))

@@ -72,4 +72,4 @@ def test_every_kind_of_line_has_its_words() -> None:
         assert describe(kind, row, 9) == words  # type: ignore[arg-type]
         noted = SimpleNamespace(service_name=None, service_id=5, order_id=77, note="why")
         said = describe(kind, noted, 9)  # type: ignore[arg-type]
-        assert said == f"{words.replace(chr(39) + 'Shop' + chr(39), '#5')}: why"
+        assert said == words.replace("'Shop'", "#5") + ": why"
