@@ -32,6 +32,11 @@ SERVER_SETTINGS = {
     # (tests/integration/test_stalled_batch.py).
     "idle_in_transaction_session_timeout": "5s",
 }
+CONNECT_TIMEOUT = 3.0
+"""Seconds a new connection may take, every host of the URL together. A healthy server
+answers in milliseconds; one whose host is gone without a word (a crashed machine, a
+partition: no refusal ever comes) held a request for asyncpg's default of 60 s per
+attempt, and the batch tries four times: it is answered 503 within seconds instead."""
 
 
 def admin_engine(url: str) -> AsyncEngine:
@@ -52,6 +57,7 @@ def create_engine(
     *,
     pooler: bool = False,
     wait: float = 30.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
 ) -> Engine:
     """A pool of `pool_size` asyncpg connections, each opened by asyncpg from the URL as
     given: several hosts and `target_session_attrs=read-write` find the primary.
@@ -61,7 +67,8 @@ def create_engine(
     behind PgBouncer in transaction mode, keep no session state: no statement cache
     and no startup settings but the application name (set the timeouts on the role:
     `ALTER ROLE ... SET lock_timeout = '10s'`). `wait`: how long a request waits for
-    a connection before it is answered 503."""
+    a connection before it is answered 503; `connect_timeout`: how long opening one
+    may take."""
     dsn = libpq_url(url)
     settings = {"application_name": "balance"}
     if not pooler:
@@ -69,7 +76,10 @@ def create_engine(
 
     async def connect() -> asyncpg.Connection:
         return await asyncpg.connect(
-            dsn, server_settings=settings, statement_cache_size=0 if pooler else 100
+            dsn,
+            server_settings=settings,
+            statement_cache_size=0 if pooler else 100,
+            timeout=connect_timeout,
         )
 
     return Engine(connect, size=pool_size, wait=wait)

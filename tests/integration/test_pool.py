@@ -105,3 +105,36 @@ async def test_a_connection_that_cannot_be_opened_is_store_unavailable(
         assert engine.checked_out() == 0
     finally:
         await engine.dispose()
+
+
+async def test_a_server_that_never_answers_is_store_unavailable_within_the_connect_timeout(
+    pg_url: str,
+) -> None:
+    """A host gone without a word (a crashed machine, a partition) refuses nothing: here
+    a listener that takes the connection and never says a thing. Opening a connection
+    gives up after `connect_timeout` (asyncpg's own default is 60 s), so the request is
+    answered 503 in seconds, and the attempt takes no turn with it."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # kept open, never written to
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = create_engine(
+        f"postgresql://balance@127.0.0.1:{port}/balance", pool_size=1, connect_timeout=0.5
+    )
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StoreUnavailable, match="database unreachable: TimeoutError"):
+            async with Session(engine):
+                pass
+        assert asyncio.get_running_loop().time() - started < 5
+        assert held, "the listener was never reached"
+        assert engine.checked_out() == 0
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+        await engine.dispose()

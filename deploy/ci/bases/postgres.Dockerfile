@@ -14,4 +14,8 @@ ENV PATH=/usr/lib/postgresql/15/bin:$PATH PGDATA=/var/lib/postgresql/data LANG=C
 COPY postgres-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 ENTRYPOINT ["docker-entrypoint.sh"]
 EXPOSE 5432
+# As the official image: SIGINT is PostgreSQL's fast shutdown (sessions ended at
+# once); SIGTERM's smart shutdown waits for every client to leave, and a pool never
+# does, so `docker stop` would end in SIGKILL.
+STOPSIGNAL SIGINT
 CMD ["postgres"]
