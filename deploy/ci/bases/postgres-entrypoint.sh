@@ -6,7 +6,10 @@
 set -euo pipefail
 if [ "$(id -u)" = 0 ]; then
   mkdir -p "$PGDATA" && chown -R postgres:postgres "$PGDATA" && chmod 700 "$PGDATA"
-  exec su postgres -s /bin/bash -c "exec $0 $(printf '%q ' "$@")"
+  # setpriv execs, as the official image's gosu does: PostgreSQL is the container's
+  # process and gets `docker stop`'s signal itself. (su forked it and, on SIGTERM,
+  # killed it with SIGKILL two seconds later: every stop was a crash.)
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
 user="${POSTGRES_USER:-postgres}"
 db="${POSTGRES_DB:-$user}"
