@@ -20,6 +20,17 @@ stand_in() {
   [ "$(docker image inspect -f '{{ index .Config.Labels "balance-ci.stand-in" }}' "$1" 2>/dev/null)" = true ]
 }
 pulled() { timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
+# A stand-in's recipe: its Dockerfile and entrypoint. One built from another recipe
+# is built again, so a change to them reaches machines that built one before.
+recipe() {
+  local name="${1%%:*}" part
+  for part in "$here/$name.Dockerfile" "$here/$name-entrypoint.sh"; do
+    [ -f "$part" ] && cat "$part"
+  done | sha256sum | cut -c1-16
+}
+built_from_recipe() {
+  [ "$(docker image inspect -f '{{ index .Config.Labels "balance-ci.recipe" }}' "$1" 2>/dev/null)" = "$(recipe "$1")" ]
+}
 
 wanted=()
 for image in python:3.11-slim postgres:15 rabbitmq:3; do
@@ -27,7 +38,7 @@ for image in python:3.11-slim postgres:15 rabbitmq:3; do
     echo "bases: $image is present: used as it is"
   elif pulled "$image"; then
     echo "bases: $image pulled from its registry"  # in place of a stand-in, if one was here
-  elif present "$image"; then
+  elif present "$image" && built_from_recipe "$image"; then
     echo "bases: $image: no registry answers; the stand-in built before is used"
   else
     wanted+=("$image")
@@ -54,7 +65,8 @@ printf '%s\n' "$mirror" > "$context"/mirror
 for image in "${wanted[@]}"; do
   file="${image%%:*}.Dockerfile"
   echo "bases: building the stand-in $image from Debian packages ($file)"
-  if ! docker build -q -t "$image" --label balance-ci.stand-in=true -f "$context/$file" "$context" \
+  if ! docker build -q -t "$image" --label balance-ci.stand-in=true \
+      --label "balance-ci.recipe=$(recipe "$image")" -f "$context/$file" "$context" \
       >"$context/build.log" 2>&1; then
     cat "$context/build.log" >&2
     exit 1
