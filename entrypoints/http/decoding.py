@@ -76,9 +76,9 @@ def decode_strict(body: bytes, type_: type[T]) -> T:
     except msgspec.ValidationError as error:
         raise _metadata_problem(body, str(error)) or _validation_problem(str(error)) from None
     except msgspec.DecodeError as error:
-        raise RequestInvalid(400, _malformed(str(error)), []) from None
+        raise RequestInvalid(400, _malformed(str(error), body), []) from None
     except UnicodeDecodeError:
-        raise RequestInvalid(400, "malformed JSON: the body is not UTF-8", []) from None
+        raise RequestInvalid(400, "the body is not JSON: it is not UTF-8", []) from None
 
 
 _METADATA_AT = re.compile(r"`\$\.?((?:[\w\[\]]+\.)*metadata)(?:\[\.\.\.\])?`")
@@ -117,11 +117,43 @@ def _metadata_fault(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _malformed(message: str) -> str:
-    at = re.search(r"\(byte (\d+)\)", message)
+# A \u escape of half of a UTF-16 surrogate pair: a high half (D800-DBFF) not
+# followed by a low one, or a low half (DC00-DFFF) after no high one. Half a character,
+# which no text column can hold.
+_SURROGATE = re.compile(rb"(\\+)u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
+
+
+def _lone_surrogate(body: bytes) -> tuple[int, str] | None:
+    """Where the first half of a surrogate pair alone is, and its escape."""
+    high: tuple[int, int, str] | None = None  # the high half just seen: start, end, escape
+    for found in _SURROGATE.finditer(body):
+        slashes = len(found.group(1))
+        if slashes % 2 == 0:  # `\\ud800`: a backslash, then text
+            continue
+        at, escape = found.start() + slashes - 1, found.group()[slashes - 1 :].decode()
+        if high is not None:
+            if found.group(2) not in b"89abAB" and at == high[1]:
+                high = None  # the pair is whole
+                continue
+            return high[0], high[2]
+        if found.group(2) not in b"89abAB":
+            return at, escape
+        high = (at, found.end(), escape)
+    return (high[0], high[2]) if high is not None else None
+
+
+def _malformed(message: str, body: bytes) -> str:
+    # msgspec says "truncated" of a string that ends in a high half too.
+    if ("truncated" in message or "surrogate" in message) and (half := _lone_surrogate(body)):
+        at, escape = half
+        return (
+            f"the body is not JSON: a string has half of a UTF-16 surrogate pair"
+            f" ({escape}) at byte {at}"
+        )
     if "truncated" in message:
         return "the body is not whole JSON: it ends too early (or is empty)"
-    where = f" at byte {at.group(1)}" if at else ""
+    byte = re.search(r"\(byte (\d+)\)", message)
+    where = f" at byte {byte.group(1)}" if byte else ""
     return f"the body is not JSON: unexpected text{where} (NaN and Infinity are not JSON)"
 
 

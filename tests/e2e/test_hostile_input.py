@@ -277,6 +277,15 @@ REFUSALS: list[Case] = [
     # bodies that are not JSON, or too big
     ("truncated JSON", "POST", "/v1/deposits", b'{"user_id": 1,', {}, 400, None),
     ("not UTF-8", "POST", "/v1/deposits", b'{"user_id": 1, "amount": "\xff"}', {}, 400, None),
+    (
+        "half a surrogate pair",
+        "POST",
+        "/v1/deposits",
+        b'{"user_id": 1, "amount": "1", "description": "\\ud800"}',
+        {},
+        400,
+        None,
+    ),
     ("empty body", "POST", "/v1/deposits", b"", {}, 400, "body"),
     (
         "duplicate keys",

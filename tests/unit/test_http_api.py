@@ -654,6 +654,28 @@ def test_refusals_read_as_sentences(api: Api) -> None:
     for raw, detail in (
         (b"NaN", "the body is not JSON: unexpected text at byte 0 (NaN and Infinity are not JSON)"),
         (b"{", "the body is not whole JSON: it ends too early (or is empty)"),
+        (b'{"user_id": 1, "amount": "\xff"}', "the body is not JSON: it is not UTF-8"),
+        # msgspec calls a string that ends in a high half "truncated": it is not.
+        (
+            b'{"user_id": 1, "description": "\\ud800"}',
+            "the body is not JSON: a string has half of a UTF-16 surrogate pair (\\ud800)"
+            " at byte 31",
+        ),
+        (
+            b'{"description": "\\ud83d\\ude00 \\udc00", "user_id": 1}',
+            "the body is not JSON: a string has half of a UTF-16 surrogate pair (\\udc00)"
+            " at byte 30",
+        ),
+        (
+            b'{"description": "\\ud800\\u0041"}',
+            "the body is not JSON: a string has half of a UTF-16 surrogate pair (\\ud800)"
+            " at byte 17",
+        ),
+        # A backslash, then the text `ud800`: whole JSON, cut short after it.
+        (
+            b'{"description": "\\\\ud800',
+            "the body is not whole JSON: it ends too early (or is empty)",
+        ),
         (b"", "a JSON body is required"),
     ):
         assert api.refused(400, "/v1/deposits", None, raw=raw)["detail"] == detail
