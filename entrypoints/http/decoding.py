@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import msgspec
 from litestar.dto import MsgspecDTO
 from litestar.typing import FieldDefinition
 
-from entrypoints.http.schemas import METADATA_KEY, NO_CONTROL, PRINTABLE_ASCII, SOME_TEXT
+from entrypoints.http.schemas import (
+    METADATA_KEY,
+    NO_CONTROL,
+    OPERATIONS,
+    PRINTABLE_ASCII,
+    SOME_TEXT,
+)
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -177,20 +184,74 @@ _PATTERNS = {
 }
 
 
+def _types(found: re.Match[str]) -> str:
+    want, got = (_KINDS.get(k, k) for k in found.groups())
+    return f"must be {want}, not {got}"
+
+
+def _length(found: re.Match[str]) -> str:
+    kind, bound, size = found.groups()
+    most = "most" if bound == "<=" else "least"
+    unit = ("character" if kind == "str" else "item") + ("" if size == "1" else "s")
+    return (
+        f"must be at {most} {size} {unit} long"
+        if kind == "str"
+        else f"must have at {most} {size} {unit}"
+    )
+
+
+def _bound(found: re.Match[str]) -> str:
+    words = {"<=": "at most", ">=": "at least", "<": "less than", ">": "more than"}
+    return f"must be {words[found.group(1)]} {found.group(2)}"
+
+
+_RFC3339 = "e.g. 2022-11-01T00:00:00Z"
+# msgspec's messages, each with its sentence; the first pattern that matches says it.
+_SENTENCES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = tuple(
+    (re.compile(pattern, re.S), say)
+    for pattern, say in (
+        (r"Expected `(\w+)`, got `(\w+)`", _types),
+        (r"Expected `(\w+)` of length (<=|>=) (\d+)", _length),
+        (r"Expected `\w+` (<=|>=|<|>) (-?[\d.]+)", _bound),
+        (
+            r"Expected `str` matching regex '(.*)'",
+            lambda found: _PATTERNS.get(
+                found.group(1).encode().decode("unicode_escape"), "is not allowed"
+            ),
+        ),
+        (
+            r"Expected `datetime` with a timezone component",
+            lambda _: f"needs a time zone (RFC 3339), {_RFC3339}",
+        ),
+        (
+            r"Expected `(\w+)`",
+            lambda found: f"must be {_KINDS.get(found.group(1), found.group(1))}",
+        ),
+        # A batch operation's `op`: the one tagged union.
+        (
+            r"Invalid value '(.*)'",
+            lambda found: f"must be one of {', '.join(OPERATIONS)}, not {_quoted(found.group(1))}",
+        ),
+        (
+            r"Invalid enum value '(.*)'",
+            lambda found: f"is not one of the values it takes: {_quoted(found.group(1))}",
+        ),
+        (r"Invalid RFC3339 encoded datetime", lambda _: f"must be an RFC 3339 time, {_RFC3339}"),
+    )
+)
+
+
 def _sentence(text: str) -> str:
     """msgspec's message in plain words: "must be a whole number, not a string"."""
-    if found := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", text):
-        want, got = (_KINDS.get(k, k) for k in found.groups())
-        return f"must be {want}, not {got}"
-    if found := re.fullmatch(r"Expected `\w+` of length (<=|>=) (\d+)", text):
-        most = found.group(1) == "<="
-        return f"must be at {'most' if most else 'least'} {found.group(2)} characters long"
-    if found := re.fullmatch(r"Expected `\w+` (<=|>=|<|>) (-?[\d.]+)", text):
-        words = {"<=": "at most", ">=": "at least", "<": "less than", ">": "more than"}
-        return f"must be {words[found.group(1)]} {found.group(2)}"
-    if found := re.fullmatch(r"Expected `str` matching regex '(.*)'", text):
-        return _PATTERNS.get(found.group(1).encode().decode("unicode_escape"), "is not allowed")
+    for pattern, say in _SENTENCES:
+        if found := pattern.fullmatch(text):
+            return say(found)
     return text
+
+
+def _quoted(value: str) -> str:
+    """A client's value in a message: quoted, and cut short if long."""
+    return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
 def parameter_sentence(text: str) -> str:

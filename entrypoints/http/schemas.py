@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -311,6 +311,8 @@ Operation = (
     | CancelOperation
     | MovementOperation
 )
+OPERATIONS = tuple(str(kind.__struct_config__.tag) for kind in get_args(Operation))
+"""A batch operation's `op`s, in the union's order."""
 
 
 class BatchRequest(Request):

@@ -508,6 +508,7 @@ def test_expires_at_is_echoed_and_a_read_after_it_expires_the_hold(api: Api) -> 
     )
     assert recognized.status_code == 409
     assert recognized.json()["type"] == "/problems/reservation-expired"
+    assert [e["field"] for e in recognized.json()["errors"]] == ["order_id"]
     kinds = api.client.get("/v1/users/1/transactions", params={"kind": "expire"}).json()["items"]
     assert [item["description"] for item in kinds] == ["Reservation for order 4 expired"] * 2
 
@@ -651,6 +652,50 @@ def test_refusals_read_as_sentences(api: Api) -> None:
     ):
         problem = api.refused(422, "/v1/deposits", body, field)
         assert problem["errors"] == [{"field": field, "message": message}], problem
+    deposit = {"op": "deposit", "user_id": 1, "amount": "1"}
+    reserve = {"user_id": 1, "service_id": 1, "order_id": 1, "amount": "1"}
+    sent: dict[str, Any]
+    for path, sent, field, message in (
+        ("/v1/batches", {"operations": []}, "operations", "must have at least 1 item"),
+        (
+            "/v1/batches",
+            {"operations": [deposit] * 1001},
+            "operations",
+            "must have at most 1000 items",
+        ),
+        (
+            "/v1/movements",
+            {"legs": [{"user_id": 1, "amount": "1"}]},
+            "legs",
+            "must have at least 2 items",
+        ),
+        (
+            "/v1/batches",
+            {"operations": [{"op": "steal", "user_id": 1}]},
+            "operations[0].op",
+            "must be one of deposit, withdrawal, transfer, reserve, recognize, cancel, movement,"
+            " not 'steal'",
+        ),
+        ("/v1/batches", {"operations": [{"op": 1}]}, "operations[0].op", "must be a string"),
+        ("/v1/services/1", {"name": ""}, "name", "must be at least 1 character long"),
+        (
+            "/v1/reservations",
+            reserve | {"expires_at": "2026-13-05T00:00:00Z"},
+            "expires_at",
+            "must be an RFC 3339 time, e.g. 2022-11-01T00:00:00Z",
+        ),
+        (
+            "/v1/reservations",
+            reserve | {"expires_at": "2030-01-05T00:00:00"},
+            "expires_at",
+            "needs a time zone (RFC 3339), e.g. 2022-11-01T00:00:00Z",
+        ),
+    ):
+        send = api.client.put if path.startswith("/v1/services") else api.client.post
+        answered = send(path, json=sent)
+        assert answered.status_code == 422, answered.text
+        problem = answered.json()
+        assert problem["errors"] == [{"field": field, "message": message}], problem
     for raw, detail in (
         (b"NaN", "the body is not JSON: unexpected text at byte 0 (NaN and Infinity are not JSON)"),
         (b"{", "the body is not whole JSON: it ends too early (or is empty)"),
@@ -682,9 +727,12 @@ def test_refusals_read_as_sentences(api: Api) -> None:
 
 
 def test_a_refusal_about_a_user_or_an_order_names_the_field(api: Api) -> None:
-    """404s and account-frozen name the field the refused id came in."""
+    """404s, account-frozen and a closed reservation name the field the refused id came in."""
     api.post("/v1/deposits", {"user_id": 1, "amount": "10"})
     api.post("/v1/deposits", {"user_id": 2, "amount": "10"})
+    reserve = {"user_id": 2, "service_id": 1, "order_id": 78, "amount": "1"}
+    assert api.post("/v1/reservations", reserve).status_code == 201
+    assert api.post("/v1/reservations/78/cancel", {"user_id": 2, "service_id": 1}).is_success
     assert api.client.put(
         "/v1/users/1/limits", json={"credit_limit": "0", "frozen": True}
     ).is_success
@@ -700,6 +748,13 @@ def test_a_refusal_about_a_user_or_an_order_names_the_field(api: Api) -> None:
             "legs[1].user_id",
         ),
         ("/v1/reservations/77/cancel", {"user_id": 2, "service_id": 1}, 404, "order_id"),
+        (
+            "/v1/reservations/78/recognize",
+            {"user_id": 2, "service_id": 1, "amount": "1"},
+            409,
+            "order_id",
+        ),
+        ("/v1/reservations/78/cancel", {"user_id": 2, "service_id": 9}, 409, "service_id"),
         (
             "/v1/batches",
             {"operations": [{"op": "transfer", "from_user_id": 1, "to_user_id": 2, "amount": "1"}]},
