@@ -83,9 +83,14 @@ def decode_strict(body: bytes, type_: type[T]) -> T:
     except msgspec.ValidationError as error:
         raise _metadata_problem(body, str(error)) or _validation_problem(str(error)) from None
     except msgspec.DecodeError as error:
-        raise RequestInvalid(400, _malformed(str(error), body), []) from None
+        raise _malformed_body(_malformed(str(error), body)) from None
     except UnicodeDecodeError:
-        raise RequestInvalid(400, "the body is not JSON: it is not UTF-8", []) from None
+        raise _malformed_body("the body is not JSON: it is not UTF-8") from None
+
+
+def _malformed_body(detail: str) -> RequestInvalid:
+    """400, naming the body as every other refusal names its field."""
+    return RequestInvalid(400, detail, [FieldError("body", detail)])
 
 
 _METADATA_AT = re.compile(r"`\$\.?((?:[\w\[\]]+\.)*metadata)(?:\[\.\.\.\])?`")

@@ -182,11 +182,13 @@ _PATH_EXAMPLES: dict[str, Any] = {
     "service_id": 5,
     "period": "2022-11.csv",
 }
+_NOT_JSON = "the body is not JSON: unexpected text at byte 0 (NaN and Infinity are not JSON)"
 _PROBLEM_EXAMPLES = {
     "400": answer(
         400,
         "malformed-request",
-        "the body is not JSON: unexpected text at byte 0 (NaN and Infinity are not JSON)",
+        _NOT_JSON,
+        [ProblemField("body", _NOT_JSON)],
     ).body,
     "401": answer(401, "unauthorized", "an Authorization: Bearer token is required").body,
     "403": answer(403, "forbidden", "this token lacks the 'write' scope").body,

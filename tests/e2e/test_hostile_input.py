@@ -135,7 +135,7 @@ REFUSALS: list[Case] = [
     ("NaN text", "POST", "/v1/deposits", deposit(amount="NaN"), {}, 422, "amount"),
     ("Infinity text", "POST", "/v1/deposits", deposit(amount="Infinity"), {}, 422, "amount"),
     ("-Infinity text", "POST", "/v1/deposits", deposit(amount="-Infinity"), {}, 422, "amount"),
-    ("NaN literal", "POST", "/v1/deposits", b'{"user_id": 1, "amount": NaN}', {}, 400, None),
+    ("NaN literal", "POST", "/v1/deposits", b'{"user_id": 1, "amount": NaN}', {}, 400, "body"),
     (
         "Infinity literal",
         "POST",
@@ -143,7 +143,7 @@ REFUSALS: list[Case] = [
         b'{"user_id": 1, "amount": Infinity}',
         {},
         400,
-        None,
+        "body",
     ),
     ("negative zero", "POST", "/v1/deposits", b'{"user_id": 1, "amount": -0.0}', {}, 422, "amount"),
     ("negative zero text", "POST", "/v1/deposits", deposit(amount="-0"), {}, 422, "amount"),
@@ -253,7 +253,7 @@ REFUSALS: list[Case] = [
     ("empty service name", "PUT", "/v1/services/3", {"name": ""}, {}, 422, "name"),
     ("control chars in name", "PUT", "/v1/services/3", {"name": "a\tb"}, {}, 422, "name"),
     ("one control char in a name", "PUT", "/v1/services/3", {"name": "ab\x01cd"}, {}, 422, "name"),
-    ("a bare NaN body", "POST", "/v1/deposits", b"NaN", {}, 400, None),
+    ("a bare NaN body", "POST", "/v1/deposits", b"NaN", {}, 400, "body"),
     (
         "a control char in description",
         "POST",
@@ -275,8 +275,8 @@ REFUSALS: list[Case] = [
         "year",
     ),
     # bodies that are not JSON, or too big
-    ("truncated JSON", "POST", "/v1/deposits", b'{"user_id": 1,', {}, 400, None),
-    ("not UTF-8", "POST", "/v1/deposits", b'{"user_id": 1, "amount": "\xff"}', {}, 400, None),
+    ("truncated JSON", "POST", "/v1/deposits", b'{"user_id": 1,', {}, 400, "body"),
+    ("not UTF-8", "POST", "/v1/deposits", b'{"user_id": 1, "amount": "\xff"}', {}, 400, "body"),
     (
         "half a surrogate pair",
         "POST",
@@ -284,7 +284,7 @@ REFUSALS: list[Case] = [
         b'{"user_id": 1, "amount": "1", "description": "\\ud800"}',
         {},
         400,
-        None,
+        "body",
     ),
     ("empty body", "POST", "/v1/deposits", b"", {}, 400, "body"),
     (
