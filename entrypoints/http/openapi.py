@@ -183,6 +183,8 @@ _PATH_EXAMPLES: dict[str, Any] = {
     "period": "2022-11.csv",
 }
 _NOT_JSON = "the body is not JSON: unexpected text at byte 0 (NaN and Infinity are not JSON)"
+_UNAUTHENTICATED = "an Authorization: Bearer token is required"
+_NO_SCOPE = "this token lacks the 'write' scope"
 _PROBLEM_EXAMPLES = {
     "400": answer(
         400,
@@ -190,8 +192,10 @@ _PROBLEM_EXAMPLES = {
         _NOT_JSON,
         [ProblemField("body", _NOT_JSON)],
     ).body,
-    "401": answer(401, "unauthorized", "an Authorization: Bearer token is required").body,
-    "403": answer(403, "forbidden", "this token lacks the 'write' scope").body,
+    "401": answer(
+        401, "unauthorized", _UNAUTHENTICATED, [ProblemField("Authorization", _UNAUTHENTICATED)]
+    ).body,
+    "403": answer(403, "forbidden", _NO_SCOPE, [ProblemField("Authorization", _NO_SCOPE)]).body,
     "404": refusal(UserNotFound(1)).body,
     "409": refusal(InsufficientFunds(1, 7500, 100000)).body,
     "413": answer(

@@ -191,9 +191,25 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
     if error.status_code == 413:
         too_big = [ProblemField("body", BODY_TOO_LARGE)]
         return problem(413, slug, BODY_TOO_LARGE, too_big, error.headers)
-    return problem(error.status_code, slug, error.detail, None, error.headers)
+    detail, field = error.detail, _FIELDS.get(error.status_code)
+    path = _shown(request.url.path)
+    if error.status_code == 404:  # no route: the router's own words are "Not Found"
+        detail = f"no route {path}; the API's routes are in /docs"
+    elif error.status_code == 405:
+        allow = (error.headers or {}).get("allow", "").split(",")
+        takes = ", ".join(sorted({m.strip() for m in allow} - {"", "OPTIONS"}))
+        detail = f"{_shown(request.method)} is not a method of {path}, which takes {takes}"
+    named = [ProblemField(field, detail)] if field else None
+    return problem(error.status_code, slug, detail, named, error.headers)
 
 
+def _shown(text: str) -> str:
+    """A client's path or method in a message, cut short if long."""
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+# What an HTTP error is about, named as a refusal names its field.
+_FIELDS = {401: "Authorization", 403: "Authorization", 404: "path", 405: "method"}
 _PATH_PARAMETER = re.compile(r"\{(\w+):(\w+)\}")
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 

@@ -615,10 +615,24 @@ def test_a_path_number_written_as_text_is_a_422_naming_the_parameter(api: Api) -
         assert answered.status_code == 422, (path, answered.text)
         assert answered.headers["content-type"] == "application/problem+json"
         assert [e["field"] for e in answered.json()["errors"]] == [field], answered.text
-    # Not a route at all, or a route without that method: still 404 and 405.
-    assert api.client.get("/v1/users/abc/nothing").status_code == 404
-    assert api.client.get("/v1/usersabc/balance").status_code == 404
+    # Not a route at all, or a route without that method: still 404 and 405, naming
+    # the path or the method.
+    for path in ("/v1/users/abc/nothing", "/v1/usersabc/balance", "/v1/" + "x" * 5000):
+        missing = api.client.get(path)
+        assert missing.status_code == 404
+        said = f"no route {path[:200]}{'...' if len(path) > 200 else ''};"
+        assert missing.json()["errors"] == [
+            {"field": "path", "message": f"{said} the API's routes are in /docs"}
+        ]
     assert api.client.delete("/v1/users/abc/balance").status_code in (404, 405)
+    wrong = api.client.delete("/v1/users/1/limits")
+    assert wrong.status_code == 405
+    assert wrong.json()["errors"] == [
+        {
+            "field": "method",
+            "message": "DELETE is not a method of /v1/users/1/limits, which takes GET, PUT",
+        }
+    ]
 
 
 def test_a_legs_amount_and_a_batch_operations_amount_are_refused_in_the_same_shape(

@@ -137,6 +137,7 @@ def test_401_without_a_token_403_with_another_scope_2xx_with_the_right_one(
         assert missing.status_code == 401, missing.text
         assert missing.headers["content-type"] == "application/problem+json"
         assert missing.headers["www-authenticate"].startswith("Bearer")
+        assert [e["field"] for e in missing.json()["errors"]] == ["Authorization"]
     for scope, token in ONLY.items():
         answer = send(guarded, method, route, token)
         if scope == needed:
@@ -144,6 +145,7 @@ def test_401_without_a_token_403_with_another_scope_2xx_with_the_right_one(
         else:
             assert answer.status_code == 403, answer.text
             assert needed in answer.json()["detail"]
+            assert [e["field"] for e in answer.json()["errors"]] == ["Authorization"]
 
 
 def test_a_refused_token_writes_nothing(guarded: TestClient[ASGIApp]) -> None:
