@@ -2,7 +2,8 @@
 
 - A passing failure before commit (a lost connection, a serialization failure, a
   deadlock victim, rows created meanwhile, a wait in turn that timed out): run the
-  batch again, a few times.
+  batch again, a few times, while the batch is young (`last` says it is not: the
+  caller counts the attempts and the time).
 - A commit whose outcome is unknown: it may have landed, so only requests whose
   whole answer is stored under a key run again (they replay if it did); the
   others get 503.
@@ -44,13 +45,13 @@ class Next(Generic[T]):
     """Run each group on its own, now."""
 
 
-def after_failure(error: Exception, pending: Sequence[T], attempt: int, attempts: int) -> Next[T]:
+def after_failure(error: Exception, pending: Sequence[T], *, last: bool) -> Next[T]:
     if isinstance(error, RowsBusy):
         return Next(failed=[(r, error) for r in pending])
     if isinstance(error, ConcurrentUpdate):
         error = StoreUnavailable("too much contention, try again")
     if isinstance(error, StoreUnavailable):
-        return _again(error, pending, last=attempt >= attempts)
+        return _again(error, pending, last=last)
     if len(pending) == 1:
         return Next(failed=[(pending[0], error)])
     if isinstance(error, RequestInProgress):

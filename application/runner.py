@@ -29,7 +29,7 @@ from itertools import count
 
 from application.apply import Applied, apply
 from application.batcher import Batcher
-from application.errors import ApplicationError
+from application.errors import ApplicationError, StoreUnavailable
 from application.policy import after_failure
 from application.ports import Locked, MovementBatch, MovementObserver, Resource, StoredResponse
 from application.results import wrote
@@ -82,11 +82,13 @@ class MoneyMovements:
         max_in_flight: int = 4,
         max_waiting: int = 2,
         attempts: int = 4,
+        retry_within: float = 2.0,
         backoff: float = 0.005,
         observer: MovementObserver | None = None,
     ) -> None:
         self._store = store
         self._attempts = attempts
+        self._retry_within = retry_within
         self._backoff = backoff
         self._observer = observer or _Unobserved()
         self._batcher = Batcher(
@@ -129,13 +131,20 @@ class MoneyMovements:
         """Run a batch until every request is answered or given back."""
         pending = requests
         given_back: dict[Request, Resource] = {}
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         for attempt in count(1):
             try:
                 # First in turn (batches wait for one another's rows, briefly); once
                 # that timed out, or in a lane, skipping the rows held elsewhere.
                 done = await self._attempt(pending, lane, in_turn=attempt == 1 and lane is None)
             except Exception as error:
-                step = after_failure(error, pending, attempt, self._attempts)
+                # No attempt after the last, nor after a database that took its time to
+                # fail (a connect that hung until its timeout, a server that stalled):
+                # a second try would take as long, so the batch is answered 503 now.
+                slow = loop.time() - started >= self._retry_within
+                last = attempt >= self._attempts or (slow and isinstance(error, StoreUnavailable))
+                step = after_failure(error, pending, last=last)
                 _fail(step.failed)
                 for part in step.apart:
                     given_back |= await self._run(part, lane)

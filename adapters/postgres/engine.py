@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from adapters.postgres.events import PostgresOutbox
 from adapters.postgres.session import Engine
 from adapters.postgres.sql import compile_sql
+from application.errors import StoreUnavailable
 from application.ports import DatabaseStatus
 
 logger = logging.getLogger("balance.migrate")
@@ -126,6 +127,8 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
                 problem = f"schema at {row['version_num']}, needs {head}"
                 return DatabaseStatus(role, row["server"], problem)
             return DatabaseStatus(role, row["server"], events=await outbox.state())
+    except StoreUnavailable as error:  # the pool's own words: why it could not connect
+        return DatabaseStatus("unreachable", "", str(error))
     except Exception as error:
         return DatabaseStatus("unreachable", "", f"database unreachable: {type(error).__name__}")
 

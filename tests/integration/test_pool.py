@@ -9,8 +9,12 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from adapters.postgres.engine import create_engine
+from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Session
+from application.deposit import Deposit, deposit
 from application.errors import StoreUnavailable
+from application.runner import MoneyMovements
+from tests.helpers import keep, rub
 
 pytestmark = pytest.mark.postgres
 
@@ -130,6 +134,42 @@ async def test_a_server_that_never_answers_is_unavailable_within_seconds() -> No
         assert asyncio.get_running_loop().time() - started < 5
         assert held, "the listener was never reached"
         assert engine.checked_out() == 0
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(("retry_within", "connects"), [(0.3, 1), (30.0, 4)])
+async def test_a_batch_tries_a_server_that_never_answers_once_not_four_times(
+    retry_within: float, connects: int
+) -> None:
+    """An attempt that took its time to fail is not made again: a second connect would
+    hang as long. Each attempt's connect reaches the listener once, so the listener
+    counts the attempts: one past the batch's time for retries, four (all of them)
+    while every failure comes within it."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = create_engine(
+        f"postgresql://balance@127.0.0.1:{port}/balance", pool_size=1, connect_timeout=0.5
+    )
+    runner = MoneyMovements(
+        lambda: PostgresMovementBatch(engine), retry_within=retry_within, backoff=0
+    )
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StoreUnavailable, match="database unreachable: TimeoutError"):
+            await runner.execute(deposit, Deposit(1, rub("5")), keep, "hung-1")
+        took = asyncio.get_running_loop().time() - started
+        assert len(held) == connects
+        assert 0.5 * connects <= took < 0.5 * connects + 1
     finally:
         for writer in held:
             writer.close()

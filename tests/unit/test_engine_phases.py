@@ -130,37 +130,37 @@ A, B, K1, K2 = Pending("a"), Pending("b"), Pending("k1", ("k1",)), Pending("k2",
 
 def test_a_passing_failure_runs_the_batch_again_until_the_last_attempt() -> None:
     lost = StoreUnavailable("connection lost")
-    assert after_failure(lost, [A, K1], 1, 4).retry == [A, K1]
-    last = after_failure(lost, [A, K1], 4, 4)
+    assert after_failure(lost, [A, K1], last=False).retry == [A, K1]
+    last = after_failure(lost, [A, K1], last=True)
     assert (last.retry, [r for r, _ in last.failed]) == ([], [A, K1])
-    contention = after_failure(ConcurrentUpdate("created meanwhile"), [A], 1, 4)
+    contention = after_failure(ConcurrentUpdate("created meanwhile"), [A], last=False)
     assert contention.retry == [A]
 
 
 def test_an_unknown_commit_outcome_runs_again_only_what_a_key_makes_safe() -> None:
     unknown = StoreUnavailable("lost at commit", outcome_known=False)
-    step = after_failure(unknown, [A, K1, B], 1, 4)
+    step = after_failure(unknown, [A, K1, B], last=False)
     assert step.retry == [K1]
     assert [(r, e) for r, e in step.failed] == [(A, unknown), (B, unknown)]
 
 
 def test_rows_held_past_the_lock_timeout_fail_at_once() -> None:
     busy = RowsBusy()
-    step = after_failure(busy, [A, K1], 1, 4)
+    step = after_failure(busy, [A, K1], last=False)
     assert (step.retry, step.apart, [r for r, _ in step.failed]) == ([], [], [A, K1])
 
 
 def test_a_key_held_elsewhere_runs_the_unkeyed_at_once_and_splits_the_keyed() -> None:
-    step = after_failure(RequestInProgress(), [A, K1, B, K2], 1, 4)
+    step = after_failure(RequestInProgress(), [A, K1, B, K2], last=False)
     assert step.apart == [[A, B], [K1], [K2]]
-    alone = after_failure(RequestInProgress(), [K1], 1, 4)
+    alone = after_failure(RequestInProgress(), [K1], last=False)
     assert [r for r, _ in alone.failed] == [K1]
 
 
 def test_an_error_one_request_caused_is_found_by_splitting() -> None:
     error = ValueError("a database refusal")
-    assert after_failure(error, [A, B, K1], 1, 4).apart == [[A, B], [K1]]
-    assert after_failure(error, [A], 1, 4).failed == [(A, error)]
+    assert after_failure(error, [A, B, K1], last=False).apart == [[A, B], [K1]]
+    assert after_failure(error, [A], last=False).failed == [(A, error)]
 
 
 # -- apply: pure ---------------------------------------------------------------------
