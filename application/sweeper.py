@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from application.errors import StoreUnavailable
 from application.ports import UnitOfWork
 from application.runner import MoneyMovements
 
@@ -44,9 +45,23 @@ class Sweeper:
         return len(due)
 
     async def run(self) -> None:
+        """Sweep every `interval` seconds. A store that is down is said once, in a line,
+        and again when the reason changes or the sweep works again (not a traceback a
+        second a worker for as long as the outage lasts)."""
+        down: str | None = None
         while True:
             try:
                 await self.sweep()
-            except Exception:  # the store may be down: try again next time
+            except StoreUnavailable as error:
+                if str(error) != down:
+                    logger.warning(
+                        "expiry sweep failed, trying again every %g s: %s", self._interval, error
+                    )
+                down = str(error)
+            except Exception:
                 logger.warning("expiry sweep failed", exc_info=True)
+            else:
+                if down is not None:
+                    logger.info("expiry sweep works again")
+                down = None
             await asyncio.sleep(self._interval)
