@@ -37,7 +37,16 @@ CONNECT_TIMEOUT = 3.0
 """Seconds a new connection may take, every host of the URL together. A healthy server
 answers in milliseconds; one whose host is gone without a word (a crashed machine, a
 partition: no refusal ever comes) held a request for asyncpg's default of 60 s per
-attempt, and the batch tries four times: it is answered 503 within seconds instead."""
+attempt: it is answered 503 within seconds instead (and the batch does not try again
+after an attempt that took seconds to fail: `MoneyMovements`' retry_within)."""
+COMMAND_TIMEOUT = 20.0
+"""Seconds one statement may take before asyncpg gives up on it (and the connection,
+which is never used again: a 503, or the batch's next attempt). A network gone silent
+after the connection was made (a partition, a frozen host) sends no error: without a
+limit a request waited until TCP gave up, minutes later, and every request behind it
+for the pool's 30 s. Above anything a statement waits for on purpose: a row another
+transaction holds (`lock_timeout`, 10 s), a lane's wait for its row (the same), a
+batch's statement (milliseconds), a statement page or a report's next rows."""
 
 
 def admin_engine(url: str) -> AsyncEngine:
@@ -59,6 +68,7 @@ def create_engine(
     pooler: bool = False,
     wait: float = 30.0,
     connect_timeout: float = CONNECT_TIMEOUT,
+    command_timeout: float | None = COMMAND_TIMEOUT,
 ) -> Engine:
     """A pool of `pool_size` asyncpg connections, each opened by asyncpg from the URL as
     given: several hosts and `target_session_attrs=read-write` find the primary.
@@ -69,7 +79,7 @@ def create_engine(
     and no startup settings but the application name (set the timeouts on the role:
     `ALTER ROLE ... SET lock_timeout = '10s'`). `wait`: how long a request waits for
     a connection before it is answered 503; `connect_timeout`: how long opening one
-    may take."""
+    may take; `command_timeout`: how long one statement may take (None: no limit)."""
     dsn = libpq_url(url)
     settings = {"application_name": "balance"}
     if not pooler:
@@ -81,6 +91,7 @@ def create_engine(
             server_settings=settings,
             statement_cache_size=0 if pooler else 100,
             timeout=connect_timeout,
+            command_timeout=command_timeout,
         )
 
     return Engine(connect, size=pool_size, wait=wait)

@@ -22,6 +22,10 @@ _NAME = compile_sql(
 _ALL = compile_sql(select(services.c.service_id, services.c.name).order_by(services.c.service_id))
 
 
+REPORT_TIMEOUT = 600.0
+"""Seconds a revenue report's query may take (engine.COMMAND_TIMEOUT bounds the rest)."""
+
+
 class PostgresServiceCatalogue(ServiceCatalogue):
     def __init__(self, work: Writes) -> None:
         self._work = work
@@ -50,7 +54,10 @@ _earned = (
 _TOTALS = compile_sql(
     select(_earned.c.service_id, services.c.name, _earned.c.total).outerjoin_from(
         _earned, services, services.c.service_id == _earned.c.service_id
-    )
+    ),
+    # A period of years reads every recognition in it (0.6 s a million): not the
+    # 20 s a movement's statement may take.
+    timeout=REPORT_TIMEOUT,
 )
 
 

@@ -26,15 +26,17 @@ class Sql:
     text: str
     names: tuple[str, ...]
     bound: Mapping[str, Any]
+    timeout: float | None = None
+    """Seconds it may run; None: the connection's `command_timeout`."""
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         return [params[n] if n in params else self.bound[n] for n in self.names]
 
 
-def compile_sql(statement: ClauseElement) -> Sql:
+def compile_sql(statement: ClauseElement, *, timeout: float | None = None) -> Sql:
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
     names = getattr(compiled, "positiontup", None) or ()  # SQLCompiler's, for $n styles
-    return Sql(str(compiled), tuple(names), dict(compiled.params))
+    return Sql(str(compiled), tuple(names), dict(compiled.params), timeout)
 
 
 class Db:
@@ -46,17 +48,21 @@ class Db:
         self.connection = connection
 
     async def rows(self, sql: Sql, **params: Any) -> list[asyncpg.Record]:
-        return await self.connection.fetch(sql.text, *sql.arguments(params))  # type: ignore[no-any-return]
+        return await self.connection.fetch(  # type: ignore[no-any-return]
+            sql.text, *sql.arguments(params), timeout=sql.timeout
+        )
 
     async def row(self, sql: Sql, **params: Any) -> asyncpg.Record | None:
-        return await self.connection.fetchrow(sql.text, *sql.arguments(params))
+        return await self.connection.fetchrow(sql.text, *sql.arguments(params), timeout=sql.timeout)
 
     async def value(self, sql: Sql, **params: Any) -> Any:
-        return await self.connection.fetchval(sql.text, *sql.arguments(params))
+        return await self.connection.fetchval(sql.text, *sql.arguments(params), timeout=sql.timeout)
 
     async def run(self, sql: Sql, **params: Any) -> str:
         """The command tag, e.g. 'UPDATE 1'."""
-        return await self.connection.execute(sql.text, *sql.arguments(params))  # type: ignore[no-any-return]
+        return await self.connection.execute(  # type: ignore[no-any-return]
+            sql.text, *sql.arguments(params), timeout=sql.timeout
+        )
 
 
 class Writes(Protocol):
