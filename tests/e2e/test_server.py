@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +79,33 @@ def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
         assert noise not in said, noise
     with server(env, workers=1) as api:
         assert api.get("/v1/users/9/balance").json()["available"] == "12.34"
+
+
+def test_the_embedded_server_is_stopped_again_after_a_serve_was_killed(tmp_path: Path) -> None:
+    """`make run` killed with -9 (its terminal closed, the OOM killer) leaves its
+    embedded PostgreSQL running, and the next `make run` uses it: that one's SIGTERM
+    stops it, as if it had started it. The wheel counted the killed process as a user
+    of the server for ever, and left the server running after every later stop."""
+    env = {"BALANCE_DATA_DIR": str(tmp_path / "pg")}
+    killed = ServerProcess(env, workers=1)
+    killed.start()
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split()[0])
+    os.kill(killed.pid, 9)  # the main process only: PostgreSQL runs on, orphaned
+    killed.wait(10)
+    os.kill(postmaster, 0)  # still running
+    try:
+        with server(env, workers=1) as api:
+            assert api.get("/health/ready").status_code == 200
+            assert int(pid_file.read_text().split()[0]) == postmaster  # the same server
+        assert not pid_file.exists(), "SIGTERM left PostgreSQL running"
+        deadline = time.monotonic() + 10  # reaped by init, an orphan's parent, soon
+        while Path(f"/proc/{postmaster}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{postmaster}").exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(postmaster, 9)
 
 
 def test_report_on_the_embedded_default_writes_the_csv_and_nothing_else(tmp_path: Path) -> None:
