@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -70,14 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and errors, unless LOG_LEVEL asks for more.
     quiet = args.command == "report" and "LOG_LEVEL" not in os.environ
     configure_logging("WARNING" if quiet else settings.log_level, settings.log_format)
-    if args.command == "relay" and settings.broker_url is None:
-        print("balance: relay needs BROKER_URL (amqp://...)", file=sys.stderr)  # noqa: T201
+    if (problem := _cannot_start(args, settings)) is not None:
+        print(f"balance: {problem}", file=sys.stderr)  # noqa: T201
         return 2
-    try:  # before any database work: a bad month starts nothing
-        period = ReportPeriod.parse_month(args.month) if args.command == "report" else None
-    except InvalidParameter as error:
-        print(f"balance: {error}", file=sys.stderr)  # noqa: T201
-        return 2
+    period = ReportPeriod.parse_month(args.month) if args.command == "report" else None
     embedded = None
     if settings.store == "postgres" and settings.database_url is None:
         embedded = EmbeddedPostgres(settings.data_dir)
@@ -111,6 +109,44 @@ def _run(args: argparse.Namespace, settings: Settings, period: ReportPeriod | No
     elif args.command == "prune-keys" and settings.database_url is not None:
         count = asyncio.run(prune_idempotency_keys(settings.database_url, args.days))
         logger.info("forgot %d idempotency keys older than %d days", count, args.days.days)
+
+
+def _cannot_start(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Why the command would fail, found before any database work: a bad month, a
+    relay without a broker or a port taken start nothing."""
+    if args.command == "relay" and settings.broker_url is None:
+        return "relay needs BROKER_URL (amqp://...)"
+    if args.command == "report":
+        try:
+            ReportPeriod.parse_month(args.month)
+        except InvalidParameter as error:
+            return str(error)
+    if args.command == "serve" and (taken := _address_taken(settings.host, settings.port)):
+        return f"cannot serve on {settings.host}:{settings.port}: {taken}"
+    return None
+
+
+def _address_taken(host: str, port: int) -> str | None:
+    """Why the address cannot be served on, or None. Granian binds it with SO_REUSEPORT,
+    so a second server on a port one already serves (an old one left running, two
+    `make run`s) started without a word, and the two shared the requests; a port
+    another program holds failed with a trace of a hundred lines, after the database
+    was started. Bound here without SO_REUSEPORT, a port anyone listens on is refused."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as error:
+        return f"no such address ({error})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+        try:
+            probe.bind(address)
+            probe.listen()
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return "the port is in use (another balance serve, or another program); set PORT"
+            return str(error)
+    return None
 
 
 def _days(text: str) -> timedelta:

@@ -108,6 +108,35 @@ def test_the_embedded_server_is_stopped_again_after_a_serve_was_killed(tmp_path:
             os.kill(postmaster, 9)
 
 
+def test_a_second_server_on_a_port_in_use_refuses_to_start(tmp_path: Path) -> None:
+    """Granian binds with SO_REUSEPORT: a second `balance serve` on a port one serves
+    started without a word and took half its requests (an old build left running
+    answers beside the new one). It is refused at once, in a line, before the
+    embedded database is started."""
+    first = ServerProcess({"BALANCE_STORE": "memory"}, workers=1)
+    first.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        data = tmp_path / "pg"
+        second = subprocess.run(
+            [str(BALANCE), "serve"],
+            env={**env, "PORT": str(first.port), "BALANCE_DATA_DIR": str(data)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert second.returncode == 2, second.stderr
+        assert second.stderr == (
+            f"balance: cannot serve on 127.0.0.1:{first.port}: the port is in use"
+            " (another balance serve, or another program); set PORT\n"
+        )
+        assert not data.exists()  # no database was started for it
+        assert httpx.get(f"{first.base_url}/health/live").status_code == 200
+    finally:
+        first.stop()
+
+
 def test_report_on_the_embedded_default_writes_the_csv_and_nothing_else(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}
     environment["BALANCE_DATA_DIR"] = str(tmp_path / "pg")
