@@ -287,6 +287,8 @@ REFUSALS: list[Case] = [
         "body",
     ),
     ("empty body", "POST", "/v1/deposits", b"", {}, 400, "body"),
+    ("an unknown route", "POST", "/v1/deposit", deposit(), {}, 404, "path"),
+    ("a method the route does not take", "PUT", "/v1/deposits", deposit(), {}, 405, "method"),
     (
         "duplicate keys",
         "POST",
@@ -569,6 +571,9 @@ def test_refused_with_the_field_named_and_nothing_written(target: Target, case: 
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["status"] == status
+    # One shape for every refusal: each names what it is about.
+    assert problem["errors"], problem
+    assert all(e["field"] for e in problem["errors"]), problem
     if field is not None:
         assert field in [e["field"] for e in problem["errors"]], problem
     assert target.state() == before
