@@ -4,6 +4,8 @@ wait for one has an end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -111,11 +113,11 @@ async def test_a_connection_that_cannot_be_opened_is_store_unavailable(
         await engine.dispose()
 
 
-async def test_a_server_that_never_answers_is_unavailable_within_seconds() -> None:
-    """A host gone without a word (a crashed machine, a partition) refuses nothing: here
-    a listener that takes the connection and never says a thing. Opening a connection
-    gives up after `connect_timeout` (asyncpg's own default is 60 s), so the request is
-    answered 503 in seconds, and the attempt takes no turn with it."""
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A listener that takes every connection and never says a thing, as a host gone
+    without a word does (a crashed machine, a partition): its URL, and the connections
+    it took (one per connect that reached it)."""
     held: list[asyncio.StreamWriter] = []
 
     async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -123,23 +125,31 @@ async def test_a_server_that_never_answers_is_unavailable_within_seconds() -> No
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    engine = create_engine(
-        f"postgresql://balance@127.0.0.1:{port}/balance", pool_size=1, connect_timeout=0.5
-    )
     try:
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(StoreUnavailable, match="database unreachable: TimeoutError"):
-            async with Session(engine):
-                pass
-        assert asyncio.get_running_loop().time() - started < 5
-        assert held, "the listener was never reached"
-        assert engine.checked_out() == 0
+        yield f"postgresql://balance@127.0.0.1:{port}/balance", held
     finally:
         for writer in held:
             writer.close()
         server.close()
         await server.wait_closed()
-        await engine.dispose()
+
+
+async def test_a_server_that_never_answers_is_unavailable_within_seconds() -> None:
+    """A host gone without a word refuses nothing. Opening a connection gives up after
+    `connect_timeout` (asyncpg's own default is 60 s), so the request is answered 503
+    in seconds, and the attempt takes no turn with it."""
+    async with silent_server() as (url, held):
+        engine = create_engine(url, pool_size=1, connect_timeout=0.5)
+        try:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(StoreUnavailable, match="database unreachable: TimeoutError"):
+                async with Session(engine):
+                    pass
+            assert asyncio.get_running_loop().time() - started < 5
+            assert held, "the listener was never reached"
+            assert engine.checked_out() == 0
+        finally:
+            await engine.dispose()
 
 
 @pytest.mark.parametrize(("retry_within", "connects"), [(0.3, 1), (30.0, 4)])
@@ -150,29 +160,17 @@ async def test_a_batch_tries_a_server_that_never_answers_once_not_four_times(
     hang as long. Each attempt's connect reaches the listener once, so the listener
     counts the attempts: one past the batch's time for retries, four (all of them)
     while every failure comes within it."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    engine = create_engine(
-        f"postgresql://balance@127.0.0.1:{port}/balance", pool_size=1, connect_timeout=0.5
-    )
-    runner = MoneyMovements(
-        lambda: PostgresMovementBatch(engine), retry_within=retry_within, backoff=0
-    )
-    try:
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(StoreUnavailable, match="database unreachable: TimeoutError"):
-            await runner.execute(deposit, Deposit(1, rub("5")), keep, "hung-1")
-        took = asyncio.get_running_loop().time() - started
-        assert len(held) == connects
-        assert 0.5 * connects <= took < 0.5 * connects + 1
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
-        await engine.dispose()
+    async with silent_server() as (url, held):
+        engine = create_engine(url, pool_size=1, connect_timeout=0.5)
+        runner = MoneyMovements(
+            lambda: PostgresMovementBatch(engine), retry_within=retry_within, backoff=0
+        )
+        try:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(StoreUnavailable, match="database unreachable: TimeoutError"):
+                await runner.execute(deposit, Deposit(1, rub("5")), keep, "hung-1")
+            took = asyncio.get_running_loop().time() - started
+            assert len(held) == connects
+            assert 0.5 * connects <= took < 0.5 * connects + 1
+        finally:
+            await engine.dispose()
