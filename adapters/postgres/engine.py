@@ -69,6 +69,7 @@ def create_engine(
     wait: float = 30.0,
     connect_timeout: float = CONNECT_TIMEOUT,
     command_timeout: float | None = COMMAND_TIMEOUT,
+    rest_after_timeout: float = 1.0,
 ) -> Engine:
     """A pool of `pool_size` asyncpg connections, each opened by asyncpg from the URL as
     given: several hosts and `target_session_attrs=read-write` find the primary.
@@ -79,7 +80,9 @@ def create_engine(
     and no startup settings but the application name (set the timeouts on the role:
     `ALTER ROLE ... SET lock_timeout = '10s'`). `wait`: how long a request waits for
     a connection before it is answered 503; `connect_timeout`: how long opening one
-    may take; `command_timeout`: how long one statement may take (None: no limit)."""
+    may take; `command_timeout`: how long one statement may take (None: no limit);
+    `rest_after_timeout`: how long after a connect that timed out no new one is tried
+    (checkouts that need one are 503 at once; idle connections are still handed out)."""
     dsn = libpq_url(url)
     settings = {"application_name": "balance"}
     if not pooler:
@@ -94,7 +97,7 @@ def create_engine(
             command_timeout=command_timeout,
         )
 
-    return Engine(connect, size=pool_size, wait=wait)
+    return Engine(connect, size=pool_size, wait=wait, rest_after_timeout=rest_after_timeout)
 
 
 def libpq_url(url: str) -> str:

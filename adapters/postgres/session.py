@@ -33,14 +33,25 @@ class Engine:
     connections wait in a queue, oldest first, so every one stays in use. SQLAlchemy's
     pool stood here before: its checkout and return cost about 54 µs of CPU (three
     greenlet switches), as much as a round trip to the database, on every read.
+
+    After a connect that timed out it rests: no new connection is tried for
+    `rest_after_timeout` s, so the requests queued behind one that met a host gone
+    without a word are answered 503 at once instead of each after its own timeout.
     """
 
     def __init__(
-        self, connect: Callable[[], Awaitable[asyncpg.Connection]], size: int, wait: float = 30.0
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        size: int,
+        wait: float = 30.0,
+        rest_after_timeout: float = 1.0,
     ) -> None:
         self._connect = connect
         self._gate = asyncio.Semaphore(size)
         self._wait = wait
+        self._rest = rest_after_timeout
+        self._resting_until = 0.0
+        self._rest_reason = ""
         self._idle: deque[asyncpg.Connection] = deque()
         self._out: dict[asyncpg.Connection, int] = {}  # checked out: its generation
         self._generation = 0  # dispose() ends the connections of earlier generations
@@ -52,17 +63,27 @@ class Engine:
         except TimeoutError:
             raise StoreUnavailable(f"no database connection free within {self._wait:g} s") from None
         try:
-            connection = self._reuse() or await self._connect()
+            connection = self._reuse() or await self._open()
         except BaseException as error:
             self._gate.release()
             if not isinstance(error, Exception):  # cancelled while connecting
                 raise
+            if isinstance(error, StoreUnavailable):
+                raise
             # Whatever refused it (no server, a standby, a wrong password or database
             # name), this request cannot be served now: 503, never a 500.
             reason = f"database unreachable: {type(error).__name__}"
+            if isinstance(error, TimeoutError):
+                self._resting_until = asyncio.get_running_loop().time() + self._rest
+                self._rest_reason = reason
             raise StoreUnavailable(reason) from error
         self._out[connection] = self._generation
         return connection
+
+    async def _open(self) -> asyncpg.Connection:
+        if asyncio.get_running_loop().time() < self._resting_until:
+            raise StoreUnavailable(f"{self._rest_reason} (a connect timed out just now)")
+        return await self._connect()
 
     def _reuse(self) -> asyncpg.Connection | None:
         while self._idle:

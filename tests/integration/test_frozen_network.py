@@ -93,7 +93,11 @@ async def test_a_database_gone_silent_mid_request_is_a_503_in_seconds(
 ) -> None:
     await postgres.truncate(pg_url)
     engine = create_engine(
-        await freezer.start(), pool_size=2, connect_timeout=1.0, command_timeout=1.0
+        await freezer.start(),
+        pool_size=2,
+        connect_timeout=1.0,
+        command_timeout=1.0,
+        rest_after_timeout=0.5,
     )
     runner = MoneyMovements(lambda: PostgresMovementBatch(engine), backoff=0)
     try:
@@ -112,7 +116,9 @@ async def test_a_database_gone_silent_mid_request_is_a_503_in_seconds(
         assert loop.time() - started < 6
         assert engine.checked_out() == 0
         freezer.flowing.set()
-        # The network is back: the same key applies the deposit once.
+        # The network is back: once the engine's rest after the timed-out connect is
+        # over, the same key applies the deposit once.
+        await asyncio.sleep(0.6)
         await runner.execute(deposit, Deposit(1, rub("7")), keep, "during")
         ledger = await PostgresLedgerView(pg_url).snapshot()
         assert ledger.accounts == {1: (1200, 0)}

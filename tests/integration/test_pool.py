@@ -161,7 +161,9 @@ async def test_a_batch_tries_a_server_that_never_answers_once_not_four_times(
     counts the attempts: one past the batch's time for retries, four (all of them)
     while every failure comes within it."""
     async with silent_server() as (url, held):
-        engine = create_engine(url, pool_size=1, connect_timeout=0.5)
+        # No rest after a timed-out connect here: the engine would answer the later
+        # attempts without connecting (the test below), and the count shows the batch's.
+        engine = create_engine(url, pool_size=1, connect_timeout=0.5, rest_after_timeout=0)
         runner = MoneyMovements(
             lambda: PostgresMovementBatch(engine), retry_within=retry_within, backoff=0
         )
@@ -172,5 +174,34 @@ async def test_a_batch_tries_a_server_that_never_answers_once_not_four_times(
             took = asyncio.get_running_loop().time() - started
             assert len(held) == connects
             assert 0.5 * connects <= took < 0.5 * connects + 1
+        finally:
+            await engine.dispose()
+
+
+async def test_after_a_connect_timed_out_the_next_ones_are_503_at_once_for_a_second() -> None:
+    """Requests queued behind one whose connect hung are not each held for a connect
+    timeout of their own: for `rest_after_timeout` the engine tries no new connection
+    and answers at once; then it tries again."""
+    async with silent_server() as (url, held):
+        engine = create_engine(url, pool_size=2, connect_timeout=0.5, rest_after_timeout=1.0)
+        loop = asyncio.get_running_loop()
+        try:
+            first = loop.time()
+            with pytest.raises(StoreUnavailable, match="database unreachable: TimeoutError"):
+                async with Session(engine):
+                    pass
+            assert len(held) == 1
+            started = loop.time()
+            with pytest.raises(StoreUnavailable, match="a connect timed out just now"):
+                async with Session(engine):
+                    pass
+            assert loop.time() - started < 0.1
+            assert len(held) == 1  # no connect was made
+            await asyncio.sleep(max(0.0, first + 0.5 + 1.0 - loop.time()) + 0.05)
+            with pytest.raises(StoreUnavailable, match=r"database unreachable: TimeoutError$"):
+                async with Session(engine):
+                    pass
+            assert len(held) == 2  # rested, then tried again
+            assert engine.checked_out() == 0
         finally:
             await engine.dispose()
