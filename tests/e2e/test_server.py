@@ -91,8 +91,12 @@ def test_the_embedded_server_is_stopped_again_after_a_serve_was_killed(tmp_path:
     killed.start()
     pid_file = tmp_path / "pg" / "postmaster.pid"
     postmaster = int(pid_file.read_text().split()[0])
+    workers = killed.workers_pids()
     os.kill(killed.pid, 9)  # the main process only: PostgreSQL runs on, orphaned
     killed.wait(10)
+    for worker in workers:  # granian's worker too (it would run on, serving nothing)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, 9)
     os.kill(postmaster, 0)  # still running
     try:
         with server(env, workers=1) as api:
