@@ -23,6 +23,8 @@ from application.errors import StoreUnavailable
 
 logger = logging.getLogger("balance.pool")
 
+_TIMED_OUT = "database unreachable: TimeoutError"
+
 
 class Engine:
     """A worker's connections to PostgreSQL: up to `size` asyncpg connections, opened
@@ -51,7 +53,6 @@ class Engine:
         self._wait = wait
         self._rest = rest_after_timeout
         self._resting_until = 0.0
-        self._rest_reason = ""
         self._idle: deque[asyncpg.Connection] = deque()
         self._out: dict[asyncpg.Connection, int] = {}  # checked out: its generation
         self._generation = 0  # dispose() ends the connections of earlier generations
@@ -64,26 +65,26 @@ class Engine:
             raise StoreUnavailable(f"no database connection free within {self._wait:g} s") from None
         try:
             connection = self._reuse() or await self._open()
-        except BaseException as error:
+        except BaseException:
             self._gate.release()
-            if not isinstance(error, Exception):  # cancelled while connecting
-                raise
-            if isinstance(error, StoreUnavailable):
-                raise
-            # Whatever refused it (no server, a standby, a wrong password or database
-            # name), this request cannot be served now: 503, never a 500.
-            reason = f"database unreachable: {type(error).__name__}"
-            if isinstance(error, TimeoutError):
-                self._resting_until = asyncio.get_running_loop().time() + self._rest
-                self._rest_reason = reason
-            raise StoreUnavailable(reason) from error
+            raise
         self._out[connection] = self._generation
         return connection
 
     async def _open(self) -> asyncpg.Connection:
-        if asyncio.get_running_loop().time() < self._resting_until:
-            raise StoreUnavailable(f"{self._rest_reason} (a connect timed out just now)")
-        return await self._connect()
+        """A new connection. Whatever refused it (no server, a standby, a wrong password
+        or database name, no answer), this request cannot be served now: 503, never a
+        500. A cancelled connect is cancelled."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._resting_until:
+            raise StoreUnavailable(f"{_TIMED_OUT} (a connect timed out just now)")
+        try:
+            return await self._connect()
+        except TimeoutError as error:
+            self._resting_until = loop.time() + self._rest
+            raise StoreUnavailable(_TIMED_OUT) from error
+        except Exception as error:
+            raise StoreUnavailable(f"database unreachable: {type(error).__name__}") from error
 
     def _reuse(self) -> asyncpg.Connection | None:
         while self._idle:
