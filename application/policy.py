@@ -2,8 +2,10 @@
 
 - A passing failure before commit (a lost connection, a serialization failure, a
   deadlock victim, rows created meanwhile, a wait in turn that timed out): run the
-  batch again, a few times, while the batch is young (`last` says it is not: the
-  caller counts the attempts and the time).
+  batch again, a few times (`last`: the caller counted them). Not after a database
+  that took its time to fail (`slow`: a connect that hung to its timeout, a statement
+  that stalled): a second try would take as long, so the batch is answered 503 now.
+  Rows created meanwhile are a race lost, however long the batch took: run again.
 - A commit whose outcome is unknown: it may have landed, so only requests whose
   whole answer is stored under a key run again (they replay if it did); the
   others get 503.
@@ -45,13 +47,15 @@ class Next(Generic[T]):
     """Run each group on its own, now."""
 
 
-def after_failure(error: Exception, pending: Sequence[T], *, last: bool) -> Next[T]:
+def after_failure(
+    error: Exception, pending: Sequence[T], *, last: bool, slow: bool = False
+) -> Next[T]:
     if isinstance(error, RowsBusy):
         return Next(failed=[(r, error) for r in pending])
     if isinstance(error, ConcurrentUpdate):
-        error = StoreUnavailable("too much contention, try again")
+        return _again(StoreUnavailable("too much contention, try again"), pending, last=last)
     if isinstance(error, StoreUnavailable):
-        return _again(error, pending, last=last)
+        return _again(error, pending, last=last or slow)
     if len(pending) == 1:
         return Next(failed=[(pending[0], error)])
     if isinstance(error, RequestInProgress):

@@ -29,7 +29,7 @@ from itertools import count
 
 from application.apply import Applied, apply
 from application.batcher import Batcher
-from application.errors import ApplicationError, StoreUnavailable
+from application.errors import ApplicationError
 from application.policy import after_failure
 from application.ports import Locked, MovementBatch, MovementObserver, Resource, StoredResponse
 from application.results import wrote
@@ -139,12 +139,12 @@ class MoneyMovements:
                 # that timed out, or in a lane, skipping the rows held elsewhere.
                 done = await self._attempt(pending, lane, in_turn=attempt == 1 and lane is None)
             except Exception as error:
-                # No attempt after the last, nor after a database that took its time to
-                # fail (a connect that hung until its timeout, a server that stalled):
-                # a second try would take as long, so the batch is answered 503 now.
-                slow = loop.time() - started >= self._retry_within
-                last = attempt >= self._attempts or (slow and isinstance(error, StoreUnavailable))
-                step = after_failure(error, pending, last=last)
+                step = after_failure(
+                    error,
+                    pending,
+                    last=attempt >= self._attempts,
+                    slow=loop.time() - started >= self._retry_within,
+                )
                 _fail(step.failed)
                 for part in step.apart:
                     given_back |= await self._run(part, lane)

@@ -137,6 +137,13 @@ def test_a_passing_failure_runs_the_batch_again_until_the_last_attempt() -> None
     assert contention.retry == [A]
 
 
+def test_a_database_slow_to_fail_is_not_tried_again_a_race_lost_is() -> None:
+    slow = after_failure(StoreUnavailable("connect timed out"), [A, K1], last=False, slow=True)
+    assert (slow.retry, [r for r, _ in slow.failed]) == ([], [A, K1])
+    raced = after_failure(ConcurrentUpdate("created meanwhile"), [A], last=False, slow=True)
+    assert raced.retry == [A]
+
+
 def test_an_unknown_commit_outcome_runs_again_only_what_a_key_makes_safe() -> None:
     unknown = StoreUnavailable("lost at commit", outcome_known=False)
     step = after_failure(unknown, [A, K1, B], last=False)
