@@ -6,7 +6,8 @@ readable alone:
 
     read    lock every row the batch names, read its stored answers, stamp it
             (one round trip: the store's `lock`)
-    apply   locked rows + requests -> answers + one write set (apply.py, pure)
+    apply   locked rows + requests -> answers + one write set (apply.py, pure);
+            a keyed request refused reads its key afresh first (ports: `answered`)
     write   the write set in one statement (the store's `write`)
     settle  commit, then answer every request and tell the observer (`_settle`)
 
@@ -29,7 +30,7 @@ from itertools import count
 
 from application.apply import Applied, apply
 from application.batcher import Batcher
-from application.errors import ApplicationError
+from application.errors import ApplicationError, ConcurrentUpdate
 from application.policy import after_failure
 from application.ports import Locked, MovementBatch, MovementObserver, Resource, StoredResponse
 from application.results import wrote
@@ -172,6 +173,11 @@ class MoneyMovements:
             )
             ready, given_back = _ready(requests, locked)
             applied = apply(locked, ready)
+            unseen = _refused_unanswered(applied, locked)
+            if unseen and await store.answered(unseen):
+                # Refused for what its own first run did (ports: `answered`): run
+                # again, and the lock reads the answer to replay.
+                raise ConcurrentUpdate("a refused request's key was answered meanwhile")
             if applied.changes:
                 await store.write(applied.changes)
             await store.commit()
@@ -226,6 +232,21 @@ def _ready(
         else:
             given_back[request] = held
     return ready, given_back
+
+
+def _refused_unanswered(applied: Applied, locked: Locked) -> list[str]:
+    """The keys of the refused requests and jobs that the lock found no answer under."""
+    keys: list[str] = []
+    for request, answer in applied.answers.items():
+        if isinstance(answer, Exception):
+            keys += request.keys
+        elif request.keys:
+            keys += [
+                job.key
+                for job, outcome in zip(request.jobs, answer.outcomes, strict=False)
+                if job.key is not None and outcome.refusal is not None
+            ]
+    return [key for key in keys if key not in locked.answers]
 
 
 def _fail(failed: list[tuple[Request, Exception]]) -> None:

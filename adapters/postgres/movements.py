@@ -219,6 +219,12 @@ _WAIT_FOR = {
     "order": Sql("SELECT 1 FROM reservations WHERE order_id = $1 FOR UPDATE", ("id",), {}),
 }
 
+_ANSWERED = Sql(
+    "SELECT key FROM idempotency_keys WHERE key = ANY($1::text::text[]) AND status IS NOT NULL",
+    ("keys",),
+    {},
+)
+
 
 WRITES = WriteSet(
     Write(
@@ -404,6 +410,15 @@ class PostgresMovementBatch(Session, MovementBatch):
             busy_users=frozenset(row["busy_users"]),
             busy_orders=frozenset(row["busy_orders"]),
         )
+
+    async def answered(self, keys: Sequence[str]) -> frozenset[str]:
+        """A statement of its own, so a snapshot of its own (READ COMMITTED): it sees
+        every transaction that committed before it, those the lock waited for too."""
+        try:
+            rows = await self.db.rows(_ANSWERED, keys=array_literal(keys))
+        except asyncpg.PostgresError as error:
+            raise (translate(error) or error) from error
+        return frozenset(row[0] for row in rows)
 
     async def write(self, changes: Changes) -> None:
         rows = rows_of(changes)

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any
+import pickle
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
 
 import pytest
 
 from application.deposit import Deposit, deposit
 from application.errors import IdempotencyKeyReused
+from application.ports import Changes, Locked, MovementBatch, Resource, StoredResponse
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements, UseCase
 from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
+from application.work import Job, Outcome, client_batch
 from domain.errors import (
     InsufficientFunds,
     ReservationNotFound,
@@ -227,3 +232,112 @@ async def test_a_batch_is_freed_as_it_ends_with_nothing_left_for_the_collector(
 
 
 OUR_PACKAGES = {"application", "domain", "adapters", "entrypoints"}
+
+
+class BlindFirstLock(MovementBatch):
+    """A batch whose first lock reads no stored answer: as a PostgreSQL batch's lock
+    does when it waited in turn for a row that another worker's transaction held, and
+    that transaction stored the answer to the same keyed request (the lock's snapshot
+    predates that commit; tests/integration/test_concurrency.py races it for real)."""
+
+    def __init__(self, inner: MovementBatch, locks: list[int]) -> None:
+        self._inner = inner
+        self._locks = locks
+
+    async def __aenter__(self) -> Self:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    async def lock(
+        self,
+        user_ids: Sequence[int],
+        order_ids: Sequence[int],
+        keys: Sequence[str],
+        movements: Sequence[str | None],
+        *,
+        wait_for: Resource | None = None,
+        in_turn: bool = False,
+    ) -> Locked:
+        self._locks.append(len(keys))
+        blind = len(self._locks) == 1
+        seen = () if blind else keys
+        return await self._inner.lock(
+            user_ids, order_ids, seen, movements, wait_for=wait_for, in_turn=in_turn
+        )
+
+    async def answered(self, keys: Sequence[str]) -> frozenset[str]:
+        return await self._inner.answered(keys)
+
+    async def write(self, changes: Changes) -> None:
+        await self._inner.write(changes)
+
+    async def commit(self) -> None:
+        await self._inner.commit()
+
+
+def blind_first(adapter: Adapter) -> tuple[MoneyMovements, list[int]]:
+    locks: list[int] = []
+    worker = MoneyMovements(lambda: BlindFirstLock(adapter.batch(), locks), max_in_flight=1)
+    return worker, locks
+
+
+def outcomes_of(outcomes: Sequence[Outcome]) -> StoredResponse:
+    return StoredResponse(
+        200,
+        pickle.dumps(
+            [(o.response, o.replayed) if o.refusal is None else repr(o.refusal) for o in outcomes]
+        ),
+    )
+
+
+async def test_a_keyed_request_refused_for_what_it_did_itself_is_answered_from_it(
+    adapter: Adapter,
+) -> None:
+    """Run again where the batch cannot see its stored answer, a keyed transfer finds
+    the money it moved gone and is refused: before answering that, the batch reads its
+    key afresh, finds it answered, and runs again, replaying the answer."""
+    await run(adapter, deposit, Deposit(1, rub("10")))
+    first = await adapter.movements.execute(transfer, Transfer(1, 2, rub("10")), keep, "t-1")
+    before = await adapter.view.snapshot()
+    worker, locks = blind_first(adapter)
+    again = await worker.execute(transfer, Transfer(1, 2, rub("10")), keep, "t-1")
+    assert again == first
+    assert locks == [1, 1]  # blind, refused, read again: answered; then replayed
+    assert await adapter.view.snapshot() == before
+
+
+async def test_keyed_operations_of_a_client_batch_refused_for_what_they_did_replay(
+    adapter: Adapter,
+) -> None:
+    """The same, for a client's batch: an atomic one under its own key, refused whole,
+    and a keyed operation in a batch that is not atomic."""
+    await run(adapter, deposit, Deposit(3, rub("5")))
+    await run(adapter, deposit, Deposit(4, rub("5")))
+
+    def atomic() -> Any:
+        jobs = [Job.of(withdraw, Withdraw(3, rub("5")), keep)]
+        return client_batch(jobs, outcomes_of, atomic=True, key="b-1", fingerprint="f")
+
+    def loose() -> Any:
+        jobs = [Job.of(withdraw, Withdraw(4, rub("5")), keep, "w-4")]
+        return client_batch(jobs, outcomes_of, atomic=False, key=None, fingerprint="")
+
+    first_atomic = (await adapter.movements.submit(atomic())).response
+    first_loose = unpickled((await adapter.movements.submit(loose())).response)
+    before = await adapter.view.snapshot()
+    worker, locks = blind_first(adapter)
+    assert (await worker.submit(atomic())).response == first_atomic
+    assert locks == [1, 1]
+    worker, locks = blind_first(adapter)
+    again = unpickled((await worker.submit(loose())).response)
+    assert again[0] == (first_loose[0][0], True)  # replayed, not refused
+    assert locks == [1, 1]
+    assert await adapter.view.snapshot() == before

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
+import asyncpg
 import pytest
 
+from adapters.postgres.engine import create_engine
+from adapters.postgres.movements import PostgresMovementBatch
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
 from application.limits import SetLimits, set_limits
 from application.move import Move, move
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
+from application.runner import MoneyMovements
 from application.transfer import Transfer, transfer
 from domain.errors import (
     DomainError,
@@ -24,7 +29,7 @@ from domain.errors import (
 from domain.money import Money
 from domain.movement import Leg
 from tests.conftest import Adapter
-from tests.helpers import keep, rub, run
+from tests.helpers import keep, rub, run, unpickled
 from tests.ledger_view import check_invariants
 
 pytestmark = pytest.mark.postgres
@@ -97,6 +102,85 @@ async def test_one_idempotency_key_one_effect(pg_adapter: Adapter) -> None:
     ledger = await pg_adapter.view.snapshot()
     assert ledger.accounts == {7: (2500, 0)}
     assert ledger.idempotency_keys == 1
+    check_invariants(ledger)
+
+
+async def test_a_keyed_retry_on_another_worker_is_answered_from_the_first_run(
+    pg_url: str, pg_adapter: Adapter
+) -> None:
+    """Worker A moves all of user 1's money under a key and holds user 1's row until it
+    commits; the client's retry reaches worker B, whose lock waits in turn for that
+    row. B's statement finds the row as A left it (drained) but read the stored
+    answers before A's commit: run again there, the transfer is refused. B must read
+    the key afresh and answer what A did, never 409 for a transfer that was made."""
+    await run(pg_adapter, deposit, Deposit(1, rub("10")))
+    committing, release = asyncio.Event(), asyncio.Event()
+
+    class HeldCommit(PostgresMovementBatch):
+        async def commit(self) -> None:
+            committing.set()
+            await release.wait()
+            await super().commit()
+
+    engine_a, engine_b = create_engine(pg_url, pool_size=2), create_engine(pg_url, pool_size=2)
+    a = MoneyMovements(lambda: HeldCommit(engine_a))
+    b = MoneyMovements(lambda: PostgresMovementBatch(engine_b))
+    command = Transfer(1, 2, rub("10"))
+    try:
+        first = asyncio.create_task(a.execute(transfer, command, keep, "t-1"))
+        await committing.wait()
+        retry = asyncio.create_task(b.execute(transfer, command, keep, "t-1"))
+        await waiting_for_a_row(pg_url)
+        release.set()
+        assert unpickled(await retry) == unpickled(await first)
+    finally:
+        release.set()
+        await engine_a.dispose()
+        await engine_b.dispose()
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {1: (0, 0), 2: (1000, 0)}
+    check_invariants(ledger)
+
+
+async def waiting_for_a_row(url: str) -> None:
+    """Until a session of this database waits for a row lock."""
+    watcher = await asyncpg.connect(url)
+    try:
+        for _ in range(2500):  # 5 s
+            if await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ):
+                return
+            await asyncio.sleep(0.002)
+    finally:
+        await watcher.close()
+    raise AssertionError("no session waited for a row lock within 5 s")
+
+
+async def test_keyed_retries_on_many_workers_all_get_the_one_answer(
+    pg_url: str, pg_adapter: Adapter
+) -> None:
+    """Each round, one keyed transfer of all of user 1's money, sent 12 times at once
+    through four workers of their own connections: every copy answers the same 200,
+    and the money moves once."""
+    engines = [create_engine(pg_url, pool_size=3) for _ in range(4)]
+    workers = [MoneyMovements(partial(PostgresMovementBatch, e)) for e in engines]
+    try:
+        for round_ in range(20):
+            await run(pg_adapter, deposit, Deposit(1, rub("5")))
+            command = Transfer(1, 2, rub("5"))
+            key = f"drain-{round_}"
+            outcomes = await settle(
+                *(workers[i % 4].execute(transfer, command, keep, key) for i in range(12))
+            )
+            assert failures(outcomes) == [], (round_, failures(outcomes)[:3])
+            assert len({o.body for o in outcomes}) == 1
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {1: (0, 0), 2: (10_000, 0)}
     check_invariants(ledger)
 
 
