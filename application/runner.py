@@ -83,12 +83,14 @@ class MoneyMovements:
         max_in_flight: int = 4,
         max_waiting: int = 2,
         attempts: int = 4,
+        races: int = 16,
         retry_within: float = 2.0,
         backoff: float = 0.005,
         observer: MovementObserver | None = None,
     ) -> None:
         self._store = store
         self._attempts = attempts
+        self._races = races
         self._retry_within = retry_within
         self._backoff = backoff
         self._observer = observer or _Unobserved()
@@ -134,16 +136,25 @@ class MoneyMovements:
         given_back: dict[Request, Resource] = {}
         loop = asyncio.get_running_loop()
         started = loop.time()
+        # A race lost (rows the batch creates, created meanwhile) is counted apart from
+        # the other failures: each one leaves a row the batch names in place for the next
+        # attempt to find, so they end; a batch that opens many accounts at once, while
+        # others open them too, can lose more of them in a row than `attempts`.
+        failures = races = 0
         for attempt in count(1):
             try:
                 # First in turn (batches wait for one another's rows, briefly); once
                 # that timed out, or in a lane, skipping the rows held elsewhere.
                 done = await self._attempt(pending, lane, in_turn=attempt == 1 and lane is None)
             except Exception as error:
+                if isinstance(error, ConcurrentUpdate):
+                    races += 1
+                else:
+                    failures += 1
                 step = after_failure(
                     error,
                     pending,
-                    last=attempt >= self._attempts,
+                    last=failures >= self._attempts or races >= self._races,
                     slow=loop.time() - started >= self._retry_within,
                 )
                 _fail(step.failed)

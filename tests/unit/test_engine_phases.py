@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from adapters.memory.store import InMemoryMovementBatch, InMemoryStore
 from adapters.postgres.write_set import Insert, Update, Write, WriteSet, arrays, columns
 from application.apply import apply
 from application.batcher import Batcher
@@ -24,8 +25,9 @@ from application.errors import (
     StoreUnavailable,
 )
 from application.policy import after_failure
-from application.ports import IdempotencyRecord, Locked, StoredResponse
+from application.ports import Changes, IdempotencyRecord, Locked, StoredResponse
 from application.reserve import Reserve, reserve
+from application.runner import MoneyMovements
 from application.withdraw import Withdraw, withdraw
 from application.work import Answer, Job, client_batch, look_at, single
 from domain.account import UserAccount
@@ -142,6 +144,33 @@ def test_a_database_slow_to_fail_is_not_tried_again_a_race_lost_is() -> None:
     assert (slow.retry, [r for r, _ in slow.failed]) == ([], [A, K1])
     raced = after_failure(ConcurrentUpdate("created meanwhile"), [A], last=False, slow=True)
     assert raced.retry == [A]
+
+
+@pytest.mark.parametrize(("lost", "answered"), [(4, True), (5, False)])
+async def test_races_lost_are_counted_apart_from_the_other_failures(
+    lost: int, answered: bool
+) -> None:
+    """Two attempts for failures, five for races lost: four races lost in a row still
+    end in the movement; a fifth is 503, and nothing was written."""
+    store = InMemoryStore()
+    races: list[int] = []
+
+    class RacesLost(InMemoryMovementBatch):
+        async def write(self, changes: Changes) -> None:
+            if len(races) < lost:
+                races.append(1)
+                raise ConcurrentUpdate("created meanwhile")
+            await super().write(changes)
+
+    runner = MoneyMovements(lambda: RacesLost(store), attempts=2, races=5, backoff=0)
+    if answered:
+        await runner.execute(deposit, Deposit(1, rub("5")), keep)
+        assert store.accounts[1].available == rub("5")
+    else:
+        with pytest.raises(StoreUnavailable, match="contention"):
+            await runner.execute(deposit, Deposit(1, rub("5")), keep)
+        assert store.accounts == {}
+    assert len(races) == lost
 
 
 def test_an_unknown_commit_outcome_runs_again_only_what_a_key_makes_safe() -> None:
