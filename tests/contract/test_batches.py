@@ -7,14 +7,13 @@ import asyncio
 import gc
 import pickle
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import pytest
 
 from application.deposit import Deposit, deposit
 from application.errors import IdempotencyKeyReused
-from application.ports import Changes, Locked, MovementBatch, Resource, StoredResponse
+from application.ports import StoredResponse
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements, UseCase
@@ -28,7 +27,7 @@ from domain.errors import (
     UserNotFound,
 )
 from tests.conftest import Adapter
-from tests.helpers import keep, rub, run, unpickled
+from tests.helpers import blind_first, keep, rub, run, unpickled
 from tests.ledger_view import check_invariants
 
 
@@ -232,61 +231,6 @@ async def test_a_batch_is_freed_as_it_ends_with_nothing_left_for_the_collector(
 
 
 OUR_PACKAGES = {"application", "domain", "adapters", "entrypoints"}
-
-
-class BlindFirstLock(MovementBatch):
-    """A batch whose first lock reads no stored answer: as a PostgreSQL batch's lock
-    does when it waited in turn for a row that another worker's transaction held, and
-    that transaction stored the answer to the same keyed request (the lock's snapshot
-    predates that commit; tests/integration/test_concurrency.py races it for real)."""
-
-    def __init__(self, inner: MovementBatch, locks: list[int]) -> None:
-        self._inner = inner
-        self._locks = locks
-
-    async def __aenter__(self) -> Self:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    async def lock(
-        self,
-        user_ids: Sequence[int],
-        order_ids: Sequence[int],
-        keys: Sequence[str],
-        movements: Sequence[str | None],
-        *,
-        wait_for: Resource | None = None,
-        in_turn: bool = False,
-    ) -> Locked:
-        self._locks.append(len(keys))
-        blind = len(self._locks) == 1
-        seen = () if blind else keys
-        return await self._inner.lock(
-            user_ids, order_ids, seen, movements, wait_for=wait_for, in_turn=in_turn
-        )
-
-    async def answered(self, keys: Sequence[str]) -> frozenset[str]:
-        return await self._inner.answered(keys)
-
-    async def write(self, changes: Changes) -> None:
-        await self._inner.write(changes)
-
-    async def commit(self) -> None:
-        await self._inner.commit()
-
-
-def blind_first(adapter: Adapter) -> tuple[MoneyMovements, list[int]]:
-    locks: list[int] = []
-    worker = MoneyMovements(lambda: BlindFirstLock(adapter.batch(), locks), max_in_flight=1)
-    return worker, locks
 
 
 def outcomes_of(outcomes: Sequence[Outcome]) -> StoredResponse:

@@ -25,6 +25,7 @@ from application.deposit import Deposit, deposit
 from application.events import Event, events_after
 from application.limits import SetLimits, set_limits
 from application.move import Move, move
+from application.ports import StoredResponse
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements
@@ -35,7 +36,7 @@ from domain.money import Money
 from domain.movement import Leg
 from tests import postgres
 from tests.conftest import Adapter, memory
-from tests.helpers import keep, run
+from tests.helpers import blind_first, keep, run, unpickled
 from tests.ledger_view import PostgresLedgerView, check_invariants
 
 users = st.integers(min_value=1, max_value=4)
@@ -216,6 +217,7 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.model = Model()
+        self.answered: list[tuple[Op, str, StoredResponse]] = []  # keyed, applied
         self.engine: Any = None
         if self.database_url is None:
             self.adapter = memory()
@@ -258,6 +260,38 @@ class LedgerMachine(RuleBasedStateMachine):
             # A refusal writes nothing (with a hold due, its batch expires it first).
             assert self.loop.run_until_complete(self.adapter.view.snapshot()) == before, op
 
+    @rule(data=st.data())
+    def keyed(self, data: st.DataObject) -> None:
+        """Any command under a key of its own; applied, it is remembered for retries."""
+        op = data.draw(self.any_op(), label="op")
+        key = f"key-{len(self.answered)}-{data.draw(st.integers(0, 10**6), label='key')}"
+        self.model.begin_batch([op])
+        use_case, make = COMMANDS[op[0]]
+        try:
+            stored: Any = self.loop.run_until_complete(
+                self.adapter.movements.execute(use_case, make(*op[1:]), keep, key)
+            )
+        except DomainError as refusal:
+            stored = refusal
+        if not self.check(op, stored):
+            self.answered.append((op, key, stored))
+
+    @rule(data=st.data())
+    def a_retry_under_its_key(self, data: st.DataObject) -> None:
+        """A keyed command sent again is answered as the first time and changes
+        nothing, whatever the ledger became since: through a worker whose first lock
+        does not see the answer (as a PostgreSQL lock that waited for the first run's
+        row does), which must find it all the same, and through one whose lock does."""
+        if not self.answered:
+            return
+        op, key, first = data.draw(st.sampled_from(self.answered), label="retried")
+        self.model.begin_batch([op])  # its batch expires the due holds it locks
+        use_case, make = COMMANDS[op[0]]
+        for worker in (blind_first(self.adapter)[0], self.adapter.movements):
+            sent = worker.execute(use_case, make(*op[1:]), keep, key)
+            again = self.loop.run_until_complete(sent)
+            assert again == first, (op, unpickled(again), unpickled(first))
+
     @initialize()
     def open_some_accounts(self) -> None:
         for user in (1, 2):
@@ -270,6 +304,14 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(user=users, amount=amounts)
     def withdraw(self, user: int, amount: int) -> None:
         self.one(("withdraw", user, amount))
+
+    @rule(user=users)
+    def drain(self, user: int) -> None:
+        """All a user has, withdrawn: a balance of exactly 0, and the commands before
+        it that a retry would find refused if it ran them again."""
+        available = self.model.available.get(user, 0)
+        if available > 0:
+            self.one(("withdraw", user, available))
 
     @rule(sender=users, receiver=users, amount=amounts)
     def transfer(self, sender: int, receiver: int, amount: int) -> None:
