@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -86,3 +88,24 @@ async def truncate(url: str) -> None:
         )
     finally:
         await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def silent_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A listener that takes every connection and never says a thing, as a host gone
+    without a word does (a crashed machine, a partition): its URL, and the connections
+    it took (one per connect that reached it)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # kept open, never written to
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"postgresql://balance@127.0.0.1:{port}/balance", held
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()

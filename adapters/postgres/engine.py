@@ -6,6 +6,8 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 from alembic import command
@@ -34,11 +36,15 @@ SERVER_SETTINGS = {
     "idle_in_transaction_session_timeout": "5s",
 }
 CONNECT_TIMEOUT = 3.0
-"""Seconds a new connection may take, every host of the URL together. A healthy server
-answers in milliseconds; one whose host is gone without a word (a crashed machine, a
-partition: no refusal ever comes) held a request for asyncpg's default of 60 s per
-attempt: it is answered 503 within seconds instead (and the batch does not try again
-after an attempt that took seconds to fail: `MoneyMovements`' retry_within)."""
+"""Seconds a new connection may take, for each host of the URL (as libpq's
+connect_timeout: `open_connection`). A healthy server answers in milliseconds; one
+whose host is gone without a word (a crashed machine, a partition: no refusal ever
+comes) held a request for asyncpg's default of 60 s per attempt: it is answered 503
+within seconds instead (and the batch does not try again after an attempt that took
+seconds to fail: `MoneyMovements`' retry_within)."""
+ADMIN_CONNECT_TIMEOUT = 10.0
+"""The same for the once-only work (migrations, grants, pruning), which nothing waits
+behind."""
 COMMAND_TIMEOUT = 20.0
 """Seconds one statement may take before asyncpg gives up on it (and the connection,
 which is never used again: a 503, or the batch's next attempt). A network gone silent
@@ -55,7 +61,7 @@ def admin_engine(url: str) -> AsyncEngine:
     dsn = libpq_url(url)
 
     async def connect() -> asyncpg.Connection:
-        return await asyncpg.connect(dsn)
+        return await open_connection(dsn, per_host=ADMIN_CONNECT_TIMEOUT)
 
     return create_async_engine("postgresql+asyncpg://", async_creator=connect, pool_size=1)
 
@@ -88,16 +94,103 @@ def create_engine(
     if not pooler:
         settings |= {**SERVER_SETTINGS, "lock_timeout": lock_timeout}
 
+    hosts = Hosts(dsn)
+
     async def connect() -> asyncpg.Connection:
-        return await asyncpg.connect(
+        return await open_connection(
             dsn,
+            per_host=connect_timeout,
+            hosts=hosts,
             server_settings=settings,
             statement_cache_size=0 if pooler else 100,
-            timeout=connect_timeout,
             command_timeout=command_timeout,
         )
 
     return Engine(connect, size=pool_size, wait=wait, rest_after_timeout=rest_after_timeout)
+
+
+_NEXT_HOST = (
+    TimeoutError,  # gone without a word
+    OSError,  # refused, unreachable, no such name
+    asyncpg.CannotConnectNowError,  # starting up, shutting down
+    asyncpg.TargetServerAttributeNotMatched,  # a standby, for read-write
+)
+
+
+class Hosts:
+    """A URL's hosts in the order to try them: the one that took the last connection
+    first, then the others in the URL's order. After a failover whose old primary is
+    gone without a word, only the first connection waits out its timeout; the next
+    ones go to the new primary at once."""
+
+    def __init__(self, dsn: str) -> None:
+        self.listed = hosts_of(dsn)
+        self._took: tuple[str, int | None] | None = None
+
+    def in_turn(self) -> list[tuple[str, int | None]]:
+        took = self._took
+        return self.listed if took is None else [took, *(h for h in self.listed if h != took)]
+
+    def took(self, host: tuple[str, int | None]) -> None:
+        self._took = host
+
+
+async def open_connection(
+    dsn: str, *, per_host: float, hosts: Hosts | None = None, **options: Any
+) -> asyncpg.Connection:
+    """asyncpg's connection to the first of the URL's hosts that takes it (`Hosts`
+    orders them), each given `per_host` seconds, as libpq gives each host its
+    connect_timeout.
+
+    asyncpg gives its timeout to all of a URL's hosts together, so a first host gone
+    without a word (the old primary's machine, crashed or cut off) used up all of it
+    and the next host, the new primary, was never asked: after such a failover not
+    one connection could be opened, nor could `balance migrate` run. A host that
+    refuses or is not the primary is passed over at once, as before; any other
+    failure (a wrong password) is final, as in libpq."""
+    hosts = hosts or Hosts(dsn)
+    if len(hosts.listed) < 2:
+        return await asyncpg.connect(dsn, timeout=per_host, **options)
+    failure: Exception | None = None
+    for host in hosts.in_turn():
+        try:
+            connection = await asyncpg.connect(
+                dsn, host=host[0], port=host[1], timeout=per_host, **options
+            )
+        except _NEXT_HOST as error:
+            failure = error
+        else:
+            hosts.took(host)
+            return connection
+    assert failure is not None
+    raise failure
+
+
+def hosts_of(dsn: str) -> list[tuple[str, int | None]]:
+    """The URL's hosts in libpq's order, each with its port when the URL gives one:
+    the authority's list (`host1:5432,host2`), else the `host` parameter's, with
+    the `port` parameter's ports."""
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    listed = parts.netloc.rpartition("@")[2]
+    if listed:
+        specs = [unquote(spec) for spec in listed.split(",")]
+    else:
+        specs = query["host"][-1].split(",") if "host" in query else []
+    ports = query["port"][-1].split(",") if "port" in query else []
+    hosts: list[tuple[str, int | None]] = []
+    for index, spec in enumerate(specs):
+        if spec.startswith("/"):  # a unix socket's folder
+            host, port = spec, ""
+        elif spec.startswith("["):  # [IPv6]:port
+            host, _, rest = spec[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            host, _, port = spec.partition(":")
+        if not port and ports:
+            port = ports[index] if len(ports) == len(specs) else ports[0]
+        hosts.append((host, int(port) if port else None))
+    return hosts
 
 
 def libpq_url(url: str) -> str:
@@ -155,16 +248,17 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def wait_for_database(url: str, seconds: float) -> None:
-    """Until PostgreSQL accepts a connection, or `seconds` passed: a server that is
-    still starting (a container's first start runs initdb and its init scripts
-    first) is waited for, not taken for a failure. A refusal that waiting will not
-    mend (a wrong password, an unknown database) raises at once."""
+    """Until PostgreSQL accepts a connection, or `seconds` passed. A server still
+    starting (a container's first start runs initdb and its init scripts first) is
+    waited for, not taken for a failure, as is a URL whose hosts are all standbys for
+    now (a failover under way). A refusal that waiting will not mend (a wrong
+    password, an unknown database) raises at once."""
     deadline = time.monotonic() + seconds
     pause = 0.1
     while True:
         try:
-            connection = await asyncpg.connect(libpq_url(url), timeout=5)
-        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as error:
+            connection = await open_connection(libpq_url(url), per_host=5)
+        except _NEXT_HOST as error:  # no host took it yet (a failover: no primary yet)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise

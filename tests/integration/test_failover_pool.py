@@ -4,11 +4,12 @@ list several hosts and the service finds the one that takes writes."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+import asyncio
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 
-from adapters.postgres.engine import create_engine, database_status, head_revision
+from adapters.postgres.engine import create_engine, database_status, head_revision, hosts_of
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Engine, Session
 from application.deposit import Deposit, deposit
@@ -16,6 +17,7 @@ from application.runner import MoneyMovements
 from tests import postgres
 from tests.helpers import keep, rub
 from tests.ledger_view import PostgresLedgerView
+from tests.postgres import silent_server
 
 pytestmark = pytest.mark.postgres
 
@@ -64,3 +66,42 @@ async def test_a_url_with_several_hosts_finds_the_primary(pg_url: str) -> None:
     assert status.problem is None, status
     assert status.role == "primary"
     assert status.server
+
+
+async def test_a_first_host_gone_without_a_word_leaves_time_for_the_next(pg_url: str) -> None:
+    """After a failover whose old primary's machine is gone (no refusal ever comes),
+    the URL's first host takes every connect until it times out. Each host gets the
+    whole connect timeout, as libpq gives it: the next host, the primary, is asked
+    once the first's ran out. (asyncpg shares one timeout among all of them, so the
+    primary was never reached: not one connection until the old machine came back.)"""
+    (real_host, real_port), parts = hosts_of(pg_url)[0], urlsplit(pg_url)
+    user = parts.netloc.rpartition("@")[0]
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items() if k not in ("host", "port")}
+    async with silent_server() as (silent_url, held):
+        silent = urlsplit(silent_url)
+        query |= {
+            "host": f"{silent.hostname},{real_host}",  # a TCP host, then TCP or a socket
+            "port": f"{silent.port},{real_port or 5432}",
+            "target_session_attrs": "read-write",
+        }
+        netloc = f"{user}@" if user else ""
+        url = urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+        engine = create_engine(url, pool_size=1, connect_timeout=0.5)
+        loop = asyncio.get_running_loop()
+        try:
+            started = loop.time()
+            status = await database_status(engine, head_revision())
+            took = loop.time() - started
+            assert len(held) == 1  # the silent host was asked first, once
+            await engine.dispose()  # the next checkout opens a new connection
+            started = loop.time()
+            again = await database_status(engine, head_revision())
+            took_again = loop.time() - started
+        finally:
+            await engine.dispose()
+    assert status.problem is None, status
+    assert status.role == "primary"
+    assert 0.5 <= took < 2.5
+    # The host that took the last connection is asked first.
+    assert (again.role, len(held)) == ("primary", 1)
+    assert took_again < 0.4

@@ -4,8 +4,6 @@ wait for one has an end."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -17,6 +15,7 @@ from application.deposit import Deposit, deposit
 from application.errors import StoreUnavailable
 from application.runner import MoneyMovements
 from tests.helpers import keep, rub
+from tests.postgres import silent_server
 
 pytestmark = pytest.mark.postgres
 
@@ -111,27 +110,6 @@ async def test_a_connection_that_cannot_be_opened_is_store_unavailable(
         assert engine.checked_out() == 0
     finally:
         await engine.dispose()
-
-
-@contextlib.asynccontextmanager
-async def silent_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
-    """A listener that takes every connection and never says a thing, as a host gone
-    without a word does (a crashed machine, a partition): its URL, and the connections
-    it took (one per connect that reached it)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)  # kept open, never written to
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"postgresql://balance@127.0.0.1:{port}/balance", held
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_server_that_never_answers_is_unavailable_within_seconds() -> None:

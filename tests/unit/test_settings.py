@@ -1,5 +1,6 @@
 import pytest
 
+from adapters.postgres.engine import hosts_of
 from entrypoints.settings import ConfigError, Settings
 
 
@@ -67,3 +68,22 @@ def test_db_wait_defaults_to_a_minute_and_is_bounded() -> None:
     assert Settings.from_env({"DB_WAIT": "0"}).db_wait == 0
     with pytest.raises(ConfigError):
         Settings.from_env({"DB_WAIT": "-1"})
+
+
+@pytest.mark.parametrize(
+    ("url", "hosts"),
+    [
+        ("postgresql://u@db/balance", [("db", None)]),
+        ("postgresql://u:p%40ss@a:5432,b:5433/balance", [("a", 5432), ("b", 5433)]),
+        ("postgresql://a,b/balance?port=6432", [("a", 6432), ("b", 6432)]),
+        ("postgresql://[::1]:5433,b/balance", [("::1", 5433), ("b", None)]),
+        ("postgresql://%2Fvar%2Frun,b:7/x", [("/var/run", None), ("b", 7)]),
+        ("postgresql:///x?host=/s1,/s2&port=5,6", [("/s1", 5), ("/s2", 6)]),
+        ("postgresql:///x", []),
+    ],
+)
+def test_a_urls_hosts_are_read_as_libpq_lists_them(
+    url: str, hosts: list[tuple[str, int | None]]
+) -> None:
+    """Each host is connected to in turn with a timeout of its own (open_connection)."""
+    assert hosts_of(url) == hosts
