@@ -132,6 +132,13 @@ class Cluster:
         if done.returncode != 0:
             raise RuntimeError(done.stdout + done.stderr)
 
+    def stop_primary(self) -> Node:
+        """Freeze the primary (stop_all_of) and leave it frozen."""
+        node = self.primary()
+        assert node is not None
+        stop_all_of(node)
+        return node
+
     def kill_primary(self) -> Node:
         """kill -9 the primary's postmaster and its pg_autoctl (which would start it
         again), and leave them down."""
@@ -139,6 +146,15 @@ class Cluster:
         assert node is not None
         kill_all_of(node)
         return node
+
+
+def stop_all_of(node: Node) -> None:
+    """SIGSTOP the node's pg_autoctl and every PostgreSQL process under it: the kernel
+    still takes connections on its port and nothing ever answers them, as with a
+    machine gone without a word (a crash, a partition)."""
+    for pid in _processes_of(node):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
 
 
 def kill_all_of(node: Node, seconds: float = 15) -> None:

@@ -1,0 +1,72 @@
+"""A primary gone without a word (`make test-ha`): the bank test on a failover
+cluster of its own whose primary, listed first in DATABASE_URL, is frozen mid-run
+with SIGSTOP. Its port still takes connections and nothing answers them, as with a
+crashed machine or a partition; pg_auto_failover promotes the standby. The service
+must reach it: every host of the URL gets a connect timeout of its own (asyncpg's
+one timeout for all of them was used up by the frozen host, and not one connection
+reached the new primary)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.postgres.engine import migrate
+from tests.bank.checks import verify
+from tests.bank.soak import summary
+from tests.bank.workload import Settings
+from tests.ha.cluster import Cluster, cluster, kill_all_of
+from tests.ha.test_failover import FailoverBank, servers_on
+
+pytestmark = pytest.mark.ha
+
+
+class FrozenPrimaryBank(FailoverBank):
+    """The bank workload; its one fault: the primary frozen a third into the run."""
+
+    async def _inject_faults(self, deadline: float) -> None:
+        await self._sleep_until(time.monotonic() + self.settings.seconds / 3)
+        self.killed = (await asyncio.to_thread(self.cluster.stop_primary)).name
+        self.killed_at = time.monotonic()
+        self.run.faults["the primary frozen (SIGSTOP), left frozen"] += 1
+        await self._sleep_until(deadline)
+
+
+@pytest.fixture(scope="module")
+def frozen_cluster() -> Iterator[Cluster]:
+    with cluster() as found:
+        asyncio.run(migrate(found.url))
+        yield found
+
+
+async def test_a_primary_gone_without_a_word_is_failed_over_and_nothing_acknowledged_is_lost(
+    frozen_cluster: Cluster,
+) -> None:
+    primary = frozen_cluster.primary()
+    assert primary is frozen_cluster.nodes[0]  # listed first in the URL
+    servers = servers_on(frozen_cluster.url)
+    try:
+        for server in servers:
+            await asyncio.to_thread(server.start)
+        bank = FrozenPrimaryBank(Settings(seconds=60, clients=32), servers, frozen_cluster)
+        run = await bank.execute()
+        # The machine never comes back: the checks read the new primary alone.
+        kill_all_of(primary)
+        verdict = await verify(run, frozen_cluster.url, servers[0].base_url)
+        recovered = bank.recovered()
+    finally:
+        for server in servers:
+            server.kill()
+    print(summary(run, verdict))
+    print(f"  time from the freeze to the first movement acknowledged after it: {recovered:.1f} s")
+    assert bank.killed == primary.name
+    assert verdict.failures == []
+    assert run.anomalies == []  # no 5xx but 503, no key reuse
+    assert len(verdict.passed) == 7
+    assert run.outcomes()["ok"] > 200
+    # Detection and promotion take about 8 s here; a statement on a connection to the
+    # frozen primary gives up after its 20 s (command_timeout).
+    assert recovered < 35
