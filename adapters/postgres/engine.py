@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -118,13 +119,19 @@ _NEXT_HOST = (
 
 
 class Hosts:
-    """A URL's hosts in the order to try them: the one that took the last connection
-    first, then the others in the URL's order. After a failover whose old primary is
-    gone without a word, only the first connection waits out its timeout; the next
-    ones go to the new primary at once."""
+    """A URL's hosts in the order to try them. When the URL asks for the primary
+    (`target_session_attrs=read-write` or `primary`), the host that took the last
+    connection comes first, then the others in the URL's order: after a failover
+    whose old primary is gone without a word, only the first connection waits out
+    its timeout, and the next ones go to the new primary at once. Otherwise any host
+    that answers takes a connection, so none is preferred for having answered (it
+    may be a standby): the URL's order, as libpq's."""
 
     def __init__(self, dsn: str) -> None:
         self.listed = hosts_of(dsn)
+        wanted = parse_qs(urlsplit(dsn).query).get("target_session_attrs")
+        wanted_name = wanted[-1] if wanted else os.environ.get("PGTARGETSESSIONATTRS", "")
+        self._sticky = wanted_name in ("read-write", "primary")
         self._took: tuple[str, int | None] | None = None
 
     def in_turn(self) -> list[tuple[str, int | None]]:
@@ -132,7 +139,8 @@ class Hosts:
         return self.listed if took is None else [took, *(h for h in self.listed if h != took)]
 
     def took(self, host: tuple[str, int | None]) -> None:
-        self._took = host
+        if self._sticky:
+            self._took = host
 
 
 async def open_connection(

@@ -1,6 +1,6 @@
 import pytest
 
-from adapters.postgres.engine import hosts_of
+from adapters.postgres.engine import Hosts, hosts_of
 from entrypoints.settings import ConfigError, Settings
 
 
@@ -87,3 +87,24 @@ def test_a_urls_hosts_are_read_as_libpq_lists_them(
 ) -> None:
     """Each host is connected to in turn with a timeout of its own (open_connection)."""
     assert hosts_of(url) == hosts
+
+
+@pytest.mark.parametrize(
+    ("query", "sticky"),
+    [
+        ("?target_session_attrs=read-write", True),
+        ("?target_session_attrs=primary", True),
+        ("", False),
+    ],
+)
+def test_the_host_that_took_a_connection_is_tried_first_only_if_it_is_the_primary(
+    query: str, sticky: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that took a connection without being asked for the primary may be a
+    standby: preferring it would keep every later connection on it."""
+    monkeypatch.delenv("PGTARGETSESSIONATTRS", raising=False)
+    hosts = Hosts(f"postgresql://u@a:1,b:2,c:3/x{query}")
+    assert hosts.in_turn() == [("a", 1), ("b", 2), ("c", 3)]
+    hosts.took(("b", 2))
+    expected = [("b", 2), ("a", 1), ("c", 3)] if sticky else [("a", 1), ("b", 2), ("c", 3)]
+    assert hosts.in_turn() == expected
