@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.postgres.hosts import hosts_of
+
 
 class ConfigError(ValueError):
     """A bad setting: the message names the variable."""
@@ -50,6 +52,11 @@ class Settings:
         url = env.get("DATABASE_URL") or None
         if url is not None and not url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must start with postgresql://")
+        if url is not None:
+            try:
+                hosts_of(url)
+            except ValueError:
+                raise ConfigError("DATABASE_URL: each host's port must be a number") from None
         return cls(
             store=store,
             database_url=url,

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 
-from adapters.postgres.engine import create_engine, database_status, head_revision, hosts_of
+from adapters.postgres.engine import create_engine, database_status, head_revision
+from adapters.postgres.hosts import hosts_of
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Engine, Session
 from application.deposit import Deposit, deposit

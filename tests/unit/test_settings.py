@@ -1,6 +1,6 @@
 import pytest
 
-from adapters.postgres.engine import Hosts, hosts_of
+from adapters.postgres.hosts import Hosts, hosts_of
 from entrypoints.settings import ConfigError, Settings
 
 
@@ -22,6 +22,7 @@ def test_defaults() -> None:
         ({"DATABASE_POOLER": "pgpool"}, "DATABASE_POOLER"),
         ({"BALANCE_STORE": "redis"}, "BALANCE_STORE"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://u@a:5432,b:x/db"}, "DATABASE_URL"),
         ({"BALANCE_API_TOKENS": "short=read"}, "BALANCE_API_TOKENS"),
         ({"BALANCE_API_TOKENS": "a-long-enough-token-1=read+root"}, "BALANCE_API_TOKENS"),
         ({"BALANCE_API_TOKENS": "a-long-enough-token-1"}, "BALANCE_API_TOKENS"),
