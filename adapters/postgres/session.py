@@ -107,6 +107,15 @@ class Engine:
     def checked_out(self) -> int:
         return len(self._out)
 
+    def forget_idle(self) -> None:
+        """A statement got no answer within its time limit: the server may answer no
+        one (a machine frozen or cut off), and the idle connections lead to it. They
+        are ended, so the next requests open new ones (to the next host after a
+        failover) instead of each waiting out a statement's limit on one of them."""
+        idle, self._idle = self._idle, deque()
+        for connection in idle:
+            connection.terminate()
+
     async def dispose(self) -> None:
         """Close the idle connections; those checked out close when given back. The
         engine stays usable: later checkouts open new connections."""
@@ -176,6 +185,8 @@ class Session:
         # cancelled is: asyncpg has the server cancel it, and its next statement waits
         # for that.
         discard = error is not None and _lost(error)
+        if error is not None and _unanswered(error):
+            self._engine.forget_idle()
         try:
             if not discard and self._begun and not self._committed:
                 await db.connection.execute("ROLLBACK")
@@ -183,6 +194,11 @@ class Session:
             discard = True
         finally:
             await self._engine.checkin(db.connection, discard=discard)
+
+
+def _unanswered(error: BaseException) -> bool:
+    """A statement's time limit ran out (asyncpg's command_timeout)."""
+    return isinstance(error, TimeoutError) or isinstance(error.__cause__, TimeoutError)
 
 
 def _lost(error: BaseException) -> bool:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 
 from adapters.postgres.engine import COMMAND_TIMEOUT, create_engine
+from adapters.postgres.hosts import hosts_of
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Session
 from adapters.postgres.uow import PostgresUnitOfWork
@@ -143,3 +144,47 @@ async def test_the_service_s_connections_have_a_time_limit_above_the_lock_timeou
         assert COMMAND_TIMEOUT > 10
     finally:
         await engine.dispose()
+
+
+async def test_after_a_statement_got_no_answer_the_idle_connections_are_not_used(
+    pg_url: str, freezer: Freezer
+) -> None:
+    """A failover whose old primary froze: the pool's idle connections all lead to it.
+    Once one statement ran out of time there, the idle ones are ended, so the batch's
+    next try, and the requests after it, open connections, which find the next host
+    (the frozen one is passed over after its connect timeout), instead of waiting out
+    a statement's limit on each idle connection in turn."""
+    await postgres.truncate(pg_url)
+    through_proxy = await freezer.start()
+    (real_host, real_port), proxy = hosts_of(pg_url)[0], urlsplit(through_proxy)
+    parts = urlsplit(pg_url)
+    user = parts.netloc.rpartition("@")[0]
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items() if k not in ("host", "port")}
+    query |= {
+        "host": f"{proxy.hostname},{real_host}",
+        "port": f"{proxy.port},{real_port or 5432}",
+        "target_session_attrs": "read-write",
+    }
+    url = urlunsplit(parts._replace(netloc=f"{user}@" if user else "", query=urlencode(query)))
+    engine = create_engine(url, pool_size=3, connect_timeout=0.5, command_timeout=1.0)
+    runner = MoneyMovements(lambda: PostgresMovementBatch(engine), backoff=0)
+    try:
+        async with Session(engine), Session(engine), Session(engine):
+            pass  # three connections through the proxy, idle now
+        freezer.flowing.clear()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # Its statement runs out of time (1 s); its batch's second try opens a
+        # connection: the frozen host's connect times out (0.5 s), the next host's
+        # takes it. (On the next idle connection it ran out of time again: a 503.)
+        await runner.execute(deposit, Deposit(1, rub("5")), keep, "first")
+        assert loop.time() - started < 2.5
+        started = loop.time()
+        await runner.execute(deposit, Deposit(1, rub("5")), keep, "second")
+        assert loop.time() - started < 0.5  # the host that took the last connection
+    finally:
+        freezer.flowing.set()
+        await engine.dispose()
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    assert ledger.accounts == {1: (1000, 0)}  # the first applied once
+    check_invariants(ledger)
