@@ -10,11 +10,12 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from adapters.embedded.server import EmbeddedPostgres
+from adapters.postgres.hosts import hosts_of
 
 LEDGER_TABLES = (
     "accounts, transactions, entries, transaction_tags, reservations, idempotency_keys, services,"
@@ -109,3 +110,17 @@ async def silent_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+def behind(first: str, url: str) -> str:
+    """`url`'s database behind a host list whose first entry is `first`'s TCP host, and
+    asking for the primary: as a failover cluster's URL lists its nodes."""
+    (host, port), parts, before = hosts_of(url)[0], urlsplit(url), urlsplit(first)
+    user = parts.netloc.rpartition("@")[0]
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items() if k not in ("host", "port")}
+    query |= {
+        "host": f"{before.hostname},{host}",  # then TCP or a socket's folder
+        "port": f"{before.port},{port or 5432}",
+        "target_session_attrs": "read-write",
+    }
+    return urlunsplit(parts._replace(netloc=f"{user}@" if user else "", query=urlencode(query)))

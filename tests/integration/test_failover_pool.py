@@ -5,12 +5,11 @@ list several hosts and the service finds the one that takes writes."""
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
 
 from adapters.postgres.engine import create_engine, database_status, head_revision
-from adapters.postgres.hosts import hosts_of
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Engine, Session
 from application.deposit import Deposit, deposit
@@ -18,7 +17,7 @@ from application.runner import MoneyMovements
 from tests import postgres
 from tests.helpers import keep, rub
 from tests.ledger_view import PostgresLedgerView
-from tests.postgres import silent_server
+from tests.postgres import behind, silent_server
 
 pytestmark = pytest.mark.postgres
 
@@ -75,19 +74,8 @@ async def test_a_first_host_gone_without_a_word_leaves_time_for_the_next(pg_url:
     whole connect timeout, as libpq gives it: the next host, the primary, is asked
     once the first's ran out. (asyncpg shares one timeout among all of them, so the
     primary was never reached: not one connection until the old machine came back.)"""
-    (real_host, real_port), parts = hosts_of(pg_url)[0], urlsplit(pg_url)
-    user = parts.netloc.rpartition("@")[0]
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items() if k not in ("host", "port")}
     async with silent_server() as (silent_url, held):
-        silent = urlsplit(silent_url)
-        query |= {
-            "host": f"{silent.hostname},{real_host}",  # a TCP host, then TCP or a socket
-            "port": f"{silent.port},{real_port or 5432}",
-            "target_session_attrs": "read-write",
-        }
-        netloc = f"{user}@" if user else ""
-        url = urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
-        engine = create_engine(url, pool_size=1, connect_timeout=0.5)
+        engine = create_engine(behind(silent_url, pg_url), pool_size=1, connect_timeout=0.5)
         loop = asyncio.get_running_loop()
         try:
             started = loop.time()

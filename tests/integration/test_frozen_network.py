@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
 
 from adapters.postgres.engine import COMMAND_TIMEOUT, create_engine
-from adapters.postgres.hosts import hosts_of
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Session
 from adapters.postgres.uow import PostgresUnitOfWork
@@ -155,17 +154,7 @@ async def test_after_a_statement_got_no_answer_the_idle_connections_are_not_used
     (the frozen one is passed over after its connect timeout), instead of waiting out
     a statement's limit on each idle connection in turn."""
     await postgres.truncate(pg_url)
-    through_proxy = await freezer.start()
-    (real_host, real_port), proxy = hosts_of(pg_url)[0], urlsplit(through_proxy)
-    parts = urlsplit(pg_url)
-    user = parts.netloc.rpartition("@")[0]
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items() if k not in ("host", "port")}
-    query |= {
-        "host": f"{proxy.hostname},{real_host}",
-        "port": f"{proxy.port},{real_port or 5432}",
-        "target_session_attrs": "read-write",
-    }
-    url = urlunsplit(parts._replace(netloc=f"{user}@" if user else "", query=urlencode(query)))
+    url = postgres.behind(await freezer.start(), pg_url)
     engine = create_engine(url, pool_size=3, connect_timeout=0.5, command_timeout=1.0)
     runner = MoneyMovements(lambda: PostgresMovementBatch(engine), backoff=0)
     try:
