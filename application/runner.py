@@ -26,7 +26,6 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import count
 
 from application.apply import Applied, apply
 from application.batcher import Batcher
@@ -141,11 +140,12 @@ class MoneyMovements:
         # attempt to find, so they end; a batch that opens many accounts at once, while
         # others open them too, can lose more of them in a row than `attempts`.
         failures = races = 0
-        for attempt in count(1):
+        while True:
+            first = failures + races == 0
             try:
                 # First in turn (batches wait for one another's rows, briefly); once
                 # that timed out, or in a lane, skipping the rows held elsewhere.
-                done = await self._attempt(pending, lane, in_turn=attempt == 1 and lane is None)
+                done = await self._attempt(pending, lane, in_turn=first and lane is None)
             except Exception as error:
                 if isinstance(error, ConcurrentUpdate):
                     races += 1
@@ -163,11 +163,10 @@ class MoneyMovements:
                 pending = step.retry
                 if not pending:
                     return given_back
-                await asyncio.sleep(self._backoff * attempt * random.random())
+                await asyncio.sleep(self._backoff * (failures + races) * random.random())
             else:
                 self._settle(done.applied)
                 return given_back | done.given_back
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
         self, requests: list[Request], lane: Resource | None, *, in_turn: bool
@@ -184,7 +183,7 @@ class MoneyMovements:
             )
             ready, given_back = _ready(requests, locked)
             applied = apply(locked, ready)
-            unseen = _refused_unanswered(applied, locked)
+            unseen = _refused_unanswered(applied, locked) if keys else []
             if unseen and await store.answered(unseen):
                 # Refused for what its own first run did (ports: `answered`): run
                 # again, and the lock reads the answer to replay.
