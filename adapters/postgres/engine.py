@@ -210,9 +210,11 @@ async def wait_for_database(url: str, seconds: float) -> None:
     password, an unknown database) raises at once."""
     deadline = time.monotonic() + seconds
     pause = 0.1
+    dsn = libpq_url(url)
+    hosts = Hosts(dsn)
     while True:
         try:
-            connection = await open_connection(libpq_url(url), per_host=5)
+            connection = await open_connection(dsn, per_host=5, hosts=hosts)
         except _NEXT_HOST as error:  # no host took it yet (a failover: no primary yet)
             left = deadline - time.monotonic()
             if left <= 0:

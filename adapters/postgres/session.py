@@ -198,10 +198,13 @@ class Session:
 
 def _unanswered(error: BaseException) -> bool:
     """A statement's time limit ran out (asyncpg's command_timeout)."""
-    return isinstance(error, TimeoutError) or isinstance(error.__cause__, TimeoutError)
+    return _either(error, lambda e: isinstance(e, TimeoutError))
 
 
 def _lost(error: BaseException) -> bool:
-    return is_connection_lost(error) or (
-        error.__cause__ is not None and is_connection_lost(error.__cause__)
-    )
+    return _either(error, is_connection_lost)
+
+
+def _either(error: BaseException, test: Callable[[BaseException], bool]) -> bool:
+    """Whether the error, or the one it was raised from, passes the test."""
+    return test(error) or (error.__cause__ is not None and test(error.__cause__))
