@@ -9,6 +9,7 @@ balances equal the model's (plain integers, no ledger).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -218,6 +219,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.model = Model()
         self.answered: list[tuple[Op, str, StoredResponse]] = []  # keyed, applied
+        self.keys = itertools.count()  # each keyed command's own
         self.engine: Any = None
         if self.database_url is None:
             self.adapter = memory()
@@ -264,7 +266,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def keyed(self, data: st.DataObject) -> None:
         """Any command under a key of its own; applied, it is remembered for retries."""
         op = data.draw(self.any_op(), label="op")
-        key = f"key-{len(self.answered)}-{data.draw(st.integers(0, 10**6), label='key')}"
+        key = f"key-{next(self.keys)}"
         self.model.begin_batch([op])
         use_case, make = COMMANDS[op[0]]
         try:
