@@ -4,10 +4,9 @@ import itertools
 import pickle
 import time
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-from application.ports import Changes, Locked, MovementBatch, Resource, StoredResponse
+from application.ports import Locked, MovementBatch, StoredResponse
 from application.runner import MoneyMovements, UseCase
 from domain.money import Money
 from tests.conftest import Adapter
@@ -48,56 +47,25 @@ async def timed(call: Any) -> tuple[float, Any]:
     return time.monotonic() - started, outcome
 
 
-class BlindFirstLock(MovementBatch):
-    """A batch whose first lock reads no stored answer: as a PostgreSQL batch's lock
-    does when it waited in turn for a row that another worker's transaction held, and
-    that transaction stored the answer to the same keyed request (the lock's snapshot
-    predates that commit; tests/integration/test_concurrency.py races it for real)."""
-
-    def __init__(self, inner: MovementBatch, locks: list[int]) -> None:
-        self._inner = inner
-        self._locks = locks
-
-    async def __aenter__(self) -> Self:
-        await self._inner.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    async def lock(
-        self,
-        user_ids: Sequence[int],
-        order_ids: Sequence[int],
-        keys: Sequence[str],
-        movements: Sequence[str | None],
-        *,
-        wait_for: Resource | None = None,
-        in_turn: bool = False,
-    ) -> Locked:
-        self._locks.append(len(keys))
-        blind = len(self._locks) == 1
-        seen = () if blind else keys
-        return await self._inner.lock(
-            user_ids, order_ids, seen, movements, wait_for=wait_for, in_turn=in_turn
-        )
-
-    async def answered(self, keys: Sequence[str]) -> frozenset[str]:
-        return await self._inner.answered(keys)
-
-    async def write(self, changes: Changes) -> None:
-        await self._inner.write(changes)
-
-    async def commit(self) -> None:
-        await self._inner.commit()
-
-
 def blind_first(adapter: Adapter) -> tuple[MoneyMovements, list[int]]:
+    """A worker whose batch's first lock reads no stored answer: as a PostgreSQL
+    batch's lock does when it waited in turn for a row that another worker's
+    transaction held, and that transaction stored the answer to the same keyed request
+    (the lock's snapshot predates that commit; tests/integration/test_concurrency.py
+    races it for real). Also the number of keys each lock was asked for."""
     locks: list[int] = []
-    worker = MoneyMovements(lambda: BlindFirstLock(adapter.batch(), locks), max_in_flight=1)
-    return worker, locks
+
+    def batch() -> MovementBatch:
+        store = adapter.batch()
+        lock = store.lock
+
+        async def first_blind(
+            users: Sequence[int], orders: Sequence[int], keys: Sequence[str], *rest: Any, **kw: Any
+        ) -> Locked:
+            locks.append(len(keys))
+            return await lock(users, orders, () if len(locks) == 1 else keys, *rest, **kw)
+
+        store.lock = first_blind  # type: ignore[method-assign,assignment]
+        return store
+
+    return MoneyMovements(batch, max_in_flight=1), locks
