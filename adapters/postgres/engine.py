@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,19 @@ limit a request waited until TCP gave up, minutes later, and every request behin
 for the pool's 30 s. Above anything a statement waits for on purpose: a row another
 transaction holds (`lock_timeout`, 10 s), a lane's wait for its row (the same), a
 batch's statement (milliseconds), a statement page or a report's next rows."""
+TCP_USER_TIMEOUT = 5.0
+"""Seconds that what the service sent on a TCP connection may go unacknowledged, or an
+idle connection's keepalive probes unanswered, before the kernel ends the connection
+(`TCP_USER_TIMEOUT`, libpq's `tcp_user_timeout`; SO_KEEPALIVE probes after
+`KEEPALIVE_IDLE` s idle, then every second). A server's kernel acknowledges a packet
+in microseconds whatever its PostgreSQL is doing, a statement that waits for a row
+included; 5 s without one is a network cut or a machine gone. Without it, a statement
+sent into a partition waited out its `COMMAND_TIMEOUT` (20 s) and an idle pooled
+connection was found dead only when used: a primary cut off held every request in
+flight on it for 20 s, where this ends them in 5 (`make test-ha`: the cut-off primary).
+A frozen process whose kernel still answers (SIGSTOP) is left to `COMMAND_TIMEOUT`."""
+KEEPALIVE_IDLE = 5
+"""Seconds a pooled connection may sit idle before its first keepalive probe."""
 
 
 def admin_engine(url: str) -> AsyncEngine:
@@ -132,7 +146,7 @@ async def open_connection(
     failure (a wrong password) is final, as in libpq."""
     hosts = hosts or Hosts(dsn)
     if len(hosts.listed) < 2:
-        return await asyncpg.connect(dsn, timeout=per_host, **options)
+        return keep_alive(await asyncpg.connect(dsn, timeout=per_host, **options))
     failure: Exception | None = None
     for host in hosts.in_turn():
         try:
@@ -143,9 +157,30 @@ async def open_connection(
             failure = error
         else:
             hosts.took(host)
-            return connection
+            return keep_alive(connection)
     assert failure is not None
     raise failure
+
+
+def keep_alive(connection: asyncpg.Connection) -> asyncpg.Connection:
+    """The connection, its TCP socket set to give up on a silent network after
+    `TCP_USER_TIMEOUT` (as libpq's `keepalives` and `tcp_user_timeout`, which asyncpg
+    does not have). A unix socket has no network to lose. asyncpg keeps the socket in
+    its transport; tests/integration/test_frozen_network.py reads the options back, so
+    an asyncpg that moved it fails there."""
+    transport = getattr(connection, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return connection
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+        ("TCP_KEEPINTVL", 1),
+        ("TCP_USER_TIMEOUT", int(TCP_USER_TIMEOUT * 1000)),
+    ):
+        if hasattr(socket, option):  # Linux has all three; other systems may not
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+    return connection
 
 
 def libpq_url(url: str) -> str:

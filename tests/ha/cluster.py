@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.processes import processes
@@ -80,6 +80,7 @@ class Cluster:
     pgbouncer: subprocess.Popen[bytes] | None = None
     bouncer_port: int = 0
     env: str = ""  # where pg_autoctl keeps its configuration and state
+    cut: list[int] = field(default_factory=list)  # ports cut off the network (iptables)
 
     @property
     def url(self) -> str:
@@ -139,6 +140,29 @@ class Cluster:
         stop_all_of(node)
         return node
 
+    def cut_off_primary(self) -> Node:
+        """Cut the primary off the network and leave it so: every packet to or from
+        its port dropped (iptables), so nothing sent to it is ever acknowledged, and
+        its pg_autoctl, which would go on reporting to the monitor that it is well,
+        frozen. Its PostgreSQL runs on, reached by no one: a partition. (SIGSTOP
+        alone, `stop_primary`, leaves the kernel acknowledging what is sent.)"""
+        node = self.primary()
+        assert node is not None
+        self.cut.append(node.port)
+        for rule in _drops(node.port):
+            subprocess.run(["iptables", "-I", *rule], check=True)
+        for pid in _processes_of(node, only="pg_autoctl"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        return node
+
+    def reconnect(self) -> None:
+        """Every port cut off is on the network again."""
+        while self.cut:
+            port = self.cut.pop()
+            for rule in _drops(port):
+                subprocess.run(["iptables", "-D", *rule], check=False)
+
     def kill_primary(self) -> Node:
         """kill -9 the primary's postmaster and its pg_autoctl (which would start it
         again), and leave them down."""
@@ -146,6 +170,14 @@ class Cluster:
         assert node is not None
         kill_all_of(node)
         return node
+
+
+def _drops(port: int) -> list[list[str]]:
+    """iptables rules that drop every TCP packet to or from the port (loopback too)."""
+    return [
+        ["INPUT", "-p", "tcp", "--dport", str(port), "-j", "DROP"],
+        ["INPUT", "-p", "tcp", "--sport", str(port), "-j", "DROP"],
+    ]
 
 
 def stop_all_of(node: Node) -> None:
@@ -176,8 +208,9 @@ def kill_all_of(node: Node, seconds: float = 15) -> None:
         time.sleep(0.2)
 
 
-def _processes_of(node: Node) -> set[int]:
-    """The node's live processes (zombies, already dead, are not counted)."""
+def _processes_of(node: Node, only: str = "") -> set[int]:
+    """The node's live processes (zombies, already dead, are not counted); `only`:
+    those whose command line has it."""
     table = [p for p in processes() if p.state not in ("Z", "X")]
     doomed = {p.pid for p in table if str(node.folder) in p.command}
     if node.process is not None and node.process.poll() is None:
@@ -185,7 +218,7 @@ def _processes_of(node: Node) -> set[int]:
     while grown := {p.pid for p in table if p.parent in doomed} - doomed:
         doomed |= grown
     doomed.discard(os.getpid())
-    return doomed
+    return {p.pid for p in table if p.pid in doomed and only in p.command}
 
 
 def _start(node: Node, command: str, log: Path) -> None:
@@ -241,6 +274,7 @@ def cluster(with_pgbouncer: bool = False) -> Iterator[Cluster]:
             _start_pgbouncer(found)
         yield found
     finally:
+        found.reconnect()
         for process in [*(n.process for n in [monitor, *nodes]), found.pgbouncer]:
             if process is not None:
                 with contextlib.suppress(ProcessLookupError):

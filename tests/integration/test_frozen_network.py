@@ -7,12 +7,18 @@ gives up (minutes) or the pool's wait runs out for everyone behind it."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
 
-from adapters.postgres.engine import COMMAND_TIMEOUT, create_engine
+from adapters.postgres.engine import (
+    COMMAND_TIMEOUT,
+    KEEPALIVE_IDLE,
+    TCP_USER_TIMEOUT,
+    create_engine,
+)
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Session
 from adapters.postgres.uow import PostgresUnitOfWork
@@ -177,3 +183,23 @@ async def test_after_a_statement_got_no_answer_the_idle_connections_are_not_used
     ledger = await PostgresLedgerView(pg_url).snapshot()
     assert ledger.accounts == {1: (1000, 0)}  # the first applied once
     check_invariants(ledger)
+
+
+async def test_the_service_s_tcp_connections_give_up_on_a_silent_network(
+    pg_url: str, freezer: Freezer
+) -> None:
+    """Keepalive probes on idle connections, and what is sent given up on after
+    TCP_USER_TIMEOUT without an acknowledgement: a cut network ends the connection in
+    seconds (make test-ha cuts a primary off for real). Read back from the socket of a
+    pooled connection over TCP (the proxy's), as the kernel has them."""
+    engine = create_engine(await freezer.start(), pool_size=1)
+    try:
+        async with Session(engine) as session:
+            sock = session.db.connection._transport.get_extra_info("socket")  # asyncpg's own
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 5000
+        assert TCP_USER_TIMEOUT < COMMAND_TIMEOUT
+    finally:
+        await engine.dispose()
