@@ -112,15 +112,17 @@ async def silent_server() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]
         await server.wait_closed()
 
 
-def behind(first: str, url: str) -> str:
+def behind(first: str, url: str, *, primary: bool = True) -> str:
     """`url`'s database behind a host list whose first entry is `first`'s TCP host, and
-    asking for the primary: as a failover cluster's URL lists its nodes."""
+    asking for the primary (unless not `primary`): as a failover cluster's URL lists
+    its nodes."""
     (host, port), parts, before = hosts_of(url)[0], urlsplit(url), urlsplit(first)
     user = parts.netloc.rpartition("@")[0]
     query = {k: v[-1] for k, v in parse_qs(parts.query).items() if k not in ("host", "port")}
     query |= {
         "host": f"{before.hostname},{host}",  # then TCP or a socket's folder
         "port": f"{before.port},{port or 5432}",
-        "target_session_attrs": "read-write",
     }
+    if primary:
+        query["target_session_attrs"] = "read-write"
     return urlunsplit(parts._replace(netloc=f"{user}@" if user else "", query=urlencode(query)))

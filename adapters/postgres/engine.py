@@ -135,8 +135,8 @@ async def open_connection(
     dsn: str, *, per_host: float, hosts: Hosts | None = None, **options: Any
 ) -> asyncpg.Connection:
     """asyncpg's connection to the first of the URL's hosts that takes it (`Hosts`
-    orders them), each given `per_host` seconds, as libpq gives each host its
-    connect_timeout.
+    orders them: a host that timed out last goes last), each given `per_host`
+    seconds, as libpq gives each host its connect_timeout.
 
     asyncpg gives its timeout to all of a URL's hosts together, so a first host gone
     without a word (the old primary's machine, crashed or cut off) used up all of it
@@ -155,6 +155,8 @@ async def open_connection(
             )
         except _NEXT_HOST as error:
             failure = error
+            if isinstance(error, TimeoutError):
+                hosts.timed_out(host)
         else:
             hosts.took(host)
             return keep_alive(connection)

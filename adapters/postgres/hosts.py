@@ -40,7 +40,13 @@ class Hosts:
     whose old primary is gone without a word, only the first connection waits out
     its timeout, and the next ones go to the new primary at once. Otherwise any host
     that answers takes a connection, so none is preferred for having answered (it
-    may be a standby): the URL's order, as libpq's."""
+    may be a standby): the URL's order, as libpq's.
+
+    A host whose last connect timed out goes last, whatever the URL's order, until it
+    takes a connection again: while a failover is under way (the old primary gone
+    silent, its standby not promoted yet) every connect would otherwise spend its
+    timeout on the silent host before asking the others, and the first connect after
+    the promotion as well."""
 
     def __init__(self, dsn: str) -> None:
         self.listed = hosts_of(dsn)
@@ -48,11 +54,24 @@ class Hosts:
         wanted_name = wanted[-1] if wanted else os.environ.get("PGTARGETSESSIONATTRS", "")
         self._sticky = wanted_name in ("read-write", "primary")
         self._took: tuple[str, int | None] | None = None
+        self._silent: list[tuple[str, int | None]] = []  # the latest to time out last
 
     def in_turn(self) -> list[tuple[str, int | None]]:
-        took = self._took
-        return self.listed if took is None else [took, *(h for h in self.listed if h != took)]
+        took, silent = self._took, self._silent
+        if took is None and not silent:
+            return self.listed
+        rest = [h for h in self.listed if h != took and h not in silent]
+        return [*([took] if took is not None else []), *rest, *silent]
 
     def took(self, host: tuple[str, int | None]) -> None:
+        if host in self._silent:
+            self._silent.remove(host)
         if self._sticky:
             self._took = host
+
+    def timed_out(self, host: tuple[str, int | None]) -> None:
+        if self._took == host:
+            self._took = None
+        if host in self._silent:
+            self._silent.remove(host)
+        self._silent.append(host)

@@ -56,14 +56,21 @@ async def test_a_url_with_several_hosts_finds_the_primary(pg_url: str) -> None:
     assert status.server
 
 
-async def test_a_first_host_gone_without_a_word_leaves_time_for_the_next(pg_url: str) -> None:
+@pytest.mark.parametrize("primary", [True, False], ids=["read-write", "any"])
+async def test_a_first_host_gone_without_a_word_leaves_time_for_the_next(
+    pg_url: str, primary: bool
+) -> None:
     """After a failover whose old primary's machine is gone (no refusal ever comes),
     the URL's first host takes every connect until it times out. Each host gets the
     whole connect timeout, as libpq gives it: the next host, the primary, is asked
     once the first's ran out. (asyncpg shares one timeout among all of them, so the
-    primary was never reached: not one connection until the old machine came back.)"""
+    primary was never reached: not one connection until the old machine came back.)
+    The next connect goes to the host that answered at once: the one that took the
+    last connection is asked first when the URL asks for the primary, and a host that
+    timed out is asked last whatever the URL asks."""
     async with silent_server() as (silent_url, held):
-        engine = create_engine(behind(silent_url, pg_url), pool_size=1, connect_timeout=0.5)
+        url = behind(silent_url, pg_url, primary=primary)
+        engine = create_engine(url, pool_size=1, connect_timeout=0.5)
         loop = asyncio.get_running_loop()
         try:
             started = loop.time()
@@ -79,6 +86,5 @@ async def test_a_first_host_gone_without_a_word_leaves_time_for_the_next(pg_url:
     assert status.problem is None, status
     assert status.role == "primary"
     assert 0.5 <= took < 2.5
-    # The host that took the last connection is asked first.
     assert (again.role, len(held)) == ("primary", 1)
     assert took_again < 0.4

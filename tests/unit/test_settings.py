@@ -109,3 +109,20 @@ def test_the_host_that_took_a_connection_is_tried_first_only_if_it_is_the_primar
     hosts.took(("b", 2))
     expected = [("b", 2), ("a", 1), ("c", 3)] if sticky else [("a", 1), ("b", 2), ("c", 3)]
     assert hosts.in_turn() == expected
+
+
+@pytest.mark.parametrize("query", ["?target_session_attrs=read-write", ""])
+def test_a_host_whose_connect_timed_out_is_tried_last_until_it_takes_one_again(
+    query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failover under way: the old primary silent, its standby not promoted yet.
+    Each connect asked the silent host first and spent its timeout there."""
+    monkeypatch.delenv("PGTARGETSESSIONATTRS", raising=False)
+    hosts = Hosts(f"postgresql://u@a:1,b:2,c:3/x{query}")
+    hosts.took(("a", 1))
+    hosts.timed_out(("a", 1))
+    assert hosts.in_turn() == [("b", 2), ("c", 3), ("a", 1)]
+    hosts.timed_out(("b", 2))  # the latest to time out goes last
+    assert hosts.in_turn() == [("c", 3), ("a", 1), ("b", 2)]
+    hosts.took(("a", 1))  # answers again: in its place, or first if it is the primary
+    assert hosts.in_turn() == [("a", 1), ("c", 3), ("b", 2)]
