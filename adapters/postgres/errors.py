@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import time
+
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -13,6 +17,18 @@ UNIQUE_VIOLATION = "23505"
 LOCK_NOT_AVAILABLE = "55P03"
 READ_ONLY = "25006"
 _RETRYABLE = {SERIALIZATION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE}
+_SERVER_TROUBLE = ("53", "57", "58")
+"""SQLSTATE classes of the server's own trouble, whichever request met it: 53
+insufficient resources (disk full, out of memory, too many connections), 57 operator
+intervention (a statement cancelled: `statement_timeout`, `pg_cancel_backend`; its
+57P codes, shutting down, are a connection lost), 58 system error (I/O). Not the
+request's fault, so not isolated as if it were (a batch split in halves down to each
+request, every one of them answered 500): a 503, the batch tried again whole."""
+SAID_EVERY = 60.0
+"""Seconds between two log lines for the same server trouble."""
+
+logger = logging.getLogger("balance.db")
+_said: dict[str, float] = {}
 
 
 def sqlstate(error: BaseException) -> str | None:
@@ -54,4 +70,17 @@ def translate(error: BaseException, *, during_commit: bool = False) -> Exception
         return ConcurrentUpdate(str(getattr(error, "orig", error)))
     if is_connection_lost(error):
         return StoreUnavailable("database connection lost", outcome_known=not during_commit)
+    if code is not None and code.startswith(_SERVER_TROUBLE):
+        # An error the server answered with: a COMMIT that got one did not commit.
+        _say(code, error)
+        return StoreUnavailable(f"database refused for now ({code})")
     return None
+
+
+def _say(code: str, error: BaseException) -> None:
+    """The server's own words, for the operator (the client's 503 has only the code):
+    once a minute a code, not a line for every request while a disk stays full."""
+    now = time.monotonic()
+    if now - _said.get(code, -math.inf) >= SAID_EVERY:
+        _said[code] = now
+        logger.error("PostgreSQL refused (SQLSTATE %s): %s; answering 503", code, error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -157,4 +158,49 @@ async def test_a_deadlock_or_serialization_failure_is_rolled_back_and_retried(
     assert [type(e) for e in seen] == [error]  # PostgreSQL's own error, then a clean retry
     ledger = await PostgresLedgerView(pg_url).snapshot()
     assert ledger.accounts == {1: (600, 0)}  # applied once: the first attempt rolled back
+    check_invariants(ledger)
+
+
+@pytest.mark.parametrize("condition", ["disk_full", "out_of_memory", "query_canceled", "io_error"])
+async def test_the_server_s_own_trouble_is_a_503_for_each_request_not_a_500(
+    pg_url: str, pg_engine: Engine, condition: str
+) -> None:
+    """A disk full, memory out, a statement cancelled (`statement_timeout`, an
+    operator's `pg_cancel_backend`), an I/O error: the server's trouble, whoever met
+    it. Each request is a 503 after its batch's attempts, not a batch split in halves
+    down to every request (31 attempts for 16 requests), each then answered 500. Made
+    here by a trigger that raises the condition for every entry written."""
+    await postgres.truncate(pg_url)
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute("CREATE SEQUENCE IF NOT EXISTS attempts_made")
+        await admin.execute(
+            "CREATE OR REPLACE FUNCTION trouble() RETURNS trigger LANGUAGE plpgsql AS $$"
+            " BEGIN PERFORM nextval('attempts_made');"
+            f" RAISE EXCEPTION 'simulated' USING ERRCODE = '{condition}'; END $$"
+        )
+        await admin.execute(
+            "CREATE TRIGGER trouble BEFORE INSERT ON entries"
+            " FOR EACH ROW EXECUTE FUNCTION trouble()"
+        )
+        runner = MoneyMovements(lambda: PostgresMovementBatch(pg_engine), attempts=3, backoff=0)
+        with pytest.raises(StoreUnavailable) as alone:
+            await runner.execute(deposit, Deposit(1, rub("5")), keep, "k-trouble")
+        assert alone.value.outcome_known
+        assert await admin.fetchval("SELECT last_value FROM attempts_made") == 3
+        answers = await asyncio.gather(
+            *(runner.execute(deposit, Deposit(u, rub("5")), keep) for u in range(2, 18)),
+            return_exceptions=True,
+        )
+        assert {type(answer) for answer in answers} == {StoreUnavailable}
+        assert (await PostgresLedgerView(pg_url).snapshot()).accounts == {}
+        await admin.execute("DROP TRIGGER trouble ON entries")
+        await runner.execute(deposit, Deposit(1, rub("5")), keep, "k-trouble")  # over: once
+    finally:
+        await admin.execute("DROP TRIGGER IF EXISTS trouble ON entries")
+        await admin.execute("DROP FUNCTION IF EXISTS trouble()")
+        await admin.execute("DROP SEQUENCE IF EXISTS attempts_made")
+        await admin.close()
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    assert ledger.accounts == {1: (500, 0)}
     check_invariants(ledger)
