@@ -299,7 +299,12 @@ class Bank:
     # -- faults ----------------------------------------------------------------
 
     async def _inject_faults(self, deadline: float) -> None:
-        faults = (self._kill_worker, self._kill_server, self._terminate_backends)
+        faults = (
+            self._kill_worker,
+            self._kill_server,
+            self._terminate_backends,
+            self._cancel_statements,
+        )
         turn = 0
         while True:
             await self._sleep_until(min(deadline, time.monotonic() + self.settings.fault_every))
@@ -345,6 +350,26 @@ class Bank:
             await db.close()
         self.run.faults["pg_terminate_backend of the service's connections"] += 1
         self.run.faults["connections terminated"] += int(killed)
+
+    async def _cancel_statements(self, seconds: float = 1.0) -> None:
+        """pg_cancel_backend of every statement the service runs, again and again for
+        a second (a batch's statements take milliseconds): SQLSTATE 57014, as from an
+        operator or a `statement_timeout`, the server's doing and no request's."""
+        db = await asyncpg.connect(self.database_url)
+        cancelled = 0
+        try:
+            until = time.monotonic() + seconds
+            while time.monotonic() < until:
+                cancelled += await db.fetchval(
+                    "SELECT count(*) FROM (SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND application_name = 'balance' AND state = 'active') AS t"
+                )
+                await asyncio.sleep(0.01)
+        finally:
+            await db.close()
+        self.run.faults["pg_cancel_backend of the service's statements"] += 1
+        self.run.faults["statements cancelled"] += int(cancelled)
 
 
 def _batched(operation: Operation) -> dict[str, Any]:

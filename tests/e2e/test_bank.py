@@ -1,5 +1,5 @@
-"""The bank test: 32 clients, two servers, kill -9, terminated connections, cut-off
-requests; then every invariant. `make soak` runs the same for minutes."""
+"""The bank test: 32 clients, two servers, kill -9, terminated connections, cancelled
+statements, cut-off requests; then every invariant. `make soak` runs the same for minutes."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ async def test_no_money_is_lost_created_or_moved_twice(pg_server: str) -> None:
         "kill -9 of a worker",
         "kill -9 of a server, restarted",
         "pg_terminate_backend of the service's connections",
+        "pg_cancel_backend of the service's statements",
         "request cut off after sending",
     ):
         assert run.faults[fault] >= 1, run.faults
