@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
+from application.errors import StoreUnavailable
 from application.events import StoredEvent
 
 if TYPE_CHECKING:
@@ -132,14 +133,32 @@ class Relay:
         self.broker = "connecting"
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Until `stop` is set (or cancelled): hold the lease, publish, mark sent."""
+        """Until `stop` is set (or cancelled): hold the lease, publish, mark sent. A
+        database that is down is said once a reason, and again when it answers (not a
+        traceback at every try for as long as the outage lasts)."""
         stop = stop or asyncio.Event()
         backoff = 0.1
+        down: str | None = None
         try:
             while not stop.is_set():
                 try:
                     busy = await self.step(stop)
                     backoff = 0.1
+                    if down is not None:
+                        logger.info("relay %s: the database answers again", self.holder)
+                        down = None
+                except StoreUnavailable as error:
+                    if str(error) != down:
+                        logger.warning(
+                            "relay %s: %s; trying again, every %g s at most",
+                            self.holder,
+                            error,
+                            self._settings.max_backoff_seconds,
+                        )
+                    down = str(error)
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, self._settings.max_backoff_seconds)
+                    continue
                 except PublishFailed as error:
                     self.broker = f"unreachable: {error}"[:200]
                     logger.warning("broker: %s; retrying in %.1f s", error, backoff)
