@@ -57,6 +57,8 @@ class Adapter:
     batch: Callable[[], MovementBatch]
     make_due: Callable[[int], Awaitable[None]]
     """Move a reservation's expires_at to just past now, on the store's clock."""
+    written_ahead: Callable[[timedelta, int], Awaitable[None]]
+    """A user's ledger so far as a clock that far ahead of the store's wrote it."""
 
     @cached_property
     def workers(self) -> list[MoneyMovements]:
@@ -81,6 +83,12 @@ def memory() -> Adapter:
     async def reset() -> None:
         store.clear()
 
+    async def written_ahead(ahead: timedelta, user_id: int) -> None:
+        theirs = [(i, t, at + ahead if user_id in (t.user_id, t.counterparty_user_id) else at)
+                  for i, t, at in store.transactions]  # fmt: skip
+        store.transactions[:] = theirs
+        store.latest = max([store.latest, *(at for _, _, at in theirs)])
+
     return Adapter(
         "memory",
         lambda: InMemoryUnitOfWork(store),
@@ -89,6 +97,7 @@ def memory() -> Adapter:
         lambda: InMemoryRevenueReports(store.transactions, store.services),
         lambda: InMemoryMovementBatch(store),
         make_due,
+        written_ahead,
     )
 
 
@@ -105,6 +114,7 @@ async def on_postgres(url: str, engine: Engine) -> Adapter:
         lambda: PostgresRevenueReports(engine),
         lambda: PostgresMovementBatch(engine),
         lambda order_id: postgres.make_due(url, order_id),
+        lambda ahead, user_id: postgres.written_ahead(url, ahead, user_id),
     )
 
 

@@ -9,6 +9,7 @@ import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -64,6 +65,32 @@ async def drop_database(url: str, name: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def written_ahead(url: str, ahead: timedelta, user_id: int) -> None:
+    """The user's ledger so far as a server whose clock was `ahead` of this one's wrote
+    it (an old primary, before a failover to this one): the times of the transactions
+    with an entry of theirs, and their row's `updated_at`, moved forward (the
+    append-only triggers off for the moment)."""
+    connection = await asyncpg.connect(url)
+    theirs = "(SELECT transaction_id FROM entries WHERE user_id = $2)"
+    try:
+        async with connection.transaction():
+            for table, key in (("entries", "transaction_id"), ("transactions", "id")):
+                await connection.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
+                await connection.execute(
+                    f"UPDATE {table} SET created_at = created_at + $1 WHERE {key} IN {theirs}",
+                    ahead,
+                    user_id,
+                )
+                await connection.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+            await connection.execute(
+                "UPDATE accounts SET updated_at = updated_at + $1 WHERE user_id = $2",
+                ahead,
+                user_id,
+            )
+    finally:
+        await connection.close()
 
 
 async def make_due(url: str, order_id: int) -> None:

@@ -42,6 +42,9 @@ class SystemClock(Clock):
         return datetime.now(UTC)
 
 
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
 @dataclass
 class InMemoryStore:
     """The committed state, shared by every unit of work made from it."""
@@ -56,6 +59,9 @@ class InMemoryStore:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     events: list[StoredEvent] = field(default_factory=list)
+    latest: datetime = _NEVER
+    """The latest batch's time: the next one's is never earlier, whatever the clock does
+    (as PostgreSQL's batch time is never before its users' `updated_at`)."""
 
     def clear(self) -> None:
         """Empty, as a new store (ids from 1 again)."""
@@ -63,6 +69,12 @@ class InMemoryStore:
                       self.idempotency, self.services, self.events):  # fmt: skip
             table.clear()
         self.ids = itertools.count(1)
+        self.latest = _NEVER
+
+    def moment(self) -> datetime:
+        """A batch's time: the clock's, or the latest batch's if the clock went back."""
+        self.latest = max(self.clock.now(), self.latest)
+        return self.latest
 
 
 class InMemoryUserAccounts(UserAccounts):
@@ -201,7 +213,7 @@ class InMemoryMovementBatch(MovementBatch):
             accounts={u: accounts[u].copy() for u in user_ids if u in accounts},
             reservations=locked,
             answers={key: record for key, record in found.items() if record is not None},
-            now=store.clock.now(),
+            now=store.moment(),
             transaction_ids=[next(store.ids) for _ in range(transactions + may_expire)],
         )
 

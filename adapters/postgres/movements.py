@@ -144,9 +144,14 @@ ACCOUNT_COLUMNS = ", ".join(AccountRow._fields)
 # The transaction ids come from the identity's sequence named as a constant: resolved
 # once, when the statement is prepared (`pg_get_serial_sequence` looked the table and
 # its column up again for every id, about 3 µs of the server's CPU a movement).
+#
+# The batch's time is the clock's, or the latest `updated_at` of the user rows it
+# locked if that is later (and the write sets `updated_at` to at least the batch's
+# time), so a user's entry times never go back when the server's clock does: a
+# failover to a server whose clock is behind, an NTP step (README, decision 10).
 _LOCK_SQL = """
     WITH {patience}u AS MATERIALIZED (
-        SELECT {accounts} FROM accounts
+        SELECT {accounts}, updated_at FROM accounts
         WHERE user_id = ANY($1::text::bigint[]){gate} ORDER BY user_id FOR UPDATE{skip}
     ), seen AS MATERIALIZED (
         SELECT order_id FROM reservations
@@ -159,7 +164,7 @@ _LOCK_SQL = """
         SELECT key, fingerprint, status, body FROM idempotency_keys
         WHERE key = ANY($3::text::text[]) AND status IS NOT NULL
     ), stamp AS MATERIALIZED (
-        SELECT clock_timestamp() AS now,
+        SELECT greatest(clock_timestamp(), (SELECT max(updated_at) FROM u)) AS now,
                ARRAY(SELECT nextval('transactions_id_seq'::regclass)
                      FROM generate_series(1, after_the_locks.may_expire
                           + (SELECT count(*) FROM unnest($4::text::text[]) AS m(key)
@@ -228,7 +233,16 @@ _ANSWERED = Sql(
 
 WRITES = WriteSet(
     Write(
-        "saved", AccountRow, Update("accounts", "user_id", also="updated_at = clock_timestamp()")
+        "saved",
+        AccountRow,
+        Update(
+            "accounts",
+            "user_id",
+            # Never before the batch's time, nor before what it was: the next batch's
+            # time, at least this, keeps the user's entries in order (_LOCK_SQL).
+            also="updated_at = greatest(clock_timestamp(), target.updated_at, {created_at})",
+            common=("created_at",),
+        ),
     ),
     Write("opened", AccountRow, Insert("accounts", if_absent=True)),
     Write(

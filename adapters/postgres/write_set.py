@@ -128,7 +128,10 @@ class Update:
     """A condition on the stored row (`target.column`): rows failing it are left alone
     and missing from the count."""
     also: str = ""
-    """More assignments, e.g. `updated_at = clock_timestamp()`."""
+    """More assignments, e.g. `updated_at = clock_timestamp()`; `{name}` stands for the
+    write set's parameter of that name, one of `common`."""
+    common: tuple[str, ...] = ()
+    """The batch-wide values `also` takes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +186,7 @@ class WriteSet:
         return sql
 
     def _statement(self, writes: tuple[Write, ...]) -> Sql:
-        used = {c for w in writes if isinstance(w.how, Insert) for c in w.how.common}
+        used = {c for w in writes for c in w.how.common}
         common = [(name, sql) for name, sql in self.common.items() if name in used]
         names: list[str] = [name for name, _ in common]
         shared = {name: f"${i}::{sql}" for i, (name, sql) in enumerate(common, 1)}
@@ -254,7 +257,7 @@ def _cte(write: Write, fields: list[tuple[str, str]], first: int, shared: dict[s
     how = write.how
     if isinstance(how, Update):
         sets = ", ".join(f"{n} = r.{n}" for n, _ in fields if n != how.key)
-        sets += f", {how.also}" if how.also else ""
+        sets += f", {how.also.format_map(shared)}" if how.also else ""
         guard = f" AND {how.only_if}" if how.only_if else ""
         return (
             f"UPDATE {how.table} AS target SET {sets}"

@@ -235,6 +235,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 lambda: PostgresRevenueReports(engine),
                 lambda: PostgresMovementBatch(engine),
                 lambda order_id: postgres.make_due(url, order_id),
+                lambda ahead, user_id: postgres.written_ahead(url, ahead, user_id),
             )
 
     def teardown(self) -> None:

@@ -199,6 +199,37 @@ async def test_balance_as_of_every_entry_equals_the_replay(adapter: Adapter) -> 
     assert latest == now
 
 
+async def test_entries_keep_their_order_in_time_after_a_clock_that_was_ahead(
+    adapter: Adapter,
+) -> None:
+    """A failover to a server whose clock is behind the old primary's, or a clock
+    stepped back: a batch's time is never before the times its users' rows were last
+    written, and their rows are written no earlier than it, so a user's entries sorted
+    by time are still sorted by id, and a balance as of any instant is one the user had.
+    Here user 2's deposit was stamped an hour ahead: the transfer from them is stamped
+    no earlier, so USER's entry of it is an hour ahead too, and USER's withdrawal alone
+    afterwards no earlier than that."""
+    await build_ledger(adapter, [("deposit", 100), ("reserve", 250)])
+    await adapter.written_ahead(timedelta(hours=1), 2)
+    await run(adapter, transfer, Transfer(2, USER, Money(5)))
+    await run(adapter, withdraw, Withdraw(USER, Money(100)))
+    for user, entries in ((USER, 6), (2, 2)):
+        page = await statement(build_query(user, limit=500, descending=False), adapter.uow)
+        lines = page.lines  # by time
+        assert len(lines) == entries
+        assert [line.entry_id for line in lines] == sorted(line.entry_id for line in lines)
+        for line in lines:  # the entries up to an instant are a prefix of them by id
+            replayed = {"available": 0, "reserved": 0}
+            for earlier in lines:
+                if earlier.created_at <= line.created_at:
+                    replayed[earlier.account.value] = earlier.balance_after.kopecks
+            balance = await get_balance(user, adapter.uow, as_of=line.created_at)
+            assert (balance.available.kopecks, balance.reserved.kopecks) == (
+                replayed["available"],
+                replayed["reserved"],
+            )
+
+
 async def test_the_deepest_page_is_empty_not_an_error(adapter: Adapter) -> None:
     """Page 10^9 of 500 lines starts past 2^31 entries: the offset is a bigint."""
     await run(adapter, deposit, Deposit(1, rub("1")))
