@@ -177,21 +177,29 @@ async def test_every_kind_is_explained(adapter: Adapter) -> None:
     assert described[("transfer_out", "available")].amount == -rub("2")
 
 
-async def test_balance_as_of_every_entry_equals_the_replay(adapter: Adapter) -> None:
-    await build_ledger(
-        adapter, [("deposit", 100), ("reserve", 250), ("close", 999), ("transfer_out", 100)]
-    )
-    lines = await read_all(adapter, descending=False)
+async def as_of_every_entry_is_the_replay(
+    adapter: Adapter, user: int, lines: list[StatementLine]
+) -> None:
+    """The balance as of each entry's time is the last balance_after of each account
+    among the entries at or before that time."""
     for line in lines:
         replayed = {"available": 0, "reserved": 0}
         for earlier in lines:
             if earlier.created_at <= line.created_at:
                 replayed[earlier.account.value] = earlier.balance_after.kopecks
-        balance = await get_balance(USER, adapter.uow, as_of=line.created_at)
+        balance = await get_balance(user, adapter.uow, as_of=line.created_at)
         assert (balance.available.kopecks, balance.reserved.kopecks) == (
             replayed["available"],
             replayed["reserved"],
         )
+
+
+async def test_balance_as_of_every_entry_equals_the_replay(adapter: Adapter) -> None:
+    await build_ledger(
+        adapter, [("deposit", 100), ("reserve", 250), ("close", 999), ("transfer_out", 100)]
+    )
+    lines = await read_all(adapter, descending=False)
+    await as_of_every_entry_is_the_replay(adapter, USER, lines)
     before = await get_balance(USER, adapter.uow, as_of=lines[0].created_at - timedelta(1))
     assert (before.available, before.reserved) == (Money(0), Money(0))
     now = await get_balance(USER, adapter.uow)
@@ -218,16 +226,7 @@ async def test_entries_keep_their_order_in_time_after_a_clock_that_was_ahead(
         lines = page.lines  # by time
         assert len(lines) == entries
         assert [line.entry_id for line in lines] == sorted(line.entry_id for line in lines)
-        for line in lines:  # the entries up to an instant are a prefix of them by id
-            replayed = {"available": 0, "reserved": 0}
-            for earlier in lines:
-                if earlier.created_at <= line.created_at:
-                    replayed[earlier.account.value] = earlier.balance_after.kopecks
-            balance = await get_balance(user, adapter.uow, as_of=line.created_at)
-            assert (balance.available.kopecks, balance.reserved.kopecks) == (
-                replayed["available"],
-                replayed["reserved"],
-            )
+        await as_of_every_entry_is_the_replay(adapter, user, lines)
 
 
 async def test_the_deepest_page_is_empty_not_an_error(adapter: Adapter) -> None:
