@@ -21,6 +21,25 @@ class StoreUnavailable(ApplicationError):
         self.outcome_known = outcome_known
 
 
+class Outage:
+    """A store that is down, for a loop that tries again: said once a reason and its
+    end once, not a line at every try for as long as it lasts."""
+
+    def __init__(self) -> None:
+        self._reason: str | None = None
+
+    def began(self, error: StoreUnavailable) -> bool:
+        """Whether this failure is news: the first, or for another reason."""
+        news = str(error) != self._reason
+        self._reason = str(error)
+        return news
+
+    def ended(self) -> bool:
+        """Whether a success ends an outage."""
+        was, self._reason = self._reason, None
+        return was is not None
+
+
 class IdempotencyKeyReused(ApplicationError):
     def __init__(self) -> None:
         super().__init__("this Idempotency-Key was used with a different request")

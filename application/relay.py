@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
-from application.errors import StoreUnavailable
+from application.errors import Outage, StoreUnavailable
 from application.events import StoredEvent
 
 if TYPE_CHECKING:
@@ -138,42 +138,34 @@ class Relay:
         traceback at every try for as long as the outage lasts)."""
         stop = stop or asyncio.Event()
         backoff = 0.1
-        down: str | None = None
+        outage = Outage()
         try:
             while not stop.is_set():
                 try:
                     busy = await self.step(stop)
-                    backoff = 0.1
-                    if down is not None:
-                        logger.info("relay %s: the database answers again", self.holder)
-                        down = None
                 except StoreUnavailable as error:
-                    if str(error) != down:
+                    if outage.began(error):
                         logger.warning(
                             "relay %s: %s; trying again, every %g s at most",
                             self.holder,
                             error,
                             self._settings.max_backoff_seconds,
                         )
-                    down = str(error)
-                    await _wait(stop, backoff)
-                    backoff = min(backoff * 2, self._settings.max_backoff_seconds)
-                    continue
                 except PublishFailed as error:
                     self.broker = f"unreachable: {error}"[:200]
                     logger.warning("broker: %s; retrying in %.1f s", error, backoff)
                     await self._disconnect()
-                    busy = False
-                    await _wait(stop, backoff)
-                    backoff = min(backoff * 2, self._settings.max_backoff_seconds)
-                    continue
                 except Exception:
                     logger.exception("relay step failed; retrying in %.1f s", backoff)
-                    await _wait(stop, backoff)
-                    backoff = min(backoff * 2, self._settings.max_backoff_seconds)
+                else:
+                    backoff = 0.1
+                    if outage.ended():
+                        logger.info("relay %s: the database answers again", self.holder)
+                    if not busy:
+                        await _wait(stop, self._settings.idle_seconds)
                     continue
-                if not busy:
-                    await _wait(stop, self._settings.idle_seconds)
+                await _wait(stop, backoff)  # after a failure, longer each time
+                backoff = min(backoff * 2, self._settings.max_backoff_seconds)
         finally:
             await self._disconnect()
             with contextlib.suppress(Exception):

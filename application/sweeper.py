@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from application.errors import StoreUnavailable
+from application.errors import Outage, StoreUnavailable
 from application.ports import UnitOfWork
 from application.runner import MoneyMovements
 
@@ -48,20 +48,18 @@ class Sweeper:
         """Sweep every `interval` seconds. A store that is down is said once, in a line,
         and again when the reason changes or the sweep works again (not a traceback a
         second a worker for as long as the outage lasts)."""
-        down: str | None = None
+        outage = Outage()
         while True:
             try:
                 await self.sweep()
             except StoreUnavailable as error:
-                if str(error) != down:
+                if outage.began(error):
                     logger.warning(
                         "expiry sweep failed, trying again every %g s: %s", self._interval, error
                     )
-                down = str(error)
             except Exception:
                 logger.warning("expiry sweep failed", exc_info=True)
             else:
-                if down is not None:
+                if outage.ended():
                     logger.info("expiry sweep works again")
-                down = None
             await asyncio.sleep(self._interval)
