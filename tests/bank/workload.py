@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import signal
@@ -95,6 +96,16 @@ class Run:
 
     def outcomes(self) -> Counter[str]:
         return Counter(op.outcome for op in self.operations)
+
+    def recovered(self, since: float) -> float:
+        """From `since` (time.monotonic()) to the first acknowledged movement sent after
+        it; inf if none was."""
+        after = [
+            op.answered_at
+            for op in self.operations
+            if op.outcome == "ok" and op.answered_at and op.sent_at > since
+        ]
+        return min(after, default=math.inf) - since
 
 
 class Bank:

@@ -142,12 +142,7 @@ class DiskFullBank(Bank):
 
     def recovered(self) -> float:
         assert self.emptied_at is not None
-        after = [
-            op.answered_at
-            for op in self.run.operations
-            if op.outcome == "ok" and op.answered_at and op.sent_at > self.emptied_at
-        ]
-        return min(after, default=float("inf")) - self.emptied_at
+        return self.run.recovered(self.emptied_at)
 
 
 async def test_a_full_disk_is_503_until_there_is_room_and_nothing_acknowledged_is_lost() -> None:

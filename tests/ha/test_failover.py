@@ -8,7 +8,6 @@ with its own faults, through PgBouncer in transaction mode."""
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Iterator
 
@@ -53,12 +52,7 @@ class FailoverBank(Bank):
         """From the kill to the first answer to a movement sent after it: one the
         new primary committed."""
         assert self.killed_at is not None
-        after = [
-            op.answered_at
-            for op in self.run.operations
-            if op.outcome == "ok" and op.answered_at and op.sent_at > self.killed_at
-        ]
-        return min(after, default=math.inf) - self.killed_at  # inf: none was
+        return self.run.recovered(self.killed_at)
 
 
 @pytest.fixture(scope="module")
