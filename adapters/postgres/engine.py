@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.postgres.events import PostgresOutbox
 from adapters.postgres.hosts import Hosts
-from adapters.postgres.session import Engine
+from adapters.postgres.session import Engine, ListeningConnection
 from adapters.postgres.sql import compile_sql
 from application.errors import StoreUnavailable
 from application.ports import DatabaseStatus
@@ -118,6 +118,7 @@ def create_engine(
             server_settings=settings,
             statement_cache_size=0 if pooler else 100,
             command_timeout=command_timeout,
+            connection_class=ListeningConnection,  # hears a COMMIT's WARNING (Session.commit)
         )
 
     return Engine(connect, size=pool_size, wait=wait, rest_after_timeout=rest_after_timeout)

@@ -77,10 +77,27 @@ def translate(error: BaseException, *, during_commit: bool = False) -> Exception
     return None
 
 
+def unreplicated(warning: str) -> None:
+    """A COMMIT answered with a WARNING (session.py: `Session.commit`), for the operator."""
+    if _due("unreplicated"):
+        logger.error(
+            "a COMMIT was answered with a WARNING (%s): not known to be on the synchronous"
+            " standby; its keyed requests replay once it is, the others are answered 503",
+            warning,
+        )
+
+
 def _say(code: str, error: BaseException) -> None:
-    """The server's own words, for the operator (the client's 503 has only the code):
-    once a minute a code, not a line for every request while a disk stays full."""
-    now = time.monotonic()
-    if now - _said.get(code, -math.inf) >= SAID_EVERY:
-        _said[code] = now
+    """The server's own words, for the operator (the client's 503 has only the code)."""
+    if _due(code):
         logger.error("PostgreSQL refused (SQLSTATE %s): %s; answering 503", code, error)
+
+
+def _due(what: str) -> bool:
+    """Once a minute for each thing said, not a line for every request while a disk
+    stays full."""
+    now = time.monotonic()
+    if now - _said.get(what, -math.inf) < SAID_EVERY:
+        return False
+    _said[what] = now
+    return True

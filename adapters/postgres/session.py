@@ -13,17 +13,55 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import asyncpg
 
-from adapters.postgres.errors import is_connection_lost, translate
+from adapters.postgres.errors import is_connection_lost, translate, unreplicated
 from adapters.postgres.sql import Db
 from application.errors import StoreUnavailable
 
 logger = logging.getLogger("balance.pool")
 
 _TIMED_OUT = "database unreachable: TimeoutError"
+UNREPLICATED = (
+    "committed on the database's primary, but its wait for the synchronous standby was"
+    " cancelled: not known to be durable; a retry under the same Idempotency-Key is"
+    " answered once it is"
+)
+
+
+class ListeningConnection(asyncpg.Connection):  # type: ignore[misc]
+    """asyncpg's connection, which keeps the last WARNING its server sent.
+
+    A COMMIT waiting for the synchronous standby that is cancelled (`pg_cancel_backend`,
+    a cancel request) has committed on the primary alone: the server says so in a
+    WARNING and answers the COMMIT as done (`Session.commit` reads it). asyncpg hands a
+    WARNING to its listeners with `call_soon` as it reads it, and the server sends it
+    before the COMMIT's completion, so the listener has run by the time the COMMIT
+    returns."""
+
+    __slots__ = ("warning",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.warning: str | None = None
+        self.add_log_listener(_keep_warning)
+
+
+def _keep_warning(connection: ListeningConnection, message: Any) -> None:
+    if message.severity_en == "WARNING":
+        connection.warning = f"{message.sqlstate}: {message.message}"
+
+
+def replicated(connection: ListeningConnection) -> None:
+    """After a COMMIT, or a statement that committed on its own: StoreUnavailable, the
+    outcome unknown, if the server answered it with a WARNING, as it does when the
+    commit's wait for the synchronous standby was cancelled (committed on the primary
+    alone). Whoever runs it sets `connection.warning` to None first."""
+    if connection.warning is not None:
+        unreplicated(connection.warning)
+        raise StoreUnavailable(UNREPLICATED, outcome_known=False)
 
 
 class Engine:
@@ -168,14 +206,21 @@ class Session:
             self._begun = True
 
     async def commit(self) -> None:
+        """Commit; a COMMIT the server answered with a WARNING is not known durable
+        (`ListeningConnection`): StoreUnavailable with the outcome unknown, so only a request
+        under a key runs again, and the lock of its rows makes that commit wait for
+        the standby before its answer is replayed."""
         if not self._begun:
             self._committed = True  # it only read
             return
+        connection = self.db.connection
+        connection.warning = None
         try:
-            await self.db.connection.execute("COMMIT")
+            await connection.execute("COMMIT")
         except Exception as error:
             raise (translate(error, during_commit=True) or error) from error
         self._committed = True
+        replicated(connection)
 
     async def _release(self, error: BaseException | None) -> None:
         db, self._db = self._db, None
