@@ -78,11 +78,13 @@ def translate(error: BaseException, *, during_commit: bool = False) -> Exception
 
 
 def unreplicated(warning: str) -> None:
-    """A COMMIT answered with a WARNING (session.py: `Session.commit`), for the operator."""
+    """A COMMIT whose wait for the synchronous standby was cancelled (session.py:
+    `replicated`), for the operator."""
     if _due("unreplicated"):
         logger.error(
-            "a COMMIT was answered with a WARNING (%s): not known to be on the synchronous"
-            " standby; its keyed requests replay once it is, the others are answered 503",
+            "a COMMIT's wait for the synchronous standby was cancelled (%s): committed on"
+            " the primary alone; its keyed requests replay once the standby has it, the"
+            " others are answered 503",
             warning,
         )
 

@@ -71,7 +71,7 @@ class PostgresEvents(Events):
         self, event_id: int, limit: int, user_id: int | None = None
     ) -> list[StoredEvent]:
         connection = self._db.connection
-        connection.warning = None
+        connection.unreplicated = None
         if user_id is None:
             rows = await self._db.rows(_AFTER, after=event_id, limit=limit)
         else:

@@ -32,35 +32,38 @@ UNREPLICATED = (
 
 
 class ListeningConnection(asyncpg.Connection):  # type: ignore[misc]
-    """asyncpg's connection, which keeps the last WARNING its server sent.
+    """asyncpg's connection, which keeps the last WARNING of synchronous replication
+    its server sent.
 
     A COMMIT waiting for the synchronous standby that is cancelled (`pg_cancel_backend`,
     a cancel request) has committed on the primary alone: the server says so in a
-    WARNING and answers the COMMIT as done (`Session.commit` reads it). asyncpg hands a
-    WARNING to its listeners with `call_soon` as it reads it, and the server sends it
-    before the COMMIT's completion, so the listener has run by the time the COMMIT
-    returns."""
+    WARNING and answers the COMMIT as done (`Session.commit` reads it). Told by the
+    server's source file, which, unlike its words, is not translated (`lc_messages`);
+    not by any WARNING: one that the transaction id's wraparound is near comes with
+    the first write. asyncpg hands a WARNING to its listeners with `call_soon` as it
+    reads it, and the server sends it before the COMMIT's completion, so the listener
+    has run by the time the COMMIT returns."""
 
-    __slots__ = ("warning",)
+    __slots__ = ("unreplicated",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.warning: str | None = None
+        self.unreplicated: str | None = None
         self.add_log_listener(_keep_warning)
 
 
 def _keep_warning(connection: ListeningConnection, message: Any) -> None:
-    if message.severity_en == "WARNING":
-        connection.warning = f"{message.sqlstate}: {message.message}"
+    if message.severity_en == "WARNING" and message.server_source_filename == "syncrep.c":
+        connection.unreplicated = message.message
 
 
 def replicated(connection: ListeningConnection) -> None:
     """After a COMMIT, or a statement that committed on its own: StoreUnavailable, the
-    outcome unknown, if the server answered it with a WARNING, as it does when the
-    commit's wait for the synchronous standby was cancelled (committed on the primary
-    alone). Whoever runs it sets `connection.warning` to None first."""
-    if connection.warning is not None:
-        unreplicated(connection.warning)
+    outcome unknown, if the server said its wait for the synchronous standby was
+    cancelled (committed on the primary alone). Whoever runs it sets
+    `connection.unreplicated` to None first."""
+    if connection.unreplicated is not None:
+        unreplicated(connection.unreplicated)
         raise StoreUnavailable(UNREPLICATED, outcome_known=False)
 
 
@@ -206,15 +209,15 @@ class Session:
             self._begun = True
 
     async def commit(self) -> None:
-        """Commit; a COMMIT the server answered with a WARNING is not known durable
-        (`ListeningConnection`): StoreUnavailable with the outcome unknown, so only a request
-        under a key runs again, and the lock of its rows makes that commit wait for
-        the standby before its answer is replayed."""
+        """Commit; a COMMIT whose wait for the synchronous standby was cancelled is not
+        known durable (`ListeningConnection`): StoreUnavailable with the outcome
+        unknown, so only a request under a key runs again, and the lock of its rows
+        makes that commit wait for the standby before its answer is replayed."""
         if not self._begun:
             self._committed = True  # it only read
             return
         connection = self.db.connection
-        connection.warning = None
+        connection.unreplicated = None
         try:
             await connection.execute("COMMIT")
         except Exception as error:

@@ -5,12 +5,15 @@ connection that must never be used again."""
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
+from typing import cast
 
 import asyncpg
 import pytest
 
 from adapters.postgres import errors
 from adapters.postgres.errors import translate
+from adapters.postgres.session import ListeningConnection, _keep_warning
 from application.errors import ConcurrentUpdate, StoreUnavailable
 
 
@@ -72,3 +75,27 @@ def test_the_server_s_words_are_logged_once_a_minute_a_code(
         "PostgreSQL refused (SQLSTATE 53200): out of memory; answering 503",
         "PostgreSQL refused (SQLSTATE 53100): could not extend file; answering 503",
     ]
+
+
+def heard(*messages: asyncpg.PostgresLogMessage) -> str | None:
+    """What a connection keeps of the messages its server sent."""
+    connection = cast(ListeningConnection, SimpleNamespace(unreplicated=None))
+    for message in messages:
+        _keep_warning(connection, message)
+    return connection.unreplicated
+
+
+def warning(words: str, source: str, severity: str = "WARNING") -> asyncpg.PostgresLogMessage:
+    return asyncpg.PostgresLogMessage.new(
+        {"S": severity, "V": severity, "C": "01000", "M": words, "F": source}
+    )
+
+
+def test_only_the_warning_of_a_wait_for_the_standby_cancelled_is_kept() -> None:
+    cancelled = "canceling wait for synchronous replication due to user request"
+    near = 'database "balance" must be vacuumed within 9999999 transactions'
+    assert heard(warning(cancelled, "syncrep.c")) == cancelled
+    # Translated words, the same source file.
+    assert heard(warning("Warten auf synchrone Replikation abgebrochen", "syncrep.c"))
+    assert heard(warning(near, "varsup.c")) is None  # comes with a write, not a commit
+    assert heard(warning("a notice", "syncrep.c", severity="NOTICE")) is None
