@@ -163,6 +163,13 @@ class Cluster:
             for rule in _drops(port):
                 subprocess.run(["iptables", "-D", *rule], check=False)
 
+    def kill_standby(self) -> Node:
+        """kill -9 the synchronous standby (and its pg_autoctl), and leave it down."""
+        primary = self.primary()
+        node = next(n for n in self.nodes if n is not primary)
+        kill_all_of(node)
+        return node
+
     def kill_primary(self) -> Node:
         """kill -9 the primary's postmaster and its pg_autoctl (which would start it
         again), and leave them down."""

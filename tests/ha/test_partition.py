@@ -9,28 +9,29 @@ Two ways to be lost: frozen with SIGSTOP (its port still takes connections and i
 kernel acknowledges what is sent, but nothing answers: only a statement's time
 limit ends a request sent there), and cut off the network (iptables drops every
 packet: nothing is acknowledged, and the kernel ends the connection after
-TCP_USER_TIMEOUT)."""
+TCP_USER_TIMEOUT). And the other node lost: the synchronous standby killed, which
+every COMMIT waits for until the monitor gives up on it."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from adapters.postgres.engine import COMMAND_TIMEOUT, TCP_USER_TIMEOUT, migrate
+from adapters.postgres.engine import COMMAND_TIMEOUT, TCP_USER_TIMEOUT
 from tests.bank.workload import Settings
-from tests.ha.cluster import Cluster, Node, cluster, kill_all_of
+from tests.ha.cluster import Cluster, Node, kill_all_of
 from tests.ha.test_failover import FailoverBank, bank_through_a_failover
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.ha
 
 
-class LostPrimaryBank(FailoverBank):
-    """The bank workload; its one fault: the primary lost a third into the run
-    (`lose`), and left so."""
+class LostNodeBank(FailoverBank):
+    """The bank workload; its one fault: a node lost a third into the run (`lose`),
+    and left so."""
 
     def __init__(
         self,
@@ -50,14 +51,6 @@ class LostPrimaryBank(FailoverBank):
         await self._sleep_until(deadline)
 
 
-@pytest.fixture
-def own_cluster() -> Iterator[Cluster]:
-    """A cluster for one test: each loses its primary for good."""
-    with cluster() as found:
-        asyncio.run(migrate(found.url))
-        yield found
-
-
 async def lose_the_primary(
     db: Cluster, lose: Callable[[Cluster], Node], fault: str, *, for_good: Callable[[], None]
 ) -> FailoverBank:
@@ -66,7 +59,7 @@ async def lose_the_primary(
     primary = db.primary()
     assert primary is db.nodes[0]
     bank = await bank_through_a_failover(
-        lambda servers: LostPrimaryBank(servers, db, lose, fault),
+        lambda servers: LostNodeBank(servers, db, lose, fault),
         db,
         before_the_checks=for_good,
     )
@@ -109,3 +102,23 @@ async def test_a_primary_cut_off_the_network_holds_requests_for_seconds_not_a_st
     # after its COMMAND_TIMEOUT (20 s), and the next connections find the new primary.
     assert TCP_USER_TIMEOUT < COMMAND_TIMEOUT
     assert bank.recovered() < 16
+
+
+async def test_the_standby_lost_holds_writes_for_seconds_and_loses_nothing(
+    own_cluster: Cluster,
+) -> None:
+    """The synchronous standby killed: every COMMIT waits for it until the monitor
+    gives up on it and has the primary stop waiting (wait_primary, pg_auto_failover's
+    choice of availability: docs/operations.md); then writes go on, on one node."""
+    standby = own_cluster.nodes[1]
+    bank = await bank_through_a_failover(
+        lambda servers: LostNodeBank(
+            servers, own_cluster, Cluster.kill_standby, "kill -9 of the standby, left down"
+        ),
+        own_cluster,
+    )
+    assert bank.killed == standby.name
+    assert own_cluster.states()[own_cluster.nodes[0].name] == "wait_primary"
+    # The monitor gives up on a node after about 3 s here; the COMMITs that waited are
+    # then answered, none of them after its statement's limit (20 s).
+    assert bank.recovered() < 15
