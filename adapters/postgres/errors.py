@@ -70,6 +70,11 @@ def translate(error: BaseException, *, during_commit: bool = False) -> Exception
         return ConcurrentUpdate(str(getattr(error, "orig", error)))
     if is_connection_lost(error):
         return StoreUnavailable("database connection lost", outcome_known=not during_commit)
+    if isinstance(error, asyncpg.InvalidCachedStatementError):
+        # A migration changed a column a statement prepared before it returns: asyncpg
+        # forgot the statement, so the next attempt prepares it again. Reads run
+        # outside a transaction, where asyncpg does that itself; a batch runs again.
+        return StoreUnavailable("the database's schema changed under a statement")
     if code is not None and code.startswith(_SERVER_TROUBLE):
         # An error the server answered with: a COMMIT that got one did not commit.
         _say(code, error)

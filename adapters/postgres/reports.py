@@ -66,10 +66,11 @@ class PostgresRevenueReports(RevenueReports):
         self._engine = engine
 
     async def totals(self, since: datetime, until: datetime) -> list[tuple[int, str | None, int]]:
-        """Read in one REPEATABLE READ, READ ONLY snapshot: a report taken during
-        traffic adds up to one moment's ledger."""
+        """One statement, so one snapshot (READ COMMITTED): a report taken during
+        traffic adds up to one moment's ledger. Outside a transaction, as every read
+        is: there asyncpg prepares a statement again when a migration changed the type
+        of a column it returns; inside one it fails (InvalidCachedStatementError, a
+        500 in a rolling deploy)."""
         async with Session(self._engine) as session:
-            await session.begin(snapshot=True)
             rows = await session.db.rows(_TOTALS, since=since, until=until)
-            await session.commit()
         return [(r["service_id"], r["name"], int(r["total"])) for r in rows]

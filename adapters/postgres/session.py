@@ -201,11 +201,10 @@ class Session:
             if translated is not None and translated is not exc:
                 raise translated from exc
 
-    async def begin(self, *, snapshot: bool = False) -> None:
-        """Open the transaction, once; a `snapshot` reads one moment and writes nothing."""
+    async def begin(self) -> None:
+        """Open the transaction, once."""
         if not self._begun:
-            mode = " ISOLATION LEVEL REPEATABLE READ READ ONLY" if snapshot else ""
-            await self.db.connection.execute(f"BEGIN{mode}")
+            await self.db.connection.execute("BEGIN")
             self._begun = True
 
     async def commit(self) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from adapters.postgres.engine import migrate
+from adapters.postgres.engine import create_engine, migrate
 from adapters.postgres.movements import _LOCK
+from adapters.postgres.reports import PostgresRevenueReports
 from tests import postgres
 from tests.ledger_view import PostgresLedgerView, check_invariants
 
@@ -164,3 +166,28 @@ async def test_checks_are_the_last_line_of_defence(pg_url: str, statement: str) 
             await db.execute(statement)
     finally:
         await db.close()
+
+
+async def test_a_report_is_answered_after_a_migration_changed_a_column_it_returns(
+    pg_server: str,
+) -> None:
+    """A rolling deploy: the new release's migration widens a column while the old
+    release's connections hold the report's prepared statement, whose result type
+    that changes."""
+    name = postgres.unique_name()
+    url = await postgres.create_database(pg_server, name)
+    engine = create_engine(url, pool_size=1)  # one connection, its statements cached
+    try:
+        await migrate(url)
+        reports = PostgresRevenueReports(engine)
+        since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+        assert await reports.totals(since, until) == []
+        db = await asyncpg.connect(url)
+        try:
+            await db.execute("ALTER TABLE services ALTER COLUMN name TYPE varchar(300)")
+        finally:
+            await db.close()
+        assert await reports.totals(since, until) == []
+    finally:
+        await engine.dispose()
+        await postgres.drop_database(pg_server, name)

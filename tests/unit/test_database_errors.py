@@ -99,3 +99,11 @@ def test_only_the_warning_of_a_wait_for_the_standby_cancelled_is_kept() -> None:
     assert heard(warning("Warten auf synchrone Replikation abgebrochen", "syncrep.c"))
     assert heard(warning(near, "varsup.c")) is None  # comes with a write, not a commit
     assert heard(warning("a notice", "syncrep.c", severity="NOTICE")) is None
+
+
+def test_a_statement_prepared_before_a_schema_change_is_a_passing_failure() -> None:
+    error = asyncpg.InvalidCachedStatementError("cached statement plan is invalid")
+    translated = translate(error)
+    assert isinstance(translated, StoreUnavailable)
+    assert translated.outcome_known
+    assert translate(asyncpg.FeatureNotSupportedError("not supported")) is None  # a bug
