@@ -69,6 +69,9 @@ class DatabaseStatus:
     problem: str | None = None
     events: OutboxState | None = None
     """The outbox and its relay, when the store keeps one."""
+    synchronous: bool | None = None
+    """Whether a commit waits for a synchronous standby (False: an acknowledged movement
+    is on one server only); None where there is no such thing (the memory store)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,7 +207,12 @@ _STATUS = compile_sql(
     text(
         "SELECT version_num, pg_is_in_recovery() AS standby,"
         " coalesce(host(inet_server_addr()) || ':' || inet_server_port(), 'a local socket')"
-        " AS server FROM alembic_version"
+        " AS server,"
+        # What a COMMIT waits for: pg_auto_failover empties the standby names when the
+        # standby is lost (wait_primary), so writes go on, on one server.
+        " current_setting('synchronous_standby_names') <> ''"
+        " AND current_setting('synchronous_commit') NOT IN ('off', 'local') AS synchronous"
+        " FROM alembic_version"
     )
 )
 
@@ -226,7 +231,9 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
             if row["version_num"] != head:
                 problem = f"schema at {row['version_num']}, needs {head}"
                 return DatabaseStatus(role, row["server"], problem)
-            return DatabaseStatus(role, row["server"], events=await outbox.state())
+            return DatabaseStatus(
+                role, row["server"], events=await outbox.state(), synchronous=row["synchronous"]
+            )
     except StoreUnavailable as error:  # the pool's own words: why it could not connect
         return DatabaseStatus("unreachable", "", str(error))
     except Exception as error:

@@ -69,6 +69,8 @@ async def prometheus(services: ServicesDep) -> Response[bytes]:
     and whether the service is ready (asked of the database at every scrape)."""
     status = await services.readiness()
     metrics.ready(status.problem is None)
+    if status.synchronous is not None:
+        metrics.synchronous(status.synchronous)
     if status.events is not None:
         metrics.outbox(status.events.unsent, status.events.oldest_unsent_seconds)
     body, content_type = metrics.exposition()

@@ -195,12 +195,14 @@ EXAMPLES: dict[str, msgspec.Struct] = {
     "ServiceList": ServiceList([ServiceOut(5, "Delivery")]),
     "ReportRequest": ReportRequest(2026, 11),
     "ReportLink": ReportLink("/v1/reports/revenue/2026-11.csv"),
-    "HealthStatus": HealthStatus("ready", DatabaseOut("primary", "10.0.0.5:5432"), EVENTS_STATUS),
+    "HealthStatus": HealthStatus(
+        "ready", DatabaseOut("primary", "10.0.0.5:5432", True), EVENTS_STATUS
+    ),
     "EventsStatus": EVENTS_STATUS,
     "EventBalance": EventBalance(7, "60.00", "30.00"),
     "EventOut": TRANSFER_EVENT,
     "EventsPage": EventsPage([TRANSFER_EVENT], 1042),
-    "DatabaseOut": DatabaseOut("primary", "10.0.0.5:5432"),
+    "DatabaseOut": DatabaseOut("primary", "10.0.0.5:5432", True),
     "ProblemField": ProblemField("amount", INSUFFICIENT),
     "Problem": INSUFFICIENT_PROBLEM,
 }

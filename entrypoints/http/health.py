@@ -49,7 +49,7 @@ async def ready(services: ServicesDep) -> Response[bytes]:
     events = status.events
     body = HealthStatus(
         "ready",
-        DatabaseOut(status.role, status.server),
+        DatabaseOut(status.role, status.server, status.synchronous),
         None
         if events is None
         else EventsStatus(

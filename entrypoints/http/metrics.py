@@ -52,6 +52,12 @@ class _Metrics:
             "1 when the database answers with the schema this code needs (checked at scrape)",
             multiprocess_mode="livemostrecent",
         )
+        self.synchronous = Gauge(
+            "balance_db_synchronous_standby",
+            "1 when a commit waits for a synchronous standby, 0 when an acknowledged"
+            " movement is on one server only (checked at scrape)",
+            multiprocess_mode="livemostrecent",
+        )
         self.movements = Counter("balance_money_movements", "Money movements applied", ["kind"])
         self.moved = Counter(
             "balance_money_moved_rubles", "Sum of the amounts of money movements", ["kind"]
@@ -198,6 +204,10 @@ def pool_max(count: int) -> None:
 
 def ready(is_ready: bool) -> None:
     _get().ready.set(1 if is_ready else 0)
+
+
+def synchronous(waits: bool) -> None:
+    _get().synchronous.set(1 if waits else 0)
 
 
 _relayed = False

@@ -368,9 +368,17 @@ class ReportLink(Struct, frozen=True):
     url: str
 
 
-class DatabaseOut(Struct, frozen=True):
+class DatabaseOut(Struct, frozen=True, omit_defaults=True):
     role: Annotated[str, Meta(description="primary (the one written to)")]
     server: Annotated[str, Meta(description="host:port of the server written to")]
+    synchronous_standby: Annotated[
+        bool | None,
+        Meta(
+            description="Whether a commit waits for a synchronous standby: false, an"
+            " acknowledged movement is on one server only (a standby lost, or none"
+            " configured); absent without a database server (the memory store)"
+        ),
+    ] = None
 
 
 class EventsStatus(Struct, frozen=True):

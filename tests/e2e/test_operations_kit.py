@@ -63,6 +63,9 @@ def test_every_metric_and_label_named_is_exported(pg_server: str) -> None:
     assert all(families[name].samples for name in metrics), metrics
     assert set().union(*(names for _, names in used)) <= labels
     assert {s.value for s in families["balance_ready"].samples} == {1.0}
+    # This server waits for no standby (tests/integration/test_unreplicated_commit.py:
+    # one that does).
+    assert {s.value for s in families["balance_db_synchronous_standby"].samples} == {0.0}
 
 
 def test_names_are_found_in_expressions() -> None:

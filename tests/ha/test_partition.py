@@ -20,7 +20,13 @@ from collections.abc import Callable
 
 import pytest
 
-from adapters.postgres.engine import COMMAND_TIMEOUT, TCP_USER_TIMEOUT
+from adapters.postgres.engine import (
+    COMMAND_TIMEOUT,
+    TCP_USER_TIMEOUT,
+    create_engine,
+    database_status,
+    head_revision,
+)
 from tests.bank.workload import Settings
 from tests.ha.cluster import Cluster, Node, kill_all_of
 from tests.ha.test_failover import FailoverBank, bank_through_a_failover
@@ -111,6 +117,7 @@ async def test_the_standby_lost_holds_writes_for_seconds_and_loses_nothing(
     gives up on it and has the primary stop waiting (wait_primary, pg_auto_failover's
     choice of availability: docs/operations.md); then writes go on, on one node."""
     standby = own_cluster.nodes[1]
+    assert await waits_for_a_standby(own_cluster) is True
     bank = await bank_through_a_failover(
         lambda servers: LostNodeBank(
             servers, own_cluster, Cluster.kill_standby, "kill -9 of the standby, left down"
@@ -119,6 +126,16 @@ async def test_the_standby_lost_holds_writes_for_seconds_and_loses_nothing(
     )
     assert bank.killed == standby.name
     assert own_cluster.states()[own_cluster.nodes[0].name] == "wait_primary"
+    assert await waits_for_a_standby(own_cluster) is False  # readiness says so
     # The monitor gives up on a node after about 3 s here; the COMMITs that waited are
     # then answered, none of them after its statement's limit (20 s).
     assert bank.recovered() < 15
+
+
+async def waits_for_a_standby(db: Cluster) -> bool | None:
+    """What readiness (and its metric) says: whether a commit waits for a standby."""
+    engine = create_engine(db.url, pool_size=1)
+    try:
+        return (await database_status(engine, head_revision())).synchronous
+    finally:
+        await engine.dispose()

@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 
 from adapters.embedded.server import EmbeddedPostgres
-from adapters.postgres.engine import create_engine, migrate
+from adapters.postgres.engine import create_engine, database_status, head_revision, migrate
 from adapters.postgres.events import PostgresOutbox
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import UNREPLICATED, Engine
@@ -243,3 +243,13 @@ async def test_the_pull_api_shows_a_movement_only_once_the_standby_has_it(
     await standby.required("")
     page = await asyncio.wait_for(pulled, 10)
     assert [(e.event.type, e.event.user_id) for e in page] == [("deposit", 4)]
+
+
+async def test_readiness_says_whether_a_commit_waits_for_a_standby(
+    standby: Standby, engine: Engine
+) -> None:
+    status = await database_status(engine, head_revision())
+    assert (status.problem, status.synchronous) == (None, False)
+    await standby.required("standby_that_never_answers")
+    status = await database_status(engine, head_revision())
+    assert (status.problem, status.synchronous) == (None, True)
