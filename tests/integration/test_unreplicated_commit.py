@@ -56,12 +56,23 @@ async def primary() -> AsyncIterator[str]:
 class Standby:
     """What the primary waits for at commit: the standby named, or none."""
 
-    def __init__(self, admin: asyncpg.Connection) -> None:
-        self._admin = admin
+    def __init__(self, url: str, admin: asyncpg.Connection) -> None:
+        self._url, self._admin = url, admin
 
     async def required(self, name: str) -> None:
+        """Once every session has it: pg_reload_conf() only asks the postmaster, which
+        reloads, then signals the sessions. A session opened after that has it."""
         await self._admin.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{name}'")
         await self._admin.execute("SELECT pg_reload_conf()")
+        for _ in range(250):
+            fresh = await asyncpg.connect(self._url)
+            try:
+                if await fresh.fetchval("SHOW synchronous_standby_names") == name:
+                    return
+            finally:
+                await fresh.close()
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"the server never took synchronous_standby_names = {name!r}")
 
     async def waiting(
         self, but: str | None = None, unanswered: asyncio.Task[object] | None = None
@@ -89,11 +100,11 @@ class Standby:
 @pytest.fixture
 async def standby(primary: str) -> AsyncIterator[Standby]:
     admin = await asyncpg.connect(primary)
+    standby = Standby(primary, admin)
     try:
-        yield Standby(admin)
+        yield standby
     finally:
-        await admin.execute("ALTER SYSTEM RESET synchronous_standby_names")
-        await admin.execute("SELECT pg_reload_conf()")
+        await standby.required("")
         await admin.close()
 
 
