@@ -29,7 +29,7 @@ from adapters.amqp.publisher import AmqpPublisher
 from adapters.postgres.engine import create_engine
 from adapters.postgres.events import PostgresOutbox
 from application.relay import Relay, RelaySettings
-from bench.run import prepare, run_wrk
+from bench.run import need, prepare, run_wrk
 from tests.servers import ServerProcess
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -192,5 +192,6 @@ def arguments() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    need("wrk")  # the lag's load; the drain, which needs none, would run first
     asyncio.run(main(arguments()))
     sys.exit(0)

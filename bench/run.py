@@ -487,13 +487,18 @@ def arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> int:
-    args = arguments()
-    for tool in ("wrk", "pgbench"):
+def need(*tools: str) -> None:
+    """Exit with one line naming the first tool missing from PATH, before any work."""
+    for tool in tools:
         if shutil.which(tool) is None:
             sys.exit(
                 f"bench: {tool} is not on PATH (Debian: apt-get install wrk postgresql-client)"
             )
+
+
+def main() -> int:
+    args = arguments()
+    need("wrk", "pgbench")
     baseline = baseline_balance(args.baseline)
     url = asyncio.run(prepare(args.url, args.users))
     baseline_url = asyncio.run(prepare(args.url, args.users, BASELINE_DB, baseline))
