@@ -145,6 +145,12 @@ ACCOUNT_COLUMNS = ", ".join(AccountRow._fields)
 # once, when the statement is prepared (`pg_get_serial_sequence` looked the table and
 # its column up again for every id, about 3 µs of the server's CPU a movement).
 #
+# The answers stored under the batch's keys are locked (FOR KEY SHARE: it waits only
+# for a key being forgotten, `balance prune-keys`), so that a replay writes WAL and its
+# COMMIT waits for the synchronous standby before the answer goes out, as the users'
+# locks make it wait: an answer that moved no money, for a user who has no row, locks
+# nothing else (session.py: `replicated`).
+#
 # The batch's time is the clock's, or the latest `updated_at` of the user rows it
 # locked if that is later (and the write sets `updated_at` to at least the batch's
 # time), so a user's entry times never go back when the server's clock does: a
@@ -162,7 +168,7 @@ _LOCK_SQL = """
         ORDER BY order_id FOR UPDATE{skip}
     ), answered AS MATERIALIZED (
         SELECT key, fingerprint, status, body FROM idempotency_keys
-        WHERE key = ANY($3::text::text[]) AND status IS NOT NULL
+        WHERE key = ANY($3::text::text[]) AND status IS NOT NULL FOR KEY SHARE
     ), stamp AS MATERIALIZED (
         SELECT greatest(clock_timestamp(), (SELECT max(updated_at) FROM u)) AS now,
                ARRAY(SELECT nextval('transactions_id_seq'::regclass)

@@ -32,8 +32,11 @@ from adapters.postgres.uow import PostgresUnitOfWork
 from application.deposit import Deposit, deposit
 from application.errors import StoreUnavailable
 from application.events import StoredEvent, events_after
+from application.ports import StoredResponse
 from application.relay import Relay, RelaySettings
 from application.runner import MoneyMovements
+from application.withdraw import Withdraw, withdraw
+from application.work import Job, Outcome, client_batch
 from tests.helpers import keep, rub
 from tests.ledger_view import PostgresLedgerView, check_invariants
 
@@ -163,6 +166,30 @@ async def test_a_keyed_movement_is_acknowledged_only_once_the_standby_has_it(
     assert answer.status == 200
     assert pickle.loads(answer.body).balance.available == rub("5")
     assert await balance(primary, 1) == 500  # once
+
+
+def refusals(outcomes: Sequence[Outcome]) -> StoredResponse:
+    return StoredResponse(200, pickle.dumps([type(o.refusal).__name__ for o in outcomes]))
+
+
+async def test_a_keyed_answer_that_moved_no_money_waits_for_the_standby_too(
+    primary: str, standby: Standby, engine: Engine
+) -> None:
+    """A client's batch under a key whose operations were all refused for a user who
+    has no account: its answer is stored, but its replay locks no user's row. Its
+    commit must wait for the standby all the same: a failover that lost the key would
+    let a retry run the batch again, and answer it differently once the user exists."""
+    await standby.required("standby_that_never_answers")
+    jobs = [Job.of(withdraw, Withdraw(9, rub("1")), keep)]
+    batch = client_batch(jobs, refusals, atomic=False, key="unreplicated-b", fingerprint="f")
+    request = asyncio.create_task(movements(engine).submit(batch))
+    pid, first = await standby.waiting()
+    await standby.cancel(pid)
+    await standby.waiting(but=first, unanswered=request)  # the replay's commit
+
+    await standby.required("")
+    answer = await asyncio.wait_for(request, 10)
+    assert pickle.loads(answer.response.body) == ["UserNotFound"]
 
 
 async def test_a_movement_without_a_key_is_answered_503_with_the_outcome_unknown(
