@@ -164,9 +164,19 @@ def _malformed(message: str, body: bytes) -> str:
         )
     if "truncated" in message:
         return "the body is not whole JSON: it ends too early (or is empty)"
-    byte = re.search(r"\(byte (\d+)\)", message)
-    where = f" at byte {byte.group(1)}" if byte else ""
-    return f"the body is not JSON: unexpected text{where} (NaN and Infinity are not JSON)"
+    found = _MALFORMED.search(message)
+    if found is None:
+        return "the body is not JSON"
+    reason, at = found.group(1), int(found.group(2))
+    # msgspec names the byte where it gave up, at or just past what it could not read.
+    near = body[max(0, at - 10) : at + 10]
+    hint = " (NaN and Infinity are not JSON)" if _NOT_FINITE.search(near) else ""
+    return f"the body is not JSON: {_REASONS.get(reason, reason)} at byte {at}{hint}"
+
+
+_MALFORMED = re.compile(r"JSON is malformed: (.+) \(byte (\d+)\)")
+_NOT_FINITE = re.compile(rb"(?<![\w\"])[-+]?(nan|inf|infinity)(?![\w\"])", re.IGNORECASE)
+_REASONS = {"invalid character": "unexpected text"}
 
 
 # msgspec's words for JSON types, as a sentence says them.

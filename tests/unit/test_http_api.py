@@ -712,6 +712,18 @@ def test_refusals_read_as_sentences(api: Api) -> None:
         assert problem["errors"] == [{"field": field, "message": message}], problem
     for raw, detail in (
         (b"NaN", "the body is not JSON: unexpected text at byte 0 (NaN and Infinity are not JSON)"),
+        (
+            b'{"user_id": 1, "amount": -Infinity}',
+            "the body is not JSON: unexpected text at byte 26 (NaN and Infinity are not JSON)",
+        ),
+        # What msgspec found wrong, in its words; the hint only where it applies.
+        (b"nope", "the body is not JSON: unexpected text at byte 4"),
+        (b'{"user_id": 1,}', "the body is not JSON: trailing comma in object at byte 14"),
+        (b"{user_id: 1}", "the body is not JSON: object keys must be strings at byte 1"),
+        (
+            b'{"user_id": 1, "amount": "5"} {}',
+            "the body is not JSON: trailing characters at byte 31",
+        ),
         (b"{", "the body is not whole JSON: it ends too early (or is empty)"),
         (b'{"user_id": 1, "amount": "\xff"}', "the body is not JSON: it is not UTF-8"),
         # msgspec calls a string that ends in a high half "truncated": it is not.
