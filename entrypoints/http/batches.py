@@ -17,7 +17,7 @@ from domain.errors import InvalidAmount, InvalidMovement
 from entrypoints.http import metrics
 from entrypoints.http.answer import JsonAnswer
 from entrypoints.http.auth import WRITE
-from entrypoints.http.controllers import IdempotencyKey, ServicesDep, openapi_responses
+from entrypoints.http.controllers import KEYED, IdempotencyKey, ServicesDep, openapi_responses
 from entrypoints.http.decoding import StrictJSON, invalid_field
 from entrypoints.http.money import (
     CANCELLATION,
@@ -94,7 +94,7 @@ def _results(outcomes: Sequence[Outcome]) -> StoredResponse:
     operation_id="createBatch",
     summary="Apply many money movements in one request",
     tags=["money"],
-    opt=WRITE,
+    opt={**WRITE, KEYED: True},
 )
 async def post_batch(
     data: JSONBody[BatchRequest], services: ServicesDep, idempotency_key_: IdempotencyKey = None

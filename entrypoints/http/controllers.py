@@ -41,6 +41,7 @@ from entrypoints.http.money import (
     WITHDRAWAL,
     MoneyRoute,
     S,
+    one_key,
 )
 from entrypoints.http.schemas import (
     MAX_ID,
@@ -84,7 +85,9 @@ IdempotencyKey = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         required=False,
-        description="1..255 printable ASCII; the same key and request replay the first answer",
+        description=(
+            "1..255 printable ASCII, one header; the same key and request replay the first answer"
+        ),
         # Documented only: idempotency_key() checks it, so the refusal names the header.
         schema_extra={
             "minLength": 1,
@@ -103,12 +106,16 @@ async def _apply(
     return await route.apply(services.movements, data, order_id, key)
 
 
+KEYED = "keyed"
+"""A route that takes an Idempotency-Key: one, not two (`money.repeated_key`)."""
+
+
 def answered_first(route: MoneyRoute[Any]) -> dict[str, Any]:
     """A write route (WRITE) that `money_first` answers before Litestar extracts the
     handler's arguments: the handler's signature documents it (OpenAPI), and is what
     Litestar reads when the app is built without it. Every money route but the
     client's batch (one request for up to 1,000 movements) is one."""
-    return {**WRITE, "money": route}
+    return {**WRITE, "money": route, KEYED: True}
 
 
 QUERY_PREFIX = "query_prefix"
@@ -128,7 +135,8 @@ def before_request(
     and `?sort=amount&sort=date` by whichever Litestar kept. `query_names`: each /v1
     route's query parameters (whether each may repeat), by its handler's id
     (`app.api_query_names`); a handler not in it (the health probes, metrics, the
-    docs, Litestar's OPTIONS) is not checked. Then, with `money_first`, a money route marked
+    docs, Litestar's OPTIONS) is not checked. A route that takes an Idempotency-Key
+    refuses two of them, 422 naming it. Then, with `money_first`, a money route marked
     `answered_first` is answered here, by its MoneyRoute (Litestar sends a hook's
     answer and skips the handler); any other route, None: Litestar goes on as usual."""
 
@@ -138,6 +146,8 @@ def before_request(
             _check_query(request, query_names.get(id(handler)), handler.opt.get(QUERY_PREFIX))
         route: MoneyRoute[Any] | None = handler.opt.get("money") if money_first else None
         if route is None:
+            if handler.opt.get(KEYED):  # a money route answers it itself, in one pass
+                one_key(request.scope["headers"])
             return None
         return await route.answer(request, services().movements)
 

@@ -4,7 +4,7 @@ becomes a command for the batcher under its Idempotency-Key."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -85,10 +85,13 @@ class MoneyRoute(Generic[S]):
         the worker. The order id of a path, as Litestar's router parsed it, is checked
         as the handler's signature model checked it (`PathId`), after the body."""
         content_type = key = length = None
-        for name, value in request.scope["headers"]:  # the first of each, as Litestar
+        # The first of each, as Litestar takes it; but one Idempotency-Key only.
+        for name, value in request.scope["headers"]:
             if name == b"content-type" and content_type is None:
                 content_type = value.decode("latin-1")
-            elif name == b"idempotency-key" and key is None:
+            elif name == b"idempotency-key":
+                if key is not None:
+                    raise repeated_key()
                 key = value.decode("latin-1")
             elif name == b"content-length" and length is None:
                 length = value
@@ -204,6 +207,23 @@ def _signed(amount: Decimal, index: int) -> Money:
     if not money.kopecks:
         raise InvalidAmount("must not be zero", field)
     return money
+
+
+def one_key(headers: Iterable[tuple[bytes, bytes]]) -> None:
+    """Refuses a request with two Idempotency-Key headers (`repeated_key`)."""
+    seen = False
+    for name, _ in headers:
+        if name == b"idempotency-key":
+            if seen:
+                raise repeated_key()
+            seen = True
+
+
+def repeated_key() -> RequestInvalid:
+    """Two Idempotency-Key headers: ambiguous, as a body's key given twice is. A proxy
+    may join them into one (`a, b`, a key of its own), another pass both, and a
+    service that took the first would apply a retry sent the other way again."""
+    return invalid_field("Idempotency-Key", "is given more than once")
 
 
 def idempotency_key(value: str | None) -> str | None:

@@ -580,6 +580,30 @@ def test_refused_with_the_field_named_and_nothing_written(target: Target, case: 
 
 
 @pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/deposits", deposit()),
+        ("/v1/reservations/5/cancel", {"user_id": 1, "service_id": 3}),
+        ("/v1/batches", {"operations": [{"op": "deposit", **deposit()}]}),
+    ],
+)
+def test_an_idempotency_key_given_twice_is_refused_and_writes_nothing(
+    target: Target, path: str, body: dict[str, Any]
+) -> None:
+    """Two headers, not one joined by a proxy (`k-1, k-2`, a key like any other): which
+    one a retry sent another way would carry is anyone's guess, so neither counts."""
+    before = target.state()
+    for keys in (("k-1", "k-2"), ("k-2", "k-1"), ("k-1", "k-1")):
+        headers = [*JSON_TYPE.items(), *(("Idempotency-Key", key) for key in keys)]
+        response = target.api.post(path, content=json.dumps(body).encode(), headers=headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [
+            {"field": "Idempotency-Key", "message": "is given more than once"}
+        ]
+    assert target.state() == before
+
+
+@pytest.mark.parametrize(
     "text",
     [
         SQL,
