@@ -42,6 +42,9 @@ _FORMS = {"amount": _AMOUNT_FORM, "credit_limit": re.compile(r"(0|[1-9][0-9]*)(\
 
 
 BODY_REQUIRED = "a JSON body is required"
+CLIENT_GONE = "client disconnected prematurely"
+"""Litestar's words (`Request.stream`), and the money routes' (`money.read_body`), for
+a client that closed its connection before the whole body came."""
 
 
 class FieldError(msgspec.Struct, frozen=True):

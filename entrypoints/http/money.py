@@ -30,6 +30,7 @@ from entrypoints.http import render
 from entrypoints.http.answer import JsonAnswer
 from entrypoints.http.decoding import (
     BODY_REQUIRED,
+    CLIENT_GONE,
     FieldError,
     RequestInvalid,
     check_body_text,
@@ -128,7 +129,7 @@ async def read_body(request: Request[Any, Any, Any], announced: bytes | None) ->
     while True:
         message = cast("HTTPReceiveMessage", await request.receive())
         if message["type"] == "http.disconnect":
-            raise InternalServerException("client disconnected prematurely")
+            raise InternalServerException(CLIENT_GONE)
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)

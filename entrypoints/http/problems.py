@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, InternalServerException
 
 from application.errors import (
     ApplicationError,
@@ -25,6 +25,7 @@ from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
 from entrypoints.http import metrics
 from entrypoints.http.decoding import (
     BODY_REQUIRED,
+    CLIENT_GONE,
     RequestInvalid,
     parameter_sentence,
 )
@@ -161,6 +162,21 @@ BODY_TOO_LARGE = "the body is larger than 64 KiB (1 MiB for /v1/batches)"
 _MISSING = re.compile(r"Missing required (query|header|path|cookie) parameter '([^']+)'")
 
 
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a client that went away before its whole body came (CLIENT_GONE):
+not the service's failure, so not a 500 in the access log or the 5xx rate (the alert);
+no one reads the answer."""
+
+
+def client_gone(request: Request[Any, Any, Any], error: InternalServerException) -> Response[bytes]:
+    if error.detail != CLIENT_GONE:
+        return http_error(request, error)
+    gone = "the client closed the connection before the whole body came; nothing was done"
+    return problem(
+        CLIENT_CLOSED_REQUEST, "client-closed-request", gone, [ProblemField("body", gone)]
+    )
+
+
 def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
     slug = {
         401: "unauthorized",
@@ -265,6 +281,7 @@ EXCEPTION_HANDLERS = {
     rules.DomainError: refused,
     ApplicationError: refused,
     RequestInvalid: invalid_request,
+    InternalServerException: client_gone,
     HTTPException: http_error,
     Exception: unexpected,
 }

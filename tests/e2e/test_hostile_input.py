@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
+import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -600,6 +604,36 @@ def test_an_idempotency_key_given_twice_is_refused_and_writes_nothing(
         assert response.json()["errors"] == [
             {"field": "Idempotency-Key", "message": "is given more than once"}
         ]
+    assert target.state() == before
+
+
+def answered(target: Target, route: str) -> Counter[str]:
+    """How many requests to `route` /metrics counts, by status."""
+    line = re.compile(
+        rf'^balance_http_requests_total{{method="POST",route="{route}",status="(\d+)"}} (\S+)$'
+    )
+    found = (line.match(row) for row in target.api.get("/metrics").text.splitlines())
+    return Counter({m.group(1): int(float(m.group(2))) for m in found if m})
+
+
+@pytest.mark.parametrize("path", ["/v1/deposits", "/v1/batches"])
+def test_a_client_gone_before_its_whole_body_came_is_no_500(target: Target, path: str) -> None:
+    """Not the service's failure: 499 in the access log and the metrics, as nginx says
+    it, and not a 500 that would count towards the 5xx alert."""
+    before, counted = target.state(), answered(target, path)
+    url = httpx.URL(target.api.base_url)
+    with socket.create_connection((url.host, url.port)) as client:
+        client.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {url.host}\r\nContent-Type: application/json\r\n"
+            'Content-Length: 100\r\n\r\n{"user_id": 1,'.encode()
+        )
+        time.sleep(0.2)  # the body's first bytes read, the rest awaited
+    for _ in range(200):
+        now = answered(target, path)
+        if now != counted:
+            break
+        time.sleep(0.02)
+    assert now - counted == Counter({"499": 1}), (counted, now)
     assert target.state() == before
 
 
