@@ -12,12 +12,19 @@ A batch may give items back, each with a resource that another transaction holds
 every item that names it later, in order, and the lane's batches run on their own
 (each first waits for the lane's resource), up to `max_waiting` lanes at once, so
 the queue behind them goes on without them.
+
+An item that waited in the queue longer than `max_wait` when a batch would take it
+is not run: it fails with StoreUnavailable, nothing done (`shed` is told how many).
+While the store stalls (a frozen server: each batch ends only at its statements'
+time limit), items arrive faster than batches end; without a bound, every one would
+wait for all those before it, long after its caller gave up, and then run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
@@ -49,13 +56,23 @@ but for those it gives back, each with the resource it found held."""
 
 class Batcher(Generic[T]):
     def __init__(
-        self, run: Run[T], *, max_batch: int, max_in_flight: int, max_waiting: int = 2
+        self,
+        run: Run[T],
+        *,
+        max_batch: int,
+        max_in_flight: int,
+        max_waiting: int = 2,
+        max_wait: float = math.inf,
+        shed: Callable[[int], None] | None = None,
     ) -> None:
         self._run = run
         self._max_batch = max_batch
         self._max_in_flight = max_in_flight
         self._max_waiting = max_waiting
+        self._max_wait = max_wait
+        self._shed = shed
         self._queue: deque[T] = deque()
+        self._arrived: dict[T, float] = {}  # when each item of the queue came
         self._lanes: dict[Hashable, deque[T]] = {}
         self._lanes_running: set[Hashable] = set()
         self._in_flight = 0
@@ -72,6 +89,10 @@ class Batcher(Generic[T]):
             self._start([item], None, counted=False)
             return
         else:
+            now = asyncio.get_running_loop().time()
+            if self._queue and self._arrived[self._queue[0]] < now - self._max_wait:
+                self._expire(now)  # the queue stalls: answered now, not when it moves
+            self._arrived[item] = now
             self._queue.append(item)
         self._dispatch_soon()
 
@@ -101,6 +122,8 @@ class Batcher(Generic[T]):
 
     def _dispatch(self) -> None:
         self._due = False
+        if self._queue:
+            self._expire(asyncio.get_running_loop().time())
         while self._queue and self._in_flight < self._max_in_flight:
             batch = self._take(self._queue)
             if not batch:  # every queued item waits for a key in flight
@@ -124,11 +147,32 @@ class Batcher(Generic[T]):
             if item.keys and not self._free(item):
                 skipped.append(item)
                 continue
+            self._arrived.pop(item, None)  # a lane's items have no time
             self._claim(item)
             batch.append(item)
             size += item.size
         queue.extendleft(reversed(skipped))
         return batch
+
+    def _expire(self, now: float) -> None:
+        """Fails the items that waited in the queue past `max_wait`. The queue is in the
+        order they came (an item skipped goes back to the front, before the younger), so
+        they are its first ones."""
+        since = now - self._max_wait
+        late: list[T] = []
+        while self._queue and self._arrived[self._queue[0]] < since:
+            item = self._queue.popleft()
+            del self._arrived[item]
+            late.append(item)
+        if not late:
+            return
+        waited = StoreUnavailable(
+            f"the request waited over {self._max_wait:g} s for its turn (the database is"
+            " slow, or the service overloaded) and was not run"
+        )
+        _fail(late, waited)
+        if self._shed is not None:
+            self._shed(len(late))
 
     def _start(self, batch: list[T], lane: Hashable | None, *, counted: bool) -> None:
         """`counted`: one of the `max_in_flight` batches of the queue."""

@@ -264,6 +264,10 @@ class MovementObserver(Protocol):
         """A batch committed, expiring this many reservations."""
         ...
 
+    def shed(self, requests: int) -> None:
+        """This many requests waited in the queue past its limit and were not run."""
+        ...
+
 
 class Events(Protocol):
     """The outbox, read: events in `event_id` order (commit order)."""

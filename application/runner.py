@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ class _Unobserved:
     def expired(self, reservations: int) -> None:
         pass
 
+    def shed(self, requests: int) -> None:
+        pass
+
 
 @dataclass(frozen=True, slots=True)
 class _Attempt:
@@ -85,6 +89,7 @@ class MoneyMovements:
         races: int = 16,
         retry_within: float = 2.0,
         backoff: float = 0.005,
+        max_wait: float = math.inf,
         observer: MovementObserver | None = None,
     ) -> None:
         self._store = store
@@ -94,7 +99,12 @@ class MoneyMovements:
         self._backoff = backoff
         self._observer = observer or _Unobserved()
         self._batcher = Batcher(
-            self._run, max_batch=max_batch, max_in_flight=max_in_flight, max_waiting=max_waiting
+            self._run,
+            max_batch=max_batch,
+            max_in_flight=max_in_flight,
+            max_waiting=max_waiting,
+            max_wait=max_wait,
+            shed=self._observer.shed,
         )
 
     async def execute(

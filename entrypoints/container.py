@@ -83,6 +83,7 @@ class Container(containers.DeclarativeContainer):
         store=movement_batch.provider,
         max_batch=config.max_batch,
         max_in_flight=config.in_flight,
+        max_wait=config.max_wait_seconds,
         observer=providers.Singleton(MovementMetrics),
     )
     sweeper = providers.Singleton(
@@ -111,6 +112,7 @@ def build_container(settings: Settings) -> Container:
             "pool_size": settings.pool_size,
             "in_flight": min(settings.in_flight, settings.pool_size),
             "max_batch": settings.max_batch,
+            "max_wait_seconds": settings.max_wait_ms / 1000,
             "sweep_seconds": settings.sweep_ms / 1000,
             "pooler": settings.pooler,
         }

@@ -77,6 +77,11 @@ class _Metrics:
             "balance_reservations_expired",
             "Reservations whose hold ran out: their money went back to available",
         )
+        self.shed = Counter(
+            "balance_requests_shed",
+            "Money requests answered 503 without running: they waited in a worker's queue"
+            " past BATCH_MAX_WAIT_MS",
+        )
         self.overdue = Gauge(
             "balance_reservation_overdue_seconds",
             "Age of the oldest reservation past its expires_at and not yet expired",
@@ -257,6 +262,9 @@ class MovementMetrics:
     def expired(self, reservations: int) -> None:
         if reservations:
             _get().expired.inc(reservations)
+
+    def shed(self, requests: int) -> None:
+        _get().shed.inc(requests)
 
 
 def overdue(seconds: float) -> None:

@@ -49,6 +49,9 @@ class Batches:
     def expired(self, reservations: int) -> None:
         pass
 
+    def shed(self, requests: int) -> None:
+        pass
+
 
 def one_worker(adapter: Adapter, batches: Batches, max_batch: int = 64) -> MoneyMovements:
     return MoneyMovements(adapter.batch, max_batch=max_batch, max_in_flight=1, observer=batches)

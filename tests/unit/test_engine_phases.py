@@ -114,6 +114,81 @@ async def test_items_given_back_wait_in_their_resources_lane_with_those_that_nam
     assert runs.batches.index((["c"], None)) < runs.batches.index((["b"], ("user", 1)))
 
 
+class Stalled:
+    """A run function whose batches end only once `go` is set (a frozen store)."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+        self.batches: list[list[str]] = []
+
+    async def __call__(self, batch: list[Item], lane: Hashable | None) -> dict[Item, Hashable]:
+        self.batches.append([item.name for item in batch])
+        await self.go.wait()
+        for item in batch:
+            item.future.set_result(item.name)
+        return {}
+
+
+def unrun(items: list[Item]) -> list[str]:
+    """The items failed as waited too long, nothing done."""
+    failed = [i.future.exception() for i in items if i.future.done()]
+    return [
+        str(e)
+        for e in failed
+        if isinstance(e, StoreUnavailable) and e.outcome_known and "waited over 0.05 s" in str(e)
+    ]
+
+
+async def test_an_item_that_waited_past_max_wait_is_answered_unrun_when_the_next_comes() -> None:
+    runs, shed = Stalled(), list[int]()
+    batcher = Batcher(runs, max_batch=10, max_in_flight=1, max_wait=0.05, shed=shed.append)
+    first = Item("first")
+    batcher.submit(first)
+    await asyncio.sleep(0)  # in flight, stalled
+    stale = [Item("a"), Item("b", keys=("k",))]
+    for item in stale:
+        batcher.submit(item)
+    await asyncio.sleep(0.1)
+    assert not any(item.future.done() for item in stale)  # nothing came to tell
+    fresh = Item("fresh")
+    batcher.submit(fresh)  # the queue stalls: the stale are answered now
+    assert len(unrun(stale)) == 2
+    assert shed == [2]
+    runs.go.set()
+    assert (await first.future, await fresh.future) == ("first", "fresh")
+    assert runs.batches == [["first"], ["fresh"]]
+
+
+async def test_items_that_waited_past_max_wait_are_not_run_when_the_queue_moves() -> None:
+    runs, shed = Stalled(), list[int]()
+    batcher = Batcher(runs, max_batch=10, max_in_flight=1, max_wait=0.05, shed=shed.append)
+    first = Item("first")
+    batcher.submit(first)
+    await asyncio.sleep(0)
+    stale = [Item(str(i)) for i in range(25)]
+    for item in stale:
+        batcher.submit(item)
+    await asyncio.sleep(0.1)
+    runs.go.set()
+    assert await first.future == "first"
+    await asyncio.sleep(0.01)
+    assert len(unrun(stale)) == 25  # all at once, not a batch at a time
+    assert (shed, runs.batches) == ([25], [["first"]])
+
+
+async def test_without_max_wait_an_item_waits_as_long_as_the_queue_does() -> None:
+    runs = Stalled()
+    batcher = Batcher(runs, max_batch=10, max_in_flight=1)
+    items = [Item("first"), Item("a")]
+    batcher.submit(items[0])
+    await asyncio.sleep(0.1)
+    batcher.submit(items[1])
+    await asyncio.sleep(0.1)
+    batcher.submit(Item("b"))
+    runs.go.set()
+    assert await asyncio.gather(*(i.future for i in items)) == ["first", "a"]
+
+
 # -- the policy ----------------------------------------------------------------------
 
 
