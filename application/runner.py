@@ -49,12 +49,24 @@ from application.work import (
 )
 from domain.money import Money
 
-__all__ = ["Command", "Job", "MoneyMovements", "Outcome", "Render", "Request", "UseCase"]
+__all__ = [
+    "Command",
+    "Job",
+    "MoneyMovements",
+    "Outcome",
+    "Render",
+    "Request",
+    "Unobserved",
+    "UseCase",
+]
 
 logger = logging.getLogger("balance.batches")
 
 
-class _Unobserved:
+class Unobserved:
+    """A MovementObserver that ignores everything: the runner's without one, and the
+    base of one that watches a part."""
+
     def applied(self, kind: str, movements: int, kopecks: int) -> None:
         pass
 
@@ -97,7 +109,7 @@ class MoneyMovements:
         self._races = races
         self._retry_within = retry_within
         self._backoff = backoff
-        self._observer = observer or _Unobserved()
+        self._observer = observer or Unobserved()
         self._batcher = Batcher(
             self._run,
             max_batch=max_batch,

@@ -16,7 +16,7 @@ from application.errors import IdempotencyKeyReused
 from application.ports import StoredResponse
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
-from application.runner import MoneyMovements, UseCase
+from application.runner import MoneyMovements, Unobserved, UseCase
 from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
 from application.work import Job, Outcome, client_batch
@@ -31,26 +31,14 @@ from tests.helpers import blind_first, keep, rub, run, unpickled
 from tests.ledger_view import check_invariants
 
 
-class Batches:
+class Batches(Unobserved):
     """Counts the commands of every committed batch."""
 
     def __init__(self) -> None:
         self.sizes: list[int] = []
 
-    def applied(self, kind: str, movements: int, kopecks: int) -> None:
-        pass
-
-    def replayed(self, kind: str) -> None:
-        pass
-
     def committed(self, movements: int) -> None:
         self.sizes.append(movements)
-
-    def expired(self, reservations: int) -> None:
-        pass
-
-    def shed(self, requests: int) -> None:
-        pass
 
 
 def one_worker(adapter: Adapter, batches: Batches, max_batch: int = 64) -> MoneyMovements:

@@ -16,7 +16,7 @@ from adapters.postgres.engine import create_engine
 from adapters.postgres.movements import PostgresMovementBatch
 from application.deposit import Deposit, deposit
 from application.errors import StoreUnavailable
-from application.runner import MoneyMovements
+from application.runner import MoneyMovements, Unobserved
 from tests import postgres
 from tests.helpers import keep, rub
 from tests.ledger_view import PostgresLedgerView, check_invariants
@@ -26,21 +26,9 @@ pytestmark = pytest.mark.postgres
 MAX_WAIT = 0.5
 
 
-class Shed:
+class Shed(Unobserved):
     def __init__(self) -> None:
         self.requests = 0
-
-    def applied(self, kind: str, movements: int, kopecks: int) -> None:
-        pass
-
-    def replayed(self, kind: str) -> None:
-        pass
-
-    def committed(self, movements: int) -> None:
-        pass
-
-    def expired(self, reservations: int) -> None:
-        pass
 
     def shed(self, requests: int) -> None:
         self.requests += requests
