@@ -1,12 +1,13 @@
 """Reservations that expire: at `expires_at` the held money goes back to available.
 
 The decision is made on the store's clock (PostgreSQL's `clock_timestamp()`, taken
-by the batch after its locks, or read with the reservation), never an app
-server's, so a server whose clock is wrong cannot recognize a reservation that
-has expired. Every batch expires the due reservations it locked before it applies
-its requests (application/apply.py), so a request that touches one after that
-instant finds it expired; the sweeper (sweeper.py) and a read of a due
-reservation send the others to a batch that locks them (`work.look_at`).
+by the batch after its locks, or read with the reservation; or the locked rows'
+`updated_at`, if later, after a clock that stepped back), never an app server's,
+so a server whose clock is wrong cannot recognize a reservation that has expired.
+Every batch expires the due reservations it locked before it applies its requests
+(application/apply.py), so a request that touches one after that instant finds it
+expired; the sweeper (sweeper.py) and a read of a due reservation send the others
+to a batch that locks them (`work.look_at`).
 """
 
 from __future__ import annotations

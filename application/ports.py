@@ -36,8 +36,9 @@ class UserAccounts(Protocol):
 
 class Reservations(Protocol):
     async def get(self, order_id: int) -> tuple[Reservation | None, datetime]:
-        """The reservation, and the store's clock as it was read (the one clock that
-        decides whether a hold ran out)."""
+        """The reservation, and the time its owner's next batch would take as it was
+        read (the store's clock, or later: the one clock that decides whether a hold ran
+        out)."""
         ...
 
     async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:

@@ -25,7 +25,8 @@ async def get_reservation(
     order_id: int,
 ) -> ReservationResult:
     """The reservation and its user's balances. Read after its `expires_at` (on the
-    store's clock, read with it), it is expired first by a batch that locks it
+    time the user's next batch would take, read with it: the store's clock, or later
+    after a clock that stepped back), it is expired first by a batch that locks it
     (`look_at(user_id, order_id)`), so no answer shows a hold that has run out."""
     found, due = await _read(units, order_id)
     if due:

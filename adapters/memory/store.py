@@ -73,8 +73,13 @@ class InMemoryStore:
 
     def moment(self) -> datetime:
         """A batch's time: the clock's, or the latest batch's if the clock went back."""
-        self.latest = max(self.clock.now(), self.latest)
+        self.latest = self.floor()
         return self.latest
+
+    def floor(self) -> datetime:
+        """The time a batch would take now (a read's, to tell a hold run out as the
+        next batch would)."""
+        return max(self.clock.now(), self.latest)
 
 
 class InMemoryUserAccounts(UserAccounts):
@@ -92,13 +97,14 @@ class InMemoryUserAccounts(UserAccounts):
 
 
 class InMemoryReservations(Reservations):
-    def __init__(self, committed: dict[int, Reservation], clock: Clock) -> None:
+    def __init__(self, committed: dict[int, Reservation], store: InMemoryStore) -> None:
         self._committed = committed
-        self._clock = clock
+        self._clock = store.clock
+        self._floor = store.floor
 
     async def get(self, order_id: int) -> tuple[Reservation | None, datetime]:
         found = self._committed.get(order_id)
-        return (found.copy() if found else None), self._clock.now()
+        return (found.copy() if found else None), self._floor()
 
     async def due(self, limit: int) -> tuple[datetime, list[Reservation]]:
         now = self._clock.now()
@@ -152,7 +158,7 @@ class InMemoryUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
         self.accounts = InMemoryUserAccounts(self._store.accounts, self._store.opened_at)
-        self.reservations = InMemoryReservations(self._store.reservations, self._store.clock)
+        self.reservations = InMemoryReservations(self._store.reservations, self._store)
         self.statements = InMemoryStatements(self._store.transactions, self._store.services)
         self.services = InMemoryServiceCatalogue(self._store.services)
         self.events = InMemoryEvents(self._store.events)

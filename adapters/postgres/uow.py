@@ -30,11 +30,14 @@ _GET_ACCOUNT = compile_sql(
         bindparam("user_id", type_=BigInteger)
     )
 )
-# With the store's clock, the one that decides whether a hold ran out.
+# With the time the next batch of its owner would take, which decides whether a hold
+# ran out: the store's clock, or the owner's row's `updated_at` if that is later (a
+# clock behind the one that wrote it: movements.py, _LOCK_SQL).
 _GET_RESERVATION = compile_sql(
     text(
-        f"SELECT {_R}, clock_timestamp() AS now FROM (VALUES (1)) AS one"
-        " LEFT JOIN reservations AS r ON r.order_id = :order_id"
+        f"SELECT {_R}, greatest(clock_timestamp(),"
+        " (SELECT a.updated_at FROM accounts AS a WHERE a.user_id = r.user_id)) AS now"
+        " FROM (VALUES (1)) AS one LEFT JOIN reservations AS r ON r.order_id = :order_id"
     ).bindparams(bindparam("order_id", type_=BigInteger))
 )
 # The store's clock and the reservations due by it, the longest overdue first

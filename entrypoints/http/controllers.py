@@ -404,8 +404,8 @@ class Limits(Controller):
     opt=READ,
 )
 async def get_reservation_by_order(order_id: PathId, services: ServicesDep) -> JsonAnswer:
-    """A reservation read after its expires_at is expired first (on the store's clock),
-    so no answer shows a hold that has run out."""
+    """A reservation read after its expires_at is expired first (on the time its owner's
+    next batch would take), so no answer shows a hold that has run out."""
     found = await get_reservation(services.uow, services.movements.look_at, order_id)
     return JsonAnswer.of(render.reservation_closed(found))
 

@@ -74,6 +74,24 @@ async def test_a_request_after_expires_at_is_refused_and_expires_it(
     check_invariants(await adapter.view.snapshot())
 
 
+async def test_a_read_sees_a_hold_run_out_as_the_next_batch_would(adapter: Adapter) -> None:
+    """After a failover to a server whose clock is an hour behind the old primary's,
+    the user's next batch is stamped an hour ahead of the clock (README, decision 10),
+    and so finds a hold due in half an hour run out. A read of the reservation says
+    so too, rather than "reserved" for a hold that the recognition after it would
+    find expired."""
+    await run(adapter, deposit, Deposit(1, rub("100")))
+    half_an_hour = datetime.now(UTC) + timedelta(minutes=30)
+    await run(adapter, reserve, Reserve(1, 5, 17, rub("30"), expires_at=half_an_hour))
+    await adapter.written_ahead(timedelta(hours=1), 1)
+    found = await get_reservation(adapter.uow, adapter.movements.look_at, 17)
+    assert found.reservation.status is ReservationStatus.EXPIRED
+    assert found.balance.available == rub("100")
+    with pytest.raises(ReservationExpired):
+        await run(adapter, recognize, Recognize(17, 1, 5, rub("30")))
+    check_invariants(await adapter.view.snapshot())
+
+
 async def test_another_user_touching_a_due_order_is_refused_as_before(adapter: Adapter) -> None:
     await reserved_and_due(adapter)
     await run(adapter, deposit, Deposit(2, rub("100")))
