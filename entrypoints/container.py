@@ -160,4 +160,5 @@ def build_app(settings: Settings, container: Container | None = None) -> ASGIApp
         on_shutdown=[stop],
         tokens=tokens,
         pool_in_use=pool_in_use if settings.store == "postgres" else None,
+        body_seconds=settings.body_timeout_ms / 1000,
     )

@@ -27,6 +27,8 @@ class Settings:
     max_batch: int = 64
     in_flight: int = 1  # batches in flight per worker (the pool also serves reads)
     max_wait_ms: int = 5000
+    body_timeout_ms: int = 10_000
+    """How long a request's body may stop coming; then 408."""
     """How long a money request may wait in its worker's queue for a batch; then 503,
     not run."""
     sweep_ms: int = 1000
@@ -71,6 +73,7 @@ class Settings:
             max_batch=_int(env, "BATCH_MAX_SIZE", 64, 1, 1000),
             in_flight=_int(env, "BATCH_IN_FLIGHT", 1, 1, 200),
             max_wait_ms=_int(env, "BATCH_MAX_WAIT_MS", 5000, 100, 600_000),
+            body_timeout_ms=_int(env, "BODY_TIMEOUT_MS", 10_000, 100, 600_000),
             sweep_ms=_int(env, "EXPIRY_SWEEP_MS", 1000, 0, 60_000),
             pooler=_choice(env, "DATABASE_POOLER", "none", ("none", "pgbouncer")) == "pgbouncer",
             api_tokens=_tokens(env.get("BALANCE_API_TOKENS", "")),

@@ -85,15 +85,17 @@ def create_app(
     tokens: Tokens | None = None,
     pool_in_use: Callable[[], int] | None = None,
     middleware: Sequence[Middleware] = (),
+    body_seconds: float = 10.0,
 ) -> ASGIApp:
     """The service: every request observed (request id, access log, metrics), then
     served by Litestar, money routes included.
 
     `services` is asked once per request; the container makes it a singleton.
     With `tokens`, every /v1 route needs a bearer token holding its scope.
-    `middleware` is added to Litestar's own and runs on every route."""
+    `middleware` is added to Litestar's own and runs on every route. A request whose
+    body stops coming for `body_seconds` is answered 408."""
     app = create_litestar(services, on_startup, on_shutdown, tokens, middleware)
-    return observe(pool_in_use)(app)
+    return observe(pool_in_use, body_seconds)(app)
 
 
 def openapi_document(secured: bool) -> bytes:

@@ -23,7 +23,8 @@ from contextvars import ContextVar
 from typing import Any
 
 import msgspec
-from litestar.types import ASGIApp, Message, Receive, Send
+from litestar.exceptions import HTTPException
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Send
 
 from entrypoints.http import metrics
 
@@ -33,12 +34,81 @@ access = logging.getLogger("balance.access")
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 
-def observe(pool_in_use: Callable[[], int] | None = None) -> Callable[[ASGIApp], ASGIApp]:
+BODY_TIMEOUT = 408
+
+
+class BodyWatch:
+    """Requests waiting for the next part of their body, and since when: one that waits
+    longer than `seconds` is answered 408 (BODY_TIMEOUT). granian times out only the
+    headers, and Litestar nothing, so a client that sent its headers and then went
+    silent held its request for as long as it kept the connection. The wait is for
+    each part, as nginx's `client_body_timeout`: a slow body that keeps coming is not
+    cut. No timer a request: a check every quarter of `seconds` while any waits."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._waiting: dict[asyncio.Task[Any], float] = {}
+        self._overdue: set[asyncio.Task[Any]] = set()
+        self._checking = False
+
+    def receive(self, receive: Receive) -> Receive:
+        """`receive`, watched until the body's last part came."""
+        whole = False
+
+        async def watched() -> ReceiveMessage:
+            nonlocal whole
+            if whole:  # the body came: what follows is a wait for the disconnect
+                return await receive()
+            task = asyncio.current_task()
+            assert task is not None
+            loop = asyncio.get_running_loop()
+            self._waiting[task] = loop.time()
+            if not self._checking:
+                self._checking = True
+                loop.call_later(self.seconds / 4, self._check, loop)
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                if task not in self._overdue:
+                    raise
+                self._overdue.discard(task)
+                task.uncancel()
+                detail = f"no part of the body came for {self.seconds:g} s"
+                raise HTTPException(detail, status_code=BODY_TIMEOUT) from None
+            finally:
+                del self._waiting[task]
+            whole = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        return watched
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        since = loop.time() - self.seconds
+        for task, waiting_since in self._waiting.items():
+            if waiting_since < since and task not in self._overdue:
+                self._overdue.add(task)
+                task.cancel()
+        if self._waiting:
+            loop.call_later(self.seconds / 4, self._check, loop)
+        else:
+            self._checking = False
+
+
+_BODIES = frozenset({"POST", "PUT", "PATCH"})
+
+
+def observe(
+    pool_in_use: Callable[[], int] | None = None, body_seconds: float = 10.0
+) -> Callable[[ASGIApp], ASGIApp]:
     def middleware(app: ASGIApp) -> ASGIApp:
+        bodies = BodyWatch(body_seconds)
+
         async def observed(scope: Any, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
+            if scope["method"] in _BODIES:
+                receive = bodies.receive(receive)
             started = time.perf_counter()
             given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
             # 32 random hex digits, as uuid4().hex but without building a UUID.

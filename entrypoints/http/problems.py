@@ -183,6 +183,7 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
         403: "forbidden",
         404: "not-found",
         405: "method-not-allowed",
+        408: "request-timeout",
         413: "body-too-large",
     }.get(error.status_code, "http-error")
     if error.status_code == 400 and isinstance(error.extra, list):
@@ -225,7 +226,7 @@ def _shown(text: str) -> str:
 
 
 # What an HTTP error is about, named as a refusal names its field.
-_FIELDS = {401: "Authorization", 403: "Authorization", 404: "path", 405: "method"}
+_FIELDS = {401: "Authorization", 403: "Authorization", 404: "path", 405: "method", 408: "body"}
 _PATH_PARAMETER = re.compile(r"\{(\w+):(\w+)\}")
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 

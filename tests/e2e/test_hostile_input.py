@@ -27,6 +27,7 @@ SQL = "'; DROP TABLE entries; --"
 SQL_OR = "1' OR '1'='1"
 BIG = 2**63
 JSON_TYPE = {"Content-Type": "application/json"}
+BODY_TIMEOUT = 1.0
 
 
 STATE = (
@@ -59,7 +60,8 @@ class Target:
 def target(pg_server: str) -> Iterator[Target]:
     name = postgres.unique_name()
     url = asyncio.run(postgres.create_database(pg_server, name))
-    server = ServerProcess({"DATABASE_URL": url}, workers=1)
+    body_timeout = str(int(BODY_TIMEOUT * 1000))
+    server = ServerProcess({"DATABASE_URL": url, "BODY_TIMEOUT_MS": body_timeout}, workers=1)
     try:
         server.start()
         with httpx.Client(base_url=server.base_url, timeout=30) as api:
@@ -635,6 +637,71 @@ def test_a_client_gone_before_its_whole_body_came_is_no_500(target: Target, path
         time.sleep(0.02)
     assert now - counted == Counter({"499": 1}), (counted, now)
     assert target.state() == before
+
+
+def raw_post(target: Target, path: str, length: int) -> socket.socket:
+    """A connection that sent a POST's headers, announcing `length` bytes of body."""
+    url = httpx.URL(target.api.base_url)
+    client = socket.create_connection((url.host, url.port))
+    client.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: {url.host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n".encode()
+    )
+    return client
+
+
+def answer_to(client: socket.socket, within: float) -> tuple[int, Any]:
+    """The status and the JSON body the server answered on `client`."""
+    client.settimeout(within)
+    data = b""
+    while (whole := _answer(data)) is None:
+        chunk = client.recv(65536)
+        assert chunk, data
+        data += chunk
+    return whole
+
+
+def _answer(data: bytes) -> tuple[int, Any] | None:
+    head, blank, body = data.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length: (\d+)", head)
+    if not blank or length is None or len(body) < int(length.group(1)):
+        return None
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("path", ["/v1/deposits", "/v1/batches"])
+def test_a_body_that_stops_coming_is_408_and_writes_nothing(target: Target, path: str) -> None:
+    """Headers, a first part of the body, then silence: answered once no part came
+    for BODY_TIMEOUT_MS, not held for as long as the client keeps the connection."""
+    before, counted = target.state(), answered(target, path)
+    with raw_post(target, path, 100) as client:
+        client.sendall(b'{"user_id": 1,')
+        started = time.monotonic()
+        status, problem = answer_to(client, within=BODY_TIMEOUT * 5)
+        waited = time.monotonic() - started
+    assert status == 408, problem
+    assert problem["errors"] == [
+        {"field": "body", "message": f"no part of the body came for {BODY_TIMEOUT:g} s"}
+    ]
+    assert BODY_TIMEOUT <= waited < BODY_TIMEOUT * 2.5, waited
+    assert answered(target, path) - counted == Counter({"408": 1})
+    assert target.state() == before
+
+
+def test_a_slow_body_that_keeps_coming_is_not_cut(target: Target) -> None:
+    """The limit is for each part, as nginx's `client_body_timeout`: a body sent in
+    parts over twice the limit, none of them late, is read whole."""
+    body = json.dumps(deposit(user_id=2, amount="1.00")).encode()
+    parts = [body[i : i + 8] for i in range(0, len(body), 8)]
+    with raw_post(target, "/v1/deposits", len(body)) as client:
+        started = time.monotonic()
+        for part in parts:
+            client.sendall(part)
+            time.sleep(BODY_TIMEOUT * 2.5 / len(parts))
+        assert time.monotonic() - started > BODY_TIMEOUT * 2
+        status, moved = answer_to(client, within=10)
+    assert status == 201, moved
+    assert moved["amount"] == "1.00"
 
 
 @pytest.mark.parametrize(
