@@ -52,20 +52,20 @@ class BodyWatch:
         self._checking = False
 
     def receive(self, receive: Receive) -> Receive:
-        """`receive`, watched until the body's last part came."""
+        """`receive` of the request this task serves, watched until the body's last
+        part came."""
         whole = False
+        task = asyncio.current_task()
+        assert task is not None
 
         async def watched() -> ReceiveMessage:
             nonlocal whole
             if whole:  # the body came: what follows is a wait for the disconnect
                 return await receive()
-            task = asyncio.current_task()
-            assert task is not None
-            loop = asyncio.get_running_loop()
-            self._waiting[task] = loop.time()
+            self._waiting[task] = time.monotonic()
             if not self._checking:
                 self._checking = True
-                loop.call_later(self.seconds / 4, self._check, loop)
+                asyncio.get_running_loop().call_later(self.seconds / 4, self._check)
             try:
                 message = await receive()
             except asyncio.CancelledError:
@@ -82,14 +82,14 @@ class BodyWatch:
 
         return watched
 
-    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
-        since = loop.time() - self.seconds
+    def _check(self) -> None:
+        since = time.monotonic() - self.seconds
         for task, waiting_since in self._waiting.items():
             if waiting_since < since and task not in self._overdue:
                 self._overdue.add(task)
                 task.cancel()
         if self._waiting:
-            loop.call_later(self.seconds / 4, self._check, loop)
+            asyncio.get_running_loop().call_later(self.seconds / 4, self._check)
         else:
             self._checking = False
 
