@@ -13,11 +13,12 @@ every item that names it later, in order, and the lane's batches run on their ow
 (each first waits for the lane's resource), up to `max_waiting` lanes at once, so
 the queue behind them goes on without them.
 
-An item that waited in the queue longer than `max_wait` when a batch would take it
-is not run: it fails with StoreUnavailable, nothing done (`shed` is told how many).
-While the store stalls (a frozen server: each batch ends only at its statements'
-time limit), items arrive faster than batches end; without a bound, every one would
-wait for all those before it, long after its caller gave up, and then run.
+An item that waited in the queue longer than `max_wait` is not run: it fails with
+StoreUnavailable, nothing done, as soon as another item comes or the queue moves
+(`shed` is told how many). While the store stalls (a frozen server: each batch ends
+only at its statements' time limit), items arrive faster than batches end; without
+a bound, every one would wait for all those before it, long after its caller gave
+up, and then run.
 """
 
 from __future__ import annotations
