@@ -27,10 +27,10 @@ class Settings:
     max_batch: int = 64
     in_flight: int = 1  # batches in flight per worker (the pool also serves reads)
     max_wait_ms: int = 5000
-    body_timeout_ms: int = 10_000
-    """How long a request's body may stop coming; then 408."""
     """How long a money request may wait in its worker's queue for a batch; then 503,
     not run."""
+    body_timeout_ms: int = 10_000
+    """How long a request's body may stop coming; then 408."""
     sweep_ms: int = 1000
     pooler: bool = False
     api_tokens: tuple[tuple[str, frozenset[str]], ...] = ()
