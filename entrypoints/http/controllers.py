@@ -41,7 +41,7 @@ from entrypoints.http.money import (
     WITHDRAWAL,
     MoneyRoute,
     S,
-    one_key,
+    request_headers,
 )
 from entrypoints.http.schemas import (
     MAX_ID,
@@ -107,7 +107,7 @@ async def _apply(
 
 
 KEYED = "keyed"
-"""A route that takes an Idempotency-Key: one, not two (`money.repeated_key`)."""
+"""A route that takes an Idempotency-Key: one, not two (`money.request_headers`)."""
 
 
 def answered_first(route: MoneyRoute[Any]) -> dict[str, Any]:
@@ -146,8 +146,8 @@ def before_request(
             _check_query(request, query_names.get(id(handler)), handler.opt.get(QUERY_PREFIX))
         route: MoneyRoute[Any] | None = handler.opt.get("money") if money_first else None
         if route is None:
-            if handler.opt.get(KEYED):  # a money route answers it itself, in one pass
-                one_key(request.scope["headers"])
+            if handler.opt.get(KEYED):  # read as a money route reads them, so checked alike
+                request_headers(request.scope["headers"])
             return None
         return await route.answer(request, services().movements)
 

@@ -85,17 +85,7 @@ class MoneyRoute(Generic[S]):
         instance, a headers object, a signature model): a fifth of a reserve's CPU in
         the worker. The order id of a path, as Litestar's router parsed it, is checked
         as the handler's signature model checked it (`PathId`), after the body."""
-        content_type = key = length = None
-        # The first of each, as Litestar takes it; but one Idempotency-Key only.
-        for name, value in request.scope["headers"]:
-            if name == b"content-type" and content_type is None:
-                content_type = value.decode("latin-1")
-            elif name == b"idempotency-key":
-                if key is not None:
-                    raise repeated_key()
-                key = value.decode("latin-1")
-            elif name == b"content-length" and length is None:
-                length = value
+        content_type, key, length = request_headers(request.scope["headers"])
         body = await read_body(request, length)
         if not body:  # Litestar's extractor gives no data: its signature model refuses
             raise RequestInvalid(400, BODY_REQUIRED, [FieldError("body", BODY_REQUIRED)])
@@ -210,21 +200,25 @@ def _signed(amount: Decimal, index: int) -> Money:
     return money
 
 
-def one_key(headers: Iterable[tuple[bytes, bytes]]) -> None:
-    """Refuses a request with two Idempotency-Key headers (`repeated_key`)."""
-    seen = False
-    for name, _ in headers:
-        if name == b"idempotency-key":
-            if seen:
-                raise repeated_key()
-            seen = True
-
-
-def repeated_key() -> RequestInvalid:
-    """Two Idempotency-Key headers: ambiguous, as a body's key given twice is. A proxy
-    may join them into one (`a, b`, a key of its own), another pass both, and a
-    service that took the first would apply a retry sent the other way again."""
-    return invalid_field("Idempotency-Key", "is given more than once")
+def request_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[str | None, str | None, bytes | None]:
+    """Content-Type, Idempotency-Key and Content-Length, the first of each, as Litestar
+    takes them. But two Idempotency-Key headers are refused, 422: ambiguous, as a
+    body's key given twice is. A proxy may join them into one (`a, b`, a key of its
+    own), another pass both, and a service that took the first would apply a retry
+    sent the other way again."""
+    content_type = key = length = None
+    for name, value in headers:
+        if name == b"content-type" and content_type is None:
+            content_type = value.decode("latin-1")
+        elif name == b"idempotency-key":
+            if key is not None:
+                raise invalid_field("Idempotency-Key", "is given more than once")
+            key = value.decode("latin-1")
+        elif name == b"content-length" and length is None:
+            length = value
+    return content_type, key, length
 
 
 def idempotency_key(value: str | None) -> str | None:
