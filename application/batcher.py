@@ -90,10 +90,7 @@ class Batcher(Generic[T]):
             self._start([item], None, counted=False)
             return
         else:
-            now = asyncio.get_running_loop().time()
-            if self._queue and self._arrived[self._queue[0]] < now - self._max_wait:
-                self._expire(now)  # the queue stalls: answered now, not when it moves
-            self._arrived[item] = now
+            self._arrived[item] = asyncio.get_running_loop().time()
             self._queue.append(item)
         self._dispatch_soon()
 
@@ -122,6 +119,8 @@ class Batcher(Generic[T]):
             asyncio.get_running_loop().call_soon(self._dispatch)
 
     def _dispatch(self) -> None:
+        """Once a turn in which an item came or a batch ended: the late ones answered
+        first, then as many batches as may run."""
         self._due = False
         if self._queue:
             self._expire(asyncio.get_running_loop().time())

@@ -151,7 +151,8 @@ async def test_an_item_that_waited_past_max_wait_is_answered_unrun_when_the_next
     await asyncio.sleep(0.1)
     assert not any(item.future.done() for item in stale)  # nothing came to tell
     fresh = Item("fresh")
-    batcher.submit(fresh)  # the queue stalls: the stale are answered now
+    batcher.submit(fresh)  # the queue stalls: its dispatch answers the stale
+    await asyncio.sleep(0)
     assert len(unrun(stale)) == 2
     assert shed == [2]
     runs.go.set()
