@@ -13,6 +13,10 @@ export UV_PYTHON_DOWNLOADS := never
 # served with tokens configured, whenever the code that serves it changed; the venv
 # imports it from there (a .pth file: no build, no network).
 CLIENT := clients/python/balance_client/__init__.py
+# Written by every sync of the venv as well as by every generation: a venv made anew
+# while the generated client is up to date imports it too.
+CLIENT_PATH = echo "$(CURDIR)/clients/python" > "$$($(VENV)/bin/python -c \
+	'import sysconfig; print(sysconfig.get_paths()["purelib"])')/balance_client.pth"
 SERVED := $(shell find domain application entrypoints -name '*.py' 2>/dev/null)
 
 .PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout bench-relay client test-browser test-ha test-broker test-compose
@@ -59,6 +63,7 @@ $(UV):
 
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
+	$(CLIENT_PATH)
 	touch $@
 
 $(VENV)/.runtime: $(UV) pyproject.toml uv.lock
@@ -83,8 +88,7 @@ $(CLIENT): $(VENV)/.installed clients/python-client.yaml $(SERVED) Makefile
 	# The generator's template asks for an older uv_build than the uv above: the same
 	# uv builds the client (`uv build clients/python`) without a warning.
 	sed -i 's/"uv_build>=[^"]*"/"uv_build>=$(UV_VERSION),<0.14"/' clients/python/pyproject.toml
-	echo "$(CURDIR)/clients/python" > "$$($(VENV)/bin/python -c \
-		'import sysconfig; print(sysconfig.get_paths()["purelib"])')/balance_client.pth"
+	$(CLIENT_PATH)
 	touch $@
 
 # This tree against BASELINE (the previous main, checked out into bench/out) and
