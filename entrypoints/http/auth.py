@@ -57,7 +57,15 @@ def require_scopes(tokens: Tokens) -> Guard:
         needed = scope_of(handler)
         if needed is None:
             return  # health, metrics, documentation
-        credentials = bearer(connection.headers.get("authorization", ""))
+        presented = connection.headers.getall("authorization", [])
+        if len(presented) > 1:
+            # Two tokens, perhaps of two scopes: which one a proxy keeps is anyone's
+            # guess, so neither counts (as two Idempotency-Key headers).
+            raise NotAuthorizedException(
+                "the Authorization header is given more than once",
+                headers={"WWW-Authenticate": 'Bearer realm="balance", error="invalid_request"'},
+            )
+        credentials = bearer(presented[0]) if presented else None
         if credentials is None:
             raise NotAuthorizedException(
                 "an Authorization: Bearer token is required",
