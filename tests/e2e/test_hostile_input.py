@@ -614,27 +614,29 @@ def test_two_authorization_headers_are_refused_and_write_nothing(pg_server: str)
     a proxy passes on is anyone's guess, so neither counts, in either order."""
     writer, reader = "writer-token-0123456789", "reader-token-0123456789"
     tokens = f"{writer}=read+write,{reader}=read"
-    with fresh_server(pg_server, {"BALANCE_API_TOKENS": tokens}) as server:
-        with httpx.Client(base_url=server.base_url, timeout=30) as api:
-            one = {"Authorization": f"Bearer {writer}"}
-            assert api.post("/v1/deposits", json=deposit(), headers=one).status_code == 201
-            balance = api.get("/v1/users/1/balance", headers=one).json()
-            for first, second in ((writer, reader), (reader, writer), (writer, writer)):
-                headers = [("Authorization", f"Bearer {t}") for t in (first, second)]
-                for method, path in (("POST", "/v1/deposits"), ("GET", "/v1/users/1/balance")):
-                    body = json.dumps(deposit()).encode() if method == "POST" else None
-                    refused = api.request(
-                        method, path, content=body, headers=[*JSON_TYPE.items(), *headers]
-                    )
-                    assert refused.status_code == 401, refused.text
-                    assert "invalid_request" in refused.headers["www-authenticate"]
-                    assert refused.json()["errors"] == [
-                        {
-                            "field": "Authorization",
-                            "message": "the Authorization header is given more than once",
-                        }
-                    ]
-            assert api.get("/v1/users/1/balance", headers=one).json() == balance
+    with (
+        fresh_server(pg_server, {"BALANCE_API_TOKENS": tokens}) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as api,
+    ):
+        one = {"Authorization": f"Bearer {writer}"}
+        assert api.post("/v1/deposits", json=deposit(), headers=one).status_code == 201
+        balance = api.get("/v1/users/1/balance", headers=one).json()
+        for first, second in ((writer, reader), (reader, writer), (writer, writer)):
+            headers = [("Authorization", f"Bearer {t}") for t in (first, second)]
+            for method, path in (("POST", "/v1/deposits"), ("GET", "/v1/users/1/balance")):
+                body = json.dumps(deposit()).encode() if method == "POST" else None
+                refused = api.request(
+                    method, path, content=body, headers=[*JSON_TYPE.items(), *headers]
+                )
+                assert refused.status_code == 401, refused.text
+                assert "invalid_request" in refused.headers["www-authenticate"]
+                assert refused.json()["errors"] == [
+                    {
+                        "field": "Authorization",
+                        "message": "the Authorization header is given more than once",
+                    }
+                ]
+        assert api.get("/v1/users/1/balance", headers=one).json() == balance
 
 
 def answered(target: Target, route: str) -> Counter[str]:
