@@ -95,6 +95,10 @@ class BodyWatch:
 
 
 _BODIES = frozenset({"POST", "PUT", "PATCH"})
+# A metric's label: any other method a client sends (granian passes any token, of any
+# case and length) would add a series to every worker's files and to Prometheus, for
+# good. The access line keeps the method as sent.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def observe(
@@ -132,7 +136,8 @@ def observe(
                 duration = time.perf_counter() - started
                 route = scope.get("path_template") or "unmatched"
                 method = scope["method"]
-                metrics.request_done(method, route, status, duration, pool_in_use)
+                label = method if method in _METHODS else "other"
+                metrics.request_done(label, route, status, duration, pool_in_use)
                 if _lines is not None:
                     _lines.write(method, route, scope["path"], status, seconds=duration, rid=rid)
                 elif access.isEnabledFor(logging.INFO):

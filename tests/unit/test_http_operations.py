@@ -192,6 +192,25 @@ def counter(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def test_a_method_of_no_standard_is_one_series_not_one_each(
+    guarded: TestClient[ASGIApp],
+) -> None:
+    """A scanner's made-up methods would each add a series to every worker's files and to
+    Prometheus, for good: they are all counted as `other`."""
+    before = guarded.get("/metrics").text
+    for method in ("FOOBAR1", "FOOBAR2", "X" * 300, "PROPFIND"):
+        assert guarded.request(method, "/health/live").status_code == 405
+    after = guarded.get("/metrics").text
+    labels = {"method": "other", "route": "unmatched", "status": "405"}
+    assert (
+        counter(after, "balance_http_requests_total", **labels)
+        - counter(before, "balance_http_requests_total", **labels)
+        == 4
+    )
+    for sent in ("FOOBAR", "PROPFIND", "XXX"):
+        assert sent not in after
+
+
 def test_metrics_move_with_requests(guarded: TestClient[ASGIApp]) -> None:
     auth = {"Authorization": f"Bearer {ALL}", "Idempotency-Key": "metrics-1"}
     before = guarded.get("/metrics").text
