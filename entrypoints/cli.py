@@ -1,4 +1,5 @@
-"""`balance serve | migrate | relay | report | prune-keys | prune-events | openapi | asyncapi`:
+"""`balance serve | migrate | relay | report | prune-keys | prune-events | verify | openapi |
+asyncapi`:
 the once-only work happens here, before workers start."""
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 
+import asyncpg
+
 from adapters.embedded.server import EmbeddedPostgres
+from adapters.postgres.audit import Audit, audit
 from adapters.postgres.engine import grant_app_role, migrate
 from adapters.postgres.retention import prune_events, prune_idempotency_keys
 from application.errors import InvalidParameter
@@ -47,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
         "prune-events", help="forget events the broker confirmed, older than --days"
     )
     events.add_argument("--days", type=_days, required=True, help="retention window, at least 1")
+    verify = commands.add_parser(
+        "verify",
+        help="check the ledger's invariants in one snapshot (exit 1 if one is broken);"
+        " best run on a standby",
+    )
+    verify.add_argument(
+        "--examples", type=_count, default=5, help="subjects named per broken invariant"
+    )
     commands.add_parser("asyncapi", help="the AsyncAPI document of the events (YAML) on stdout")
     document = commands.add_parser("openapi", help="the OpenAPI document (JSON) on stdout")
     document.add_argument(
@@ -82,13 +94,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["DATABASE_URL"] = embedded.start()
         settings = Settings.from_env()
     try:
-        if settings.database_url is not None and (settings.migrate or args.command == "migrate"):
+        # verify reads only, a standby too: it changes no schema.
+        changes = args.command != "verify"
+        if settings.database_url is not None and (
+            (settings.migrate and changes) or args.command == "migrate"
+        ):
             # A database started beside this (compose, a fresh container) may still be
             # initialising: waited for up to DB_WAIT seconds.
             asyncio.run(migrate(settings.database_url, wait=settings.db_wait))
             if args.command == "migrate" and settings.app_role is not None:
                 asyncio.run(grant_app_role(settings.database_url, settings.app_role))
                 logger.info("granted the service's privileges to role %s", settings.app_role)
+        if args.command == "verify" and settings.database_url is not None:
+            return verify(settings.database_url, args.examples)
         _run(args, settings, period)
     finally:
         if embedded is not None:
@@ -116,6 +134,8 @@ def _cannot_start(args: argparse.Namespace, settings: Settings) -> str | None:
     relay without a broker or a port taken start nothing."""
     if args.command == "relay" and settings.broker_url is None:
         return "relay needs BROKER_URL (amqp://...)"
+    if args.command == "verify" and settings.store != "postgres":
+        return "verify reads a PostgreSQL ledger (BALANCE_STORE=postgres)"
     if args.command == "report":
         try:
             ReportPeriod.parse_month(args.month)
@@ -153,6 +173,37 @@ def _days(text: str) -> timedelta:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError("must be a whole number of days, at least 1")
     return timedelta(days=int(text))
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 1000")
+    return int(text)
+
+
+def verify(url: str, examples: int) -> int:
+    try:
+        found = asyncio.run(audit(url, examples))
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"balance: verify could not read the ledger: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    return print_audit(found)
+
+
+def print_audit(found: Audit) -> int:
+    """One line per invariant, with the subjects that break it: 0 if all hold, else 1."""
+    print(  # noqa: T201
+        f"ledger at {found.snapshot_at}: {found.accounts} accounts, "
+        f"{found.transactions} transactions, {found.entries} entries"
+    )
+    for finding in found.findings:
+        if finding.broken == 0:
+            print(f"ok      {finding.check}")  # noqa: T201
+            continue
+        print(f"BROKEN  {finding.check}: {finding.broken}")  # noqa: T201
+        for subject, wrong in finding.examples:
+            print(f"          {subject}: {wrong}")  # noqa: T201
+    return 0 if found.holds else 1
 
 
 def print_report(settings: Settings, period: ReportPeriod) -> None:

@@ -1,0 +1,202 @@
+"""`balance verify`: the ledger's invariants checked on the stored rows alone, in one
+snapshot, without stopping the service.
+
+The schema enforces what one row can say (a reserved balance never negative, an
+available one within the credit limit, entries and transactions append-only). What
+spans rows it cannot: that a transaction's entries sum to zero, that an account's
+balances are the sum of its entries, that each entry's `balance_after` is the sum
+of the entries before it, that the held money is the sum of the open reservations,
+that each reservation was opened once and closed at most once, that revenue is
+what was recognized, and that the outbox's last event of a user shows the user's
+balances. A bug, a hand-made fix or a restore that broke one of these is found
+here, named, with examples.
+
+Read in one REPEATABLE READ, READ ONLY transaction: every batch commits whole, so
+any snapshot holds every invariant, with movements going on. It reads every row
+(a few sequential scans and one sort of the entries): run it on a standby, where
+its long snapshot holds nothing back on the primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from adapters.postgres.engine import ADMIN_CONNECT_TIMEOUT, libpq_url, open_connection
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    """What holds, said as a fact."""
+    sql: str
+    """The rows that break it: a subject and what is wrong with it, as text."""
+
+
+def _rubles(column: str) -> str:
+    """SQL for a kopecks column as rubles text, sign and two decimals: -1.05."""
+    return f"to_char({column} / 100.0, 'FM9999999999999999990.00')"
+
+
+CHECKS = (
+    Check(
+        "every transaction's entries sum to zero",
+        "SELECT 'transaction ' || transaction_id,"
+        f" 'its entries sum to ' || {_rubles('sum(amount)')}"
+        " FROM entries GROUP BY transaction_id HAVING sum(amount) <> 0",
+    ),
+    Check(
+        "every entry belongs to a recorded transaction, and every transaction has entries",
+        "SELECT 'transaction ' || e.transaction_id, 'has entries but is not recorded'"
+        " FROM (SELECT DISTINCT transaction_id FROM entries) AS e"
+        " WHERE NOT EXISTS (SELECT FROM transactions AS t WHERE t.id = e.transaction_id)"
+        " UNION ALL"
+        " SELECT 'transaction ' || t.id, 'is recorded with no entries' FROM transactions AS t"
+        " WHERE NOT EXISTS (SELECT FROM entries AS e WHERE e.transaction_id = t.id)",
+    ),
+    Check(
+        "every account's balances are the sums of its entries",
+        "WITH sums AS (SELECT user_id,"
+        "  coalesce(sum(amount) FILTER (WHERE account = 'available'), 0) AS available,"
+        "  coalesce(sum(amount) FILTER (WHERE account = 'reserved'), 0) AS reserved"
+        "  FROM entries WHERE user_id IS NOT NULL GROUP BY user_id)"
+        " SELECT 'user ' || user_id, CASE WHEN a.user_id IS NULL THEN 'has entries but no account'"
+        f"  ELSE 'available ' || {_rubles('a.available')} || ', reserved '"
+        f"  || {_rubles('a.reserved')} || '; its entries sum to '"
+        f"  || {_rubles('coalesce(s.available, 0)')} || ' and '"
+        f"  || {_rubles('coalesce(s.reserved, 0)')} END"
+        " FROM accounts AS a FULL JOIN sums AS s USING (user_id)"
+        " WHERE a.user_id IS NULL OR a.available <> coalesce(s.available, 0)"
+        "  OR a.reserved <> coalesce(s.reserved, 0)",
+    ),
+    Check(
+        "every entry's balance_after is its account's balance after it",
+        "SELECT 'entry ' || id, 'user ' || user_id || ' ' || account || ': balance_after '"
+        f" || {_rubles('balance_after')} || ', the entries up to it sum to '"
+        f" || {_rubles('running')}"
+        " FROM (SELECT id, user_id, account, balance_after,"
+        "  sum(amount) OVER (PARTITION BY user_id, account ORDER BY id) AS running"
+        "  FROM entries WHERE user_id IS NOT NULL) AS e"
+        " WHERE balance_after <> running",
+    ),
+    Check(
+        "no available balance below its credit limit, no reserved balance below zero",
+        "SELECT 'user ' || user_id, 'available ' || "
+        f"{_rubles('available')} || ', reserved ' || {_rubles('reserved')}"
+        f" || ', credit limit ' || {_rubles('greatest(credit_limit, tolerated_debt)')}"
+        " FROM accounts"
+        " WHERE available < -greatest(credit_limit, tolerated_debt) OR reserved < 0",
+    ),
+    Check(
+        "every reserved balance is the sum of its open reservations",
+        "SELECT 'user ' || user_id, 'reserved ' || "
+        f"{_rubles('a.reserved')} || ', its open reservations sum to '"
+        f" || {_rubles('coalesce(r.open, 0)')}"
+        " FROM accounts AS a LEFT JOIN (SELECT user_id, sum(amount) AS open FROM reservations"
+        "  WHERE status = 'reserved' GROUP BY user_id) AS r USING (user_id)"
+        " WHERE a.reserved <> coalesce(r.open, 0)",
+    ),
+    Check(
+        "every reservation was opened once and closed at most once, as its status says",
+        "WITH moves AS (SELECT order_id,"
+        "  count(*) FILTER (WHERE kind = 'reserve') AS reserves,"
+        "  count(*) FILTER (WHERE kind = 'cancel') AS cancels,"
+        "  count(*) FILTER (WHERE kind = 'recognize') AS recognitions,"
+        "  count(*) FILTER (WHERE kind = 'expire') AS expiries"
+        "  FROM transactions WHERE order_id IS NOT NULL GROUP BY order_id)"
+        " SELECT 'order ' || order_id, CASE WHEN r.order_id IS NULL"
+        "  THEN 'has transactions but no reservation'"
+        "  ELSE r.status || ' after ' || coalesce(m.reserves, 0) || ' reserve(s), '"
+        "  || coalesce(m.cancels, 0) || ' cancel(s), ' || coalesce(m.recognitions, 0)"
+        "  || ' recognition(s), ' || coalesce(m.expiries, 0) || ' expiry(ies)' END"
+        " FROM reservations AS r FULL JOIN moves AS m USING (order_id)"
+        " WHERE r.order_id IS NULL OR coalesce(m.reserves, 0) <> 1"
+        "  OR coalesce(m.cancels, 0) <> (r.status = 'cancelled')::int"
+        "  OR coalesce(m.recognitions, 0) <> (r.status = 'recognized')::int"
+        "  OR coalesce(m.expiries, 0) <> (r.status = 'expired')::int",
+    ),
+    Check(
+        "every service's revenue is what its recognized reservations recognized",
+        "WITH earned AS (SELECT service_id, sum(amount) AS revenue FROM entries"
+        "  WHERE account = 'revenue' GROUP BY service_id),"
+        " recognized AS (SELECT service_id, sum(recognized_amount) AS recognized"
+        "  FROM reservations WHERE status = 'recognized' GROUP BY service_id)"
+        " SELECT 'service ' || service_id, 'revenue '"
+        f" || {_rubles('coalesce(e.revenue, 0)')} || ', recognized '"
+        f" || {_rubles('coalesce(r.recognized, 0)')}"
+        " FROM earned AS e FULL JOIN recognized AS r USING (service_id)"
+        " WHERE coalesce(e.revenue, 0) <> coalesce(r.recognized, 0)",
+    ),
+    Check(
+        "every user's events are numbered without gaps, the last showing the balances",
+        "WITH last AS (SELECT DISTINCT ON (user_id) user_id, user_seq, available, reserved"
+        "  FROM events ORDER BY user_id, event_id DESC),"
+        " spans AS (SELECT user_id, min(user_seq) AS first, count(*) AS events FROM events"
+        "  GROUP BY user_id)"
+        " SELECT 'user ' || user_id, CASE WHEN a.user_id IS NULL THEN 'has events but no account'"
+        "  WHEN l.user_seq - s.first + 1 <> s.events"
+        "  THEN 'events ' || s.first || '..' || l.user_seq || ' with ' || s.events || ' stored'"
+        "  WHEN l.user_seq <> a.event_seq"
+        "  THEN 'last event ' || l.user_seq || ', the account says ' || a.event_seq"
+        f"  ELSE 'last event: available ' || {_rubles('l.available')} || ', reserved '"
+        f"  || {_rubles('l.reserved')} || '; the account: ' || {_rubles('a.available')}"
+        f"  || ', ' || {_rubles('a.reserved')} END"
+        " FROM last AS l JOIN spans AS s USING (user_id) LEFT JOIN accounts AS a USING (user_id)"
+        " WHERE a.user_id IS NULL OR l.user_seq - s.first + 1 <> s.events"
+        "  OR l.user_seq <> a.event_seq"
+        "  OR l.available <> a.available OR l.reserved <> a.reserved",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    broken: int
+    """How many subjects break it; 0: it holds."""
+    examples: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    snapshot_at: str
+    accounts: int
+    transactions: int
+    entries: int
+    findings: tuple[Finding, ...]
+
+    @property
+    def holds(self) -> bool:
+        return all(f.broken == 0 for f in self.findings)
+
+
+async def audit(url: str, examples: int = 5, checks: Sequence[Check] = CHECKS) -> Audit:
+    """Every check in one snapshot; up to `examples` subjects named for each broken one."""
+    connection = await open_connection(libpq_url(url), per_host=ADMIN_CONNECT_TIMEOUT)
+    try:
+        async with connection.transaction(isolation="repeatable_read", readonly=True):
+            head = await connection.fetchrow(
+                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',"
+                ' \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') AS at,'
+                " (SELECT count(*) FROM accounts) AS accounts,"
+                " (SELECT count(*) FROM transactions) AS transactions,"
+                " (SELECT count(*) FROM entries) AS entries"
+            )
+            findings = [await _find(connection, check, examples) for check in checks]
+    finally:
+        await connection.close()
+    return Audit(
+        head["at"], head["accounts"], head["transactions"], head["entries"], tuple(findings)
+    )
+
+
+async def _find(connection: asyncpg.Connection, check: Check, examples: int) -> Finding:
+    rows = await connection.fetch(
+        f"SELECT subject, wrong, count(*) OVER () AS broken FROM ({check.sql})"
+        " AS broken (subject, wrong) ORDER BY subject LIMIT $1",
+        examples,
+    )
+    broken = rows[0]["broken"] if rows else 0
+    return Finding(check.name, broken, tuple((r["subject"], r["wrong"]) for r in rows))

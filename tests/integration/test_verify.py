@@ -1,0 +1,214 @@
+"""`balance verify` on a real ledger: every invariant holds on one that every kind of
+movement wrote, and each way of breaking the ledger by hand (an edited balance, a
+one-sided entry, a lost event...) is found by the checks it breaks, and only those,
+naming what is wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+
+from adapters.postgres.audit import CHECKS, audit
+from adapters.postgres.engine import create_engine, migrate
+from adapters.postgres.movements import PostgresMovementBatch
+from application.cancel import Cancel, cancel
+from application.deposit import Deposit, deposit
+from application.limits import SetLimits, set_limits
+from application.move import Move, move
+from application.recognize import Recognize, recognize
+from application.reserve import Reserve, reserve
+from application.runner import MoneyMovements
+from application.transfer import Transfer, transfer
+from application.withdraw import Withdraw, withdraw
+from application.work import UseCase
+from domain.movement import Leg
+from tests import postgres
+from tests.helpers import keep, rub
+from tests.ledger_view import PostgresLedgerView, check_invariants
+
+pytestmark = pytest.mark.postgres
+
+(SUMS, ENTRIES, BALANCES, BALANCE_AFTER, LIMITS, HELD, ORDERS, REVENUE, EVENTS) = (
+    check.name for check in CHECKS
+)
+
+
+async def _write_every_kind(url: str) -> None:
+    engine = create_engine(url, pool_size=2)
+    movements = MoneyMovements(lambda: PostgresMovementBatch(engine))
+
+    async def run(use_case: UseCase[Any, Any], command: Any) -> None:
+        await movements.execute(use_case, command, keep)
+
+    try:
+        for user, amount in ((1, "100"), (2, "50"), (3, "10")):
+            await run(deposit, Deposit(user, rub(amount)))
+        await run(withdraw, Withdraw(1, rub("20")))
+        await run(transfer, Transfer(1, 2, rub("10")))
+        await run(reserve, Reserve(1, 7, 10, rub("30")))
+        await run(recognize, Recognize(10, 1, 7, rub("25")))  # 5.00 goes back
+        await run(reserve, Reserve(2, 7, 11, rub("20")))
+        await run(cancel, Cancel(11, 2, 7))
+        soon = datetime.now(UTC) + timedelta(hours=1)
+        await run(reserve, Reserve(2, 8, 12, rub("5"), expires_at=soon))
+        await postgres.make_due(url, 12)
+        await movements.look_at(2, 12)  # expires
+        await run(reserve, Reserve(3, 8, 13, rub("4")))  # stays open
+        legs = [Leg(1, -rub("5")), Leg(2, rub("3")), Leg(4, rub("2"))]
+        await run(move, Move.of(legs))
+        await run(set_limits, SetLimits(3, rub("50"), frozen=False))
+        await run(withdraw, Withdraw(3, rub("40")))  # 6.00 available: 34.00 owed
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def healthy(pg_server: str) -> Iterator[str]:
+    """A ledger every kind of movement wrote: the template each case copies."""
+    name = postgres.unique_name()
+
+    async def build() -> None:
+        url = await postgres.create_database(pg_server, name)
+        await migrate(url)
+        await _write_every_kind(url)
+
+    asyncio.run(build())
+    yield name
+    asyncio.run(postgres.drop_database(pg_server, name))
+
+
+@pytest.fixture
+async def copy(pg_server: str, healthy: str) -> AsyncIterator[str]:
+    name = postgres.unique_name()
+    admin = await asyncpg.connect(pg_server)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{healthy}"')
+    finally:
+        await admin.close()
+    yield postgres.with_database(pg_server, name)
+    await postgres.drop_database(pg_server, name)
+
+
+async def test_a_ledger_every_kind_of_movement_wrote_holds_every_invariant(copy: str) -> None:
+    check_invariants(await PostgresLedgerView(copy).snapshot())  # the tests' own oracle
+    found = await audit(copy)
+    assert [(f.check, f.broken) for f in found.findings] == [(c.name, 0) for c in CHECKS]
+    assert found.holds
+    assert (found.accounts, found.transactions, found.entries) == (4, 14, 31)
+
+
+# What a hand (or a bug) does to the stored rows, and which checks must name what.
+BREAKS = {
+    "an account's balance edited": (
+        ["UPDATE accounts SET available = available + 100 WHERE user_id = 2"],
+        {BALANCES: "user 2", EVENTS: "user 2"},
+    ),
+    "an entry on one side only": (
+        [
+            "INSERT INTO entries (transaction_id, account, kind, user_id, amount, balance_after,"
+            " created_at) SELECT 1, 'available', 'deposit', 1, 100, available + 100, now()"
+            " FROM accounts WHERE user_id = 1"
+        ],
+        {SUMS: "transaction 1", BALANCES: "user 1"},
+    ),
+    "a transaction with no entries": (
+        ["INSERT INTO transactions (kind, user_id) VALUES ('deposit', 1)"],
+        {ENTRIES: "transaction 15"},
+    ),
+    "entries of no transaction": (
+        [
+            "INSERT INTO entries (transaction_id, account, kind, amount, created_at)"
+            " VALUES (999, 'external', 'deposit', 1, now()),"
+            " (999, 'external', 'deposit', -1, now())"
+        ],
+        {ENTRIES: "transaction 999"},
+    ),
+    "a balance_after edited": (
+        [
+            "ALTER TABLE entries DISABLE TRIGGER entries_append_only",
+            "UPDATE entries SET balance_after = balance_after + 1 WHERE id = (SELECT min(id)"
+            " FROM entries WHERE user_id = 1 AND account = 'available')",
+        ],
+        {BALANCE_AFTER: "entry 2"},
+    ),
+    "a reservation closed by hand": (
+        ["UPDATE reservations SET status = 'cancelled', closed_at = now() WHERE order_id = 13"],
+        {HELD: "user 3", ORDERS: "order 13"},
+    ),
+    "a recognized amount edited": (
+        ["UPDATE reservations SET recognized_amount = 3000 WHERE order_id = 10"],
+        {REVENUE: "service 7"},
+    ),
+    "a debt past the credit limit": (
+        [
+            "ALTER TABLE accounts DROP CONSTRAINT accounts_available_within_limit",
+            "UPDATE accounts SET available = -6000 WHERE user_id = 3",
+        ],
+        {LIMITS: "user 3", BALANCES: "user 3", EVENTS: "user 3"},
+    ),
+    "an event lost": (
+        [
+            "DELETE FROM events WHERE event_id = (SELECT min(event_id) FROM events"
+            " WHERE user_id = 1 AND user_seq = 2)"
+        ],
+        {EVENTS: "user 1"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BREAKS))
+async def test_each_break_is_found_by_the_checks_it_breaks_and_only_those(
+    copy: str, case: str
+) -> None:
+    statements, expected = BREAKS[case]
+    connection = await asyncpg.connect(copy)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+    found = await audit(copy)
+    broken = {f.check: [subject for subject, _ in f.examples] for f in found.findings if f.broken}
+    assert broken == {check: [subject] for check, subject in expected.items()}, found
+    assert not found.holds
+
+
+def _verify(url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_the_command_says_what_is_broken_and_exits_1(copy: str) -> None:
+    fine = await asyncio.to_thread(_verify, copy)
+    assert fine.returncode == 0, fine.stderr
+    assert fine.stdout.count("\nok      ") == len(CHECKS)
+    connection = await asyncpg.connect(copy)
+    try:
+        await connection.execute("UPDATE accounts SET reserved = 0 WHERE user_id = 3")
+    finally:
+        await connection.close()
+    broken = await asyncio.to_thread(_verify, copy)
+    assert broken.returncode == 1, broken.stderr
+    named = "user 3: reserved 0.00, its open reservations sum to 4.00"
+    assert f"BROKEN  {HELD}: 1\n          {named}\n" in broken.stdout
+
+
+def test_a_ledger_it_cannot_read_is_exit_2() -> None:
+    unreachable = _verify("postgresql://postgres@127.0.0.1:9/none")
+    assert unreachable.returncode == 2
+    assert "verify could not read the ledger" in unreachable.stderr
