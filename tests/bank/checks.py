@@ -11,6 +11,7 @@ from decimal import Decimal
 import asyncpg
 import httpx
 
+from adapters.postgres.audit import audit
 from tests.bank.workload import Operation, Run
 from tests.events_check import pulled, story_problems
 from tests.ledger_view import LedgerSnapshot, PostgresLedgerView, check_invariants
@@ -104,6 +105,12 @@ async def verify(run: Run, database_url: str, base_url: str, replays: int = 300)
     await verdict.check(
         "replaying acknowledged keys returns the first answer", replays_answer_the_same
     )
+
+    async def the_service_verifies_it() -> list[str]:
+        found = await audit(database_url)
+        return [f"{f.check}: {f.broken}, e.g. {f.examples}" for f in found.findings if f.broken]
+
+    await verdict.check("`balance verify` finds every invariant holding", the_service_verifies_it)
     return verdict
 
 

@@ -93,7 +93,7 @@ async def bank_through_a_failover(
     print(f"  time from the fault to the first movement acknowledged after it: {recovered:.1f} s")
     assert verdict.failures == []
     assert run.anomalies == []  # no 5xx but 503, no key reuse
-    assert len(verdict.passed) == 7
+    assert len(verdict.passed) == 8
     assert run.outcomes()["ok"] > 200
     return bank
 
