@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from adapters.postgres.audit import audit
 from adapters.postgres.engine import create_engine
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.reports import PostgresRevenueReports
@@ -425,6 +426,14 @@ class LedgerMachine(RuleBasedStateMachine):
         revenue = sum(e.amount for e in ledger.entries if e.account == "revenue")
         assert held + revenue == self.model.paid_in
         assert revenue == self.model.revenue
+
+    @invariant()
+    def the_production_check_finds_it_sound(self) -> None:
+        """`balance verify` agrees (PostgreSQL only): no false alarm after any history of
+        limits, debts, freezes, legs, holds run out and retries."""
+        if self.database_url is not None:
+            found = self.loop.run_until_complete(audit(self.database_url))
+            assert found.holds, [f for f in found.findings if f.broken]
 
     @invariant()
     def events_count_up_and_end_at_each_balance(self) -> None:
