@@ -25,6 +25,7 @@ import aio_pika
 import httpx
 import pytest
 
+from adapters.postgres.audit import CHECKS
 from tests.servers import free_port
 
 pytestmark = pytest.mark.compose
@@ -216,3 +217,12 @@ def test_a_stopped_database_is_a_503_never_a_500_and_it_recovers(stack: Stack) -
     assert 503 in statuses[:down], statuses
     assert set(statuses) <= {201, 503}, statuses  # never a 500, never a dropped request
     assert statuses[-1] == 201, statuses[-20:]
+
+
+def test_the_shipped_image_verifies_the_ledger_the_stack_wrote(stack: Stack) -> None:
+    """`balance verify` in the app's container, as the service's own least-privileged
+    role, after the movements above and the database's stop: every invariant holds
+    (compose exits non-zero otherwise, and `compose` asserts it did not)."""
+    said = stack.compose("exec", "-T", "app", "balance", "verify")
+    assert said.count("\nok      ") == len(CHECKS), said
+    assert "BROKEN" not in said, said
