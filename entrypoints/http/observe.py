@@ -111,8 +111,15 @@ def observe(
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            if scope["method"] in _BODIES:
+            method = scope["method"]
+            if method in _BODIES:
                 receive = bodies.receive(receive)
+            elif method == "HEAD":
+                # HEAD is GET without the content (RFC 9110, 9.3.2: every server must
+                # take it; uptime checkers send it): the route's GET answers, its
+                # status and headers, Content-Length included, go out, its body not.
+                scope = {**scope, "method": "GET"}
+                send = _headers_only(send)
             started = time.perf_counter()
             given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
             # 32 random hex digits, as uuid4().hex but without building a UUID.
@@ -135,7 +142,6 @@ def observe(
             finally:
                 duration = time.perf_counter() - started
                 route = scope.get("path_template") or "unmatched"
-                method = scope["method"]
                 label = method if method in _METHODS else "other"
                 metrics.request_done(label, route, status, duration, pool_in_use)
                 if _lines is not None:
@@ -160,6 +166,15 @@ def observe(
         return observed
 
     return middleware
+
+
+def _headers_only(send: Send) -> Send:
+    async def without_content(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return without_content
 
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}

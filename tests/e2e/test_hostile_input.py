@@ -695,6 +695,27 @@ def _answer(data: bytes) -> tuple[int, Any] | None:
     return int(head.split()[1]), json.loads(body)
 
 
+def test_head_then_get_on_one_connection(target: Target) -> None:
+    """granian sends the HEAD answer's Content-Length without the content, and the
+    connection goes on: the GET sent right behind it is answered whole."""
+    url = httpx.URL(target.api.base_url)
+    with socket.create_connection((url.host, url.port), timeout=5) as client:
+        ask = f"HTTP/1.1\r\nHost: {url.host}\r\n\r\n"
+        client.sendall(f"HEAD /v1/users/1/balance {ask}GET /v1/users/1/balance {ask}".encode())
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 2 or _answer(data.split(b"\r\n\r\n", 1)[1]) is None:
+            chunk = client.recv(65536)
+            assert chunk, data
+            data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    got = target.api.get("/v1/users/1/balance")
+    length = re.search(rb"(?im)^content-length: (\d+)", head)
+    assert length is not None, head
+    assert int(length.group(1)) == len(got.content), head
+    assert rest.startswith(b"HTTP/1.1 200"), rest  # no content came between the two
+    assert _answer(rest) == (200, got.json())
+
+
 @pytest.mark.parametrize("path", ["/v1/deposits", "/v1/batches"])
 def test_a_body_that_stops_coming_is_408_and_writes_nothing(target: Target, path: str) -> None:
     """Headers, a first part of the body, then silence: answered once no part came

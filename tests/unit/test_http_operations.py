@@ -162,6 +162,44 @@ def test_health_metrics_and_docs_need_no_token(guarded: TestClient[ASGIApp]) -> 
         assert guarded.get(path).status_code == 200, path
 
 
+@pytest.mark.parametrize(
+    ("path", "token"),
+    [
+        ("/health/live", None),
+        ("/schema/openapi.json", None),
+        ("/v1/users/1/balance", ALL),
+        ("/v1/users/1/balance", None),  # 401
+        ("/v1/users/99/balance", ALL),  # 404
+        ("/v1/reports/revenue/2022-11.csv", ALL),
+    ],
+)
+def test_head_is_get_without_the_content(
+    guarded: TestClient[ASGIApp], path: str, token: str | None
+) -> None:
+    seed(guarded)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    got = guarded.get(path, headers=headers)
+    head = guarded.head(path, headers=headers)
+    assert head.status_code == got.status_code
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers.get("content-length") == got.headers.get("content-length")
+
+
+def test_head_of_a_route_with_no_get_is_405(guarded: TestClient[ASGIApp]) -> None:
+    before = guarded.get("/metrics").text
+    head = guarded.head("/v1/deposits", headers={"Authorization": f"Bearer {ALL}"})
+    assert (head.status_code, head.content) == (405, b"")
+    assert set(head.headers["allow"].split(", ")) == {"OPTIONS", "POST"}
+    after = guarded.get("/metrics").text
+    labels = {"method": "HEAD", "route": "unmatched", "status": "405"}
+    assert (
+        counter(after, "balance_http_requests_total", **labels)
+        - counter(before, "balance_http_requests_total", **labels)
+        == 1
+    )
+
+
 def test_the_schema_declares_bearer_auth_on_v1(guarded: TestClient[ASGIApp]) -> None:
     document = guarded.get("/schema/openapi.json").json()
     schemes = document["components"]["securitySchemes"]
