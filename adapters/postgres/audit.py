@@ -7,9 +7,10 @@ spans rows it cannot: that a transaction's entries sum to zero, that an account'
 balances are the sum of its entries, that each entry's `balance_after` is the sum
 of the entries before it, that the held money is the sum of the open reservations,
 that each reservation was opened once and closed at most once, that revenue is
-what was recognized, and that the outbox's last event of a user shows the user's
-balances. A bug, a hand-made fix or a restore that broke one of these is found
-here, named, with examples.
+what was recognized, that the outbox's last event of a user shows the user's
+balances, and that it holds an event of each movement of the user, in order. A
+bug, a hand-made fix or a restore that broke one of these is found here, named,
+with examples.
 
 Read in one REPEATABLE READ, READ ONLY transaction: every batch commits whole, so
 any snapshot holds every invariant, with movements going on. It reads every row
@@ -147,6 +148,40 @@ CHECKS = (
         " WHERE a.user_id IS NULL OR l.user_seq - s.first + 1 <> s.events"
         "  OR l.user_seq <> a.event_seq"
         "  OR l.available <> a.available OR l.reserved <> a.reserved",
+    ),
+    # A user's movements, in the order they were applied to the user (the user's row
+    # lock orders them, so entry ids do), against the transactions the user's stored
+    # events name, in user_seq order: the same list, or its end where the oldest
+    # events were pruned. A user whose events were all pruned has nothing to compare.
+    Check(
+        "every movement of a user has the user's event, in the order it was applied",
+        "WITH moved AS (SELECT user_id, array_agg(transaction_id ORDER BY first) AS txs"
+        "  FROM (SELECT user_id, transaction_id, min(id) AS first FROM entries"
+        "   WHERE user_id IS NOT NULL GROUP BY user_id, transaction_id) AS t GROUP BY user_id),"
+        " told AS (SELECT user_id, min(user_seq) AS first,"
+        "  coalesce(array_agg(transaction_id ORDER BY user_seq)"
+        "   FILTER (WHERE transaction_id IS NOT NULL), '{}') AS txs"
+        "  FROM events GROUP BY user_id),"
+        " pairs AS (SELECT user_id, coalesce(m.txs, '{}') AS moved, e.txs AS told, e.first,"
+        "  coalesce(a.event_seq, 0) AS written,"
+        # where the stored events start among the movements: at the first unless pruned
+        "  CASE WHEN e.first = 1 THEN 0"
+        "  ELSE greatest(cardinality(m.txs) - cardinality(e.txs), 0) END AS skipped"
+        "  FROM moved AS m FULL JOIN told AS e USING (user_id) LEFT JOIN accounts AS a"
+        "  USING (user_id))"
+        " SELECT 'user ' || user_id, cardinality(moved) || ' movement(s), '"
+        "  || coalesce(cardinality(told), 0) || ' stored event(s) naming one'"
+        "  || coalesce(', from user_seq ' || first, '') || CASE"
+        "  WHEN told IS NULL THEN '; no event was ever written'"
+        "  ELSE '; the first that differs: ' || coalesce((SELECT coalesce('transaction ' || m,"
+        "   'none') || ' moved, ' || coalesce('transaction ' || e, 'none') || ' told'"
+        "   FROM unnest(moved[skipped + 1:], told) AS x (m, e)"
+        "   WHERE m IS DISTINCT FROM e LIMIT 1), 'the order') END"
+        " FROM pairs"
+        " WHERE (told IS NULL AND written = 0 AND cardinality(moved) > 0)"
+        "  OR (told IS NOT NULL AND (cardinality(told) > cardinality(moved)"
+        "  OR moved[cardinality(moved) - cardinality(told) + 1:] <> told"
+        "  OR (first = 1 AND cardinality(told) <> cardinality(moved))))",
     ),
 )
 

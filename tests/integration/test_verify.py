@@ -36,7 +36,7 @@ from tests.ledger_view import PostgresLedgerView, check_invariants
 
 pytestmark = pytest.mark.postgres
 
-(SUMS, ENTRIES, BALANCES, BALANCE_AFTER, LIMITS, HELD, ORDERS, REVENUE, EVENTS) = (
+(SUMS, ENTRIES, BALANCES, BALANCE_AFTER, LIMITS, HELD, ORDERS, REVENUE, EVENTS, TOLD) = (
     check.name for check in CHECKS
 )
 
@@ -154,12 +154,30 @@ BREAKS = {
         ],
         {LIMITS: "user 3", BALANCES: "user 3", EVENTS: "user 3"},
     ),
+    "an event naming another movement": (
+        [
+            "UPDATE events SET transaction_id = 1 WHERE event_id = (SELECT max(event_id)"
+            " FROM events WHERE user_id = 1 AND transaction_id IS NOT NULL)"
+        ],
+        {TOLD: "user 1"},
+    ),
+    "a movement written without its event": (
+        [
+            "WITH t AS (INSERT INTO transactions (kind, user_id) VALUES ('deposit', 4)"
+            " RETURNING id) INSERT INTO entries (transaction_id, account, kind, user_id,"
+            " amount, balance_after, created_at) SELECT t.id, 'available', 'deposit', 4, 100,"
+            " a.available + 100, now() FROM t, accounts AS a WHERE a.user_id = 4"
+            " UNION ALL SELECT t.id, 'external', 'deposit', NULL, -100, NULL, now() FROM t",
+            "UPDATE accounts SET available = available + 100 WHERE user_id = 4",
+        ],
+        {EVENTS: "user 4", TOLD: "user 4"},
+    ),
     "an event lost": (
         [
             "DELETE FROM events WHERE event_id = (SELECT min(event_id) FROM events"
             " WHERE user_id = 1 AND user_seq = 2)"
         ],
-        {EVENTS: "user 1"},
+        {EVENTS: "user 1", TOLD: "user 1"},
     ),
 }
 
