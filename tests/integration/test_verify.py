@@ -19,6 +19,7 @@ import pytest
 from adapters.postgres.audit import CHECKS, audit
 from adapters.postgres.engine import create_engine, migrate
 from adapters.postgres.movements import PostgresMovementBatch
+from adapters.postgres.retention import prune_events
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
 from application.limits import SetLimits, set_limits
@@ -197,6 +198,22 @@ async def test_each_break_is_found_by_the_checks_it_breaks_and_only_those(
     broken = {f.check: [subject for subject, _ in f.examples] for f in found.findings if f.broken}
     assert broken == {check: [subject] for check, subject in expected.items()}, found
     assert not found.holds
+
+
+async def test_events_pruned_as_prune_events_does_are_no_break(copy: str) -> None:
+    """The broker confirmed the first seven events and they are two days old: pruned,
+    they leave the stored events of users 1, 2 and 3 starting past user_seq 1."""
+    connection = await asyncpg.connect(copy)
+    try:
+        await connection.execute("UPDATE event_relay SET sent_upto = 7")
+        await connection.execute(
+            "UPDATE events SET created_at = created_at - interval '2 days' WHERE event_id <= 7"
+        )
+    finally:
+        await connection.close()
+    assert await prune_events(copy, timedelta(days=1)) == 7
+    found = await audit(copy)
+    assert found.holds, [f for f in found.findings if f.broken]
 
 
 def _verify(url: str) -> subprocess.CompletedProcess[str]:
