@@ -14,7 +14,7 @@ with examples.
 
 Read in one REPEATABLE READ, READ ONLY transaction: every batch commits whole, so
 any snapshot holds every invariant, with movements going on. It reads every row
-(a few sequential scans and one sort of the entries): run it on a standby, where
+(sequential scans, and sorts of the entries): run it on a standby, where
 its long snapshot holds nothing back on the primary.
 """
 
