@@ -131,10 +131,10 @@ def observe(
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    message["headers"] = [
-                        *message.get("headers", ()),
-                        (b"x-request-id", rid.encode()),
-                    ]
+                    headers = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
+                    if status == 405 or method == "OPTIONS":
+                        headers = [(k, _and_head(k, v)) for k, v in headers]
+                    message["headers"] = headers
                 await send(message)
 
             try:
@@ -166,6 +166,13 @@ def observe(
         return observed
 
     return middleware
+
+
+def _and_head(name: bytes, value: bytes) -> bytes:
+    """An Allow header that names GET names HEAD too: every GET route takes it."""
+    if name.lower() == b"allow" and b"GET" in value and b"HEAD" not in value:
+        return value + b", HEAD"
+    return value
 
 
 def _headers_only(send: Send) -> Send:

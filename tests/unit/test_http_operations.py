@@ -186,6 +186,12 @@ def test_head_is_get_without_the_content(
     assert head.headers.get("content-length") == got.headers.get("content-length")
 
 
+def test_a_get_route_says_it_takes_head(guarded: TestClient[ASGIApp]) -> None:
+    for method in ("OPTIONS", "DELETE"):  # 204 and 405, each with the route's Allow
+        answer = guarded.request(method, "/health/live")
+        assert set(answer.headers["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
 def test_head_of_a_route_with_no_get_is_405(guarded: TestClient[ASGIApp]) -> None:
     before = guarded.get("/metrics").text
     head = guarded.head("/v1/deposits", headers={"Authorization": f"Bearer {ALL}"})
