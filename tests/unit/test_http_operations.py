@@ -199,11 +199,7 @@ def test_head_of_a_route_with_no_get_is_405(guarded: TestClient[ASGIApp]) -> Non
     assert set(head.headers["allow"].split(", ")) == {"OPTIONS", "POST"}
     after = guarded.get("/metrics").text
     labels = {"method": "HEAD", "route": "unmatched", "status": "405"}
-    assert (
-        counter(after, "balance_http_requests_total", **labels)
-        - counter(before, "balance_http_requests_total", **labels)
-        == 1
-    )
+    assert requests_between(before, after, **labels) == 1
 
 
 def test_the_schema_declares_bearer_auth_on_v1(guarded: TestClient[ASGIApp]) -> None:
@@ -246,13 +242,15 @@ def test_a_method_of_no_standard_is_one_series_not_one_each(
         assert guarded.request(method, "/health/live").status_code == 405
     after = guarded.get("/metrics").text
     labels = {"method": "other", "route": "unmatched", "status": "405"}
-    assert (
-        counter(after, "balance_http_requests_total", **labels)
-        - counter(before, "balance_http_requests_total", **labels)
-        == 4
-    )
+    assert requests_between(before, after, **labels) == 4
     for sent in ("FOOBAR", "PROPFIND", "XXX"):
         assert sent not in after
+
+
+def requests_between(before: str, after: str, **labels: str) -> float:
+    """The requests counted with `labels` from one /metrics text to a later one."""
+    name = "balance_http_requests_total"
+    return counter(after, name, **labels) - counter(before, name, **labels)
 
 
 def test_metrics_move_with_requests(guarded: TestClient[ASGIApp]) -> None:
