@@ -94,11 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["DATABASE_URL"] = embedded.start()
         settings = Settings.from_env()
     try:
-        # verify reads only, a standby too: it changes no schema.
-        changes = args.command != "verify"
-        if settings.database_url is not None and (
-            (settings.migrate and changes) or args.command == "migrate"
-        ):
+        # verify reads only (a standby too): it migrates nothing.
+        migrating = args.command == "migrate" or (settings.migrate and args.command != "verify")
+        if settings.database_url is not None and migrating:
             # A database started beside this (compose, a fresh container) may still be
             # initialising: waited for up to DB_WAIT seconds.
             asyncio.run(migrate(settings.database_url, wait=settings.db_wait))
