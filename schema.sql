@@ -33,7 +33,8 @@ CREATE TABLE transactions (
     order_id              BIGINT,
     description           TEXT,
     created_at            TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-    metadata              JSONB  -- the client's string pairs; NULL: none
+    metadata              JSONB,  -- the client's string pairs; NULL: none
+    caller                TEXT    -- the named token's caller (0012); NULL: none named
 );
 
 -- One row per posting. Entries of a transaction sum to zero; user entries carry
@@ -147,7 +148,8 @@ CREATE TABLE events (
     credit_limit     BIGINT,
     frozen           BOOLEAN,
     idempotency_key  TEXT,
-    created_at       TIMESTAMPTZ NOT NULL
+    created_at       TIMESTAMPTZ NOT NULL,
+    caller           TEXT
 );
 -- The pull API's filter on a user, in event_id order (user_seq is unique by the user's
 -- row lock the writing batch holds).

@@ -13,6 +13,10 @@ from msgspec import Meta, Struct
 from application.events import StoredEvent
 from domain.money import Money
 
+CALLER_DESCRIPTION = (
+    "The name of the token the request came with (BALANCE_API_TOKENS: token=scopes@name);"
+    " null: an unnamed token, no auth, or the service's own doing (an expiry)"
+)
 Rubles = Annotated[str, Meta(description="Decimal rubles, two places", examples=["10.00"])]
 EVENT_TYPES = (
     "deposit", "withdrawal", "transfer_out", "transfer_in", "reserve", "recognize", "cancel",
@@ -58,6 +62,7 @@ class EventOut(Struct, frozen=True):
     occurred_at: datetime
     credit_limit: Annotated[Rubles | None, Meta(description="limits_changed only")] = None
     frozen: Annotated[bool | None, Meta(description="limits_changed only")] = None
+    caller: Annotated[str | None, Meta(description=CALLER_DESCRIPTION)] = None
 
 
 def _rubles(kopecks: int) -> str:
@@ -85,6 +90,7 @@ def event_out(stored: StoredEvent) -> EventOut:
         occurred_at=stored.occurred_at,
         credit_limit=_rubles(e.credit_limit) if e.credit_limit is not None else None,
         frozen=e.frozen,
+        caller=e.caller,
     )
 
 

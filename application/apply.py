@@ -64,7 +64,7 @@ def apply_request(state: BatchState, request: Request) -> Answer | Exception:
         )
     # A request of one job needs no layer of its own: its job's is kept or not alone.
     layer = Layer(state) if len(request.jobs) > 1 else state
-    outcomes = [apply_job(layer, job, request.key) for job in request.jobs]
+    outcomes = [apply_job(layer, job, request.key, request.caller) for job in request.jobs]
     try:
         response = request.answer_all(outcomes)
     except (DomainError, ApplicationError) as refusal:
@@ -76,12 +76,14 @@ def apply_request(state: BatchState, request: Request) -> Answer | Exception:
     return Answer(response, outcomes)
 
 
-def apply_job(layer: Layer, job: Job, request_key: str | None = None) -> Outcome:
+def apply_job(
+    layer: Layer, job: Job, request_key: str | None = None, caller: str | None = None
+) -> Outcome:
     if job.key is not None and (record := layer.answer(job.key)) is not None:
         if job.same_request(record):
             return Outcome(record.response, replayed=True)
         return Outcome(refusal=IdempotencyKeyReused())
-    movement = Movement(layer, job.key or request_key)
+    movement = Movement(layer, job.key or request_key, caller)
     try:
         result = job.use_case(job.command, movement)
     except DomainError as refusal:

@@ -40,6 +40,9 @@ class Event(NamedTuple):
     idempotency_key: str | None
     credit_limit: int | None = None
     frozen: bool | None = None
+    caller: str | None = None
+    """The name of the token the request came with (None: unnamed, no auth, or the
+    service's own doing, as an expiry)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,9 @@ class StoredEvent:
     metadata: Metadata = ()
 
 
-Happening = tuple[int, JournalTransaction | UserAccount, str | None]
-"""What a batch did, in order: (transaction id, the transaction, the request's key), or
-(0, the account as its limits were set, the key)."""
+Happening = tuple[int, JournalTransaction | UserAccount, str | None, str | None]
+"""What a batch did, in order: (transaction id, the transaction, the request's key, its
+caller), or (0, the account as its limits were set, the key, the caller)."""
 
 
 def events_of(
@@ -84,13 +87,13 @@ def events_of(
         return found
 
     events: list[Event] = []
-    for transaction_id, what, key in log:
+    for transaction_id, what, key, caller in log:
         if isinstance(what, UserAccount):
             now = running(what.user_id)
             now[2] += 1
             limits = (what.credit_limit.kopecks, what.frozen)
             happened = (LIMITS_CHANGED, what.user_id, now[2], None, 0, 0, 0, now[0], now[1], key)
-            events.append(Event(*happened, *limits))
+            events.append(Event(*happened, *limits, caller))
             continue
         for user_id, (kind, amount, available, reserved) in _sides(what).items():
             now = running(user_id)
@@ -98,7 +101,7 @@ def events_of(
             now[1] += reserved
             now[2] += 1
             side = (kind, user_id, now[2], transaction_id, amount, available, reserved)
-            events.append(Event(*side, now[0], now[1], key))
+            events.append(Event(*side, now[0], now[1], key, None, None, caller))
     for user_id, (_, _, seq) in state.items():
         after[user_id].event_seq = seq
     return events

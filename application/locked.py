@@ -36,7 +36,8 @@ class Layer:
         self.accounts: dict[int, UserAccount] = {}
         self.reservations: dict[int, Reservation] = {}
         self.log: list[Happening] = []
-        """Transactions recorded and limits set, in order, with their request's key."""
+        """Transactions recorded and limits set, in order, with their request's key and
+        caller."""
         self.answers: dict[str, IdempotencyRecord] = {}
 
     @property
@@ -122,7 +123,9 @@ class BatchState(Layer):
         return Changes(
             opened=[a for a in accounts if a.user_id not in stored_users],
             saved=[a for a in accounts if a.user_id in stored_users],
-            transactions=[(i, tx) for i, tx, _ in log if isinstance(tx, JournalTransaction)],
+            transactions=[
+                (i, tx, caller) for i, tx, _, caller in log if isinstance(tx, JournalTransaction)
+            ],
             events=events,
             added=[r for r in touched if r.order_id not in stored_orders],
             closed=[r for r in touched if r.order_id in stored_orders],
@@ -193,20 +196,21 @@ class LockedReservations:
 
 
 class BatchJournal:
-    __slots__ = ("_key", "_layer")
+    __slots__ = ("_caller", "_key", "_layer")
 
-    def __init__(self, layer: Layer, key: str | None) -> None:
+    def __init__(self, layer: Layer, key: str | None, caller: str | None) -> None:
         self._layer = layer
         self._key = key
+        self._caller = caller
 
     def record(self, transaction: JournalTransaction) -> RecordedTransaction:
         transaction_id = self._layer.next_transaction_id()
-        self._layer.log.append((transaction_id, transaction, self._key))
+        self._layer.log.append((transaction_id, transaction, self._key, self._caller))
         return RecordedTransaction(transaction_id, self._layer.now)
 
     def limits_set(self, account: UserAccount) -> None:
         """A limit change moves no money but is an event of its own."""
-        self._layer.log.append((0, account.copy(), self._key))
+        self._layer.log.append((0, account.copy(), self._key, self._caller))
 
 
 class Movement:
@@ -215,13 +219,15 @@ class Movement:
 
     __slots__ = ("_layer", "accounts", "journal", "now", "reservations")
 
-    def __init__(self, below: Layer, key: str | None = None) -> None:
-        """`key`: the Idempotency-Key the command came under, which its events carry."""
+    def __init__(self, below: Layer, key: str | None = None, caller: str | None = None) -> None:
+        """`key`: the Idempotency-Key the command came under, which its events carry;
+        `caller`: the name of who sent it, which its transactions and events carry (None:
+        unnamed, or the service's own doing, as an expiry)."""
         self._layer = layer = Layer(below)
         self.now = below.now  # the store's clock, read after the locks
         self.accounts = LockedAccounts(layer)
         self.reservations = LockedReservations(layer)
-        self.journal = BatchJournal(layer, key)
+        self.journal = BatchJournal(layer, key, caller)
 
     def answered(self, key: str, record: IdempotencyRecord) -> None:
         """Store the command's answer under its key, with what it did."""

@@ -107,7 +107,8 @@ class Changes:
 
     opened: list[UserAccount]
     saved: list[UserAccount]
-    transactions: list[tuple[int, JournalTransaction]]
+    transactions: list[tuple[int, JournalTransaction, str | None]]
+    """(transaction id, transaction, the caller's name)."""
     events: list[Event]
     """Numbered by the store as it writes them (event_id, in commit order)."""
     added: list[Reservation]
@@ -198,6 +199,9 @@ class StatementRow:
     transaction_user_id: int | None
     counterparty_user_id: int | None
     metadata: Metadata = ()
+    caller: str | None = None
+    """The name of the token its transaction was made with (None: unnamed, no auth, or
+    the service's own doing)."""
 
 
 class Statements(Protocol):

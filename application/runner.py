@@ -125,9 +125,12 @@ class MoneyMovements:
         command: C,
         render: Render[R],
         idempotency_key: str | None = None,
+        caller: str | None = None,
     ) -> StoredResponse:
-        """Apply the command once, in the next batch, and answer with its rendered result."""
-        answer = await self.submit(single(Job.of(use_case, command, render, idempotency_key)))
+        """Apply the command once, in the next batch, and answer with its rendered result;
+        `caller`: the name of who sent it, recorded with it."""
+        job = Job.of(use_case, command, render, idempotency_key)
+        answer = await self.submit(single(job, caller))
         return answer.response
 
     async def look_at(self, user_id: int, order_id: int) -> None:

@@ -37,6 +37,7 @@ class StatementLine:
     counterparty_user_id: int | None
     created_at: datetime
     metadata: Metadata = ()
+    caller: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,7 @@ def explain(row: StatementRow) -> StatementLine:
         counterparty,
         row.created_at,
         row.metadata,
+        row.caller,
     )
 
 

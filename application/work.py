@@ -110,6 +110,8 @@ class Request:
     order_ids: tuple[int, ...] = ()
     keys: tuple[str, ...] = ()
     """Its Idempotency-Keys: two requests sharing one never run at once."""
+    caller: str | None = None
+    """The name of who sent it, recorded with what it does."""
     future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -124,12 +126,13 @@ class Request:
         *,
         user_ids: Sequence[int] = (),
         order_ids: Sequence[int] = (),
+        caller: str | None = None,
     ) -> Request:
         users = tuple(sorted({*user_ids, *(u for job in jobs for u in job.command.user_ids)}))
         orders = tuple(sorted({*order_ids, *(o for job in jobs for o in job.command.order_ids)}))
         keys = tuple(job.key for job in jobs if job.key is not None)
         keys = (key, *keys) if key is not None else keys
-        return cls(jobs, answer_all, key, fingerprint, users, orders, keys)
+        return cls(jobs, answer_all, key, fingerprint, users, orders, keys, caller)
 
     @property
     def resources(self) -> tuple[Resource, ...]:
@@ -147,14 +150,14 @@ class Request:
         return self.key is not None or (len(self.jobs) == 1 and self.jobs[0].key is not None)
 
 
-def single(job: Job) -> Request:
+def single(job: Job, caller: str | None = None) -> Request:
     """One movement: its answer, or its refusal raised."""
     command = job.command
     users, orders = command.user_ids, command.order_ids
     if len(users) > 1:
         users = tuple(sorted(set(users)))
     keys = (job.key,) if job.key is not None else ()
-    return Request((job,), _one, None, "", users, orders, keys)
+    return Request((job,), _one, None, "", users, orders, keys, caller)
 
 
 def _one(outcomes: Sequence[Outcome]) -> StoredResponse:
@@ -172,6 +175,7 @@ def client_batch(
     atomic: bool,
     key: str | None,
     fingerprint: str,
+    caller: str | None = None,
 ) -> Request:
     """A client's batch: every operation's outcome in one answer; atomic, the first
     refusal instead, and nothing written."""
@@ -183,7 +187,7 @@ def client_batch(
                     raise OperationRefused(index, outcome.refusal)
         return render(outcomes)
 
-    return Request.of(jobs, answer_all, key, fingerprint)
+    return Request.of(jobs, answer_all, key, fingerprint, caller=caller)
 
 
 def look_at(user_id: int, order_id: int) -> Request:

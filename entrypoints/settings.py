@@ -7,12 +7,25 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from adapters.postgres.hosts import hosts_of
 
 
 class ConfigError(ValueError):
     """A bad setting: the message names the variable."""
+
+
+class ApiToken(NamedTuple):
+    """One entry of BALANCE_API_TOKENS: a token, what it may do, and the name of the
+    caller it stands for (recorded with what it does; None: an unnamed token)."""
+
+    token: str
+    scopes: frozenset[str]
+    caller: str | None = None
+
+
+CALLER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +46,7 @@ class Settings:
     """How long a request's body may stop coming; then 408."""
     sweep_ms: int = 1000
     pooler: bool = False
-    api_tokens: tuple[tuple[str, frozenset[str]], ...] = ()
+    api_tokens: tuple[ApiToken, ...] = ()
     log_level: str = "INFO"
     log_format: str = "json"
     migrate: bool = True
@@ -121,14 +134,20 @@ SCOPES = ("read", "write", "report", "admin")
 MIN_TOKEN_LENGTH = 16
 
 
-def _tokens(raw: str) -> tuple[tuple[str, frozenset[str]], ...]:
-    """'tok1=read+write+report,tok2=read' -> ((tok1, {read, write, report}), (tok2, {read}))."""
-    grants: dict[str, frozenset[str]] = {}
+def _tokens(raw: str) -> tuple[ApiToken, ...]:
+    """'tok1=read+write@billing,tok2=read' -> ((tok1, {read, write}, billing), (tok2,
+    {read}, None)). The caller's name after `@` is optional; tokens may share one (a
+    rotation: the old and the new token of one caller)."""
+    grants: dict[str, ApiToken] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
-        token, equals, scopes = item.partition("=")
+        token, equals, granted = item.partition("=")
         where = "BALANCE_API_TOKENS"
+        scopes, at, caller = granted.partition("@")
         if not equals or not scopes:
-            raise ConfigError(f"{where}: each entry is token=scope+scope, got one without scopes")
+            raise ConfigError(
+                f"{where}: each entry is token=scope+scope or token=scope+scope@caller,"
+                " got one without scopes"
+            )
         if len(token) < MIN_TOKEN_LENGTH or not all("!" <= ch <= "~" for ch in token):
             raise ConfigError(
                 f"{where}: tokens must be at least {MIN_TOKEN_LENGTH} printable ASCII characters"
@@ -140,10 +159,14 @@ def _tokens(raw: str) -> tuple[tuple[str, frozenset[str]], ...]:
             raise ConfigError(
                 f"{where}: unknown scope {unknown} (known: read, write, report, admin)"
             )
+        if at and not CALLER_NAME.fullmatch(caller):
+            raise ConfigError(
+                f"{where}: a caller's name (after @) is 1..64 of A-Z a-z 0-9 _ . -, got {caller!r}"
+            )
         if token in grants:
             raise ConfigError(f"{where}: a token is listed twice")
-        grants[token] = wanted
-    return tuple(grants.items())
+        grants[token] = ApiToken(token, wanted, caller if at else None)
+    return tuple(grants.values())
 
 
 def _choice(

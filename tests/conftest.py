@@ -84,10 +84,10 @@ def memory() -> Adapter:
         store.clear()
 
     async def written_ahead(ahead: timedelta, user_id: int) -> None:
-        theirs = [(i, t, at + ahead if user_id in (t.user_id, t.counterparty_user_id) else at)
-                  for i, t, at in store.transactions]  # fmt: skip
+        theirs = [(i, t, at + ahead if user_id in (t.user_id, t.counterparty_user_id) else at, c)
+                  for i, t, at, c in store.transactions]  # fmt: skip
         store.transactions[:] = theirs
-        store.latest = max([store.latest, *(at for _, _, at in theirs)])
+        store.latest = max([store.latest, *(at for _, _, at, _ in theirs)])
 
     return Adapter(
         "memory",

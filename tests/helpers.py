@@ -25,11 +25,15 @@ _turns = itertools.count()
 
 
 async def run(
-    adapter: Adapter, use_case: UseCase[Any, Any], command: Any, key: str | None = None
+    adapter: Adapter,
+    use_case: UseCase[Any, Any],
+    command: Any,
+    key: str | None = None,
+    caller: str | None = None,
 ) -> Any:
-    """Apply through one of the adapter's two workers, in turn."""
+    """Apply through one of the adapter's two workers, in turn, as `caller`'s request."""
     worker = adapter.workers[next(_turns) % len(adapter.workers)]
-    return unpickled(await worker.execute(use_case, command, keep, key))
+    return unpickled(await worker.execute(use_case, command, keep, key, caller))
 
 
 def unpickled(stored: StoredResponse) -> Any:

@@ -58,7 +58,7 @@ class MemoryLedgerView(LedgerView):
     def read(self) -> LedgerSnapshot:
         entries = []
         entry_id = 0
-        for transaction_id, transaction, _ in self._store.transactions:
+        for transaction_id, transaction, _, _ in self._store.transactions:
             for p in transaction.postings:
                 entry_id += 1
                 entries.append(
@@ -92,7 +92,7 @@ class MemoryLedgerView(LedgerView):
                 u: (a.credit_limit.kopecks, a.frozen, a.tolerated_debt.kopecks)
                 for u, a in self._store.accounts.items()
             },
-            frozenset(transaction_id for transaction_id, _, _ in self._store.transactions),
+            frozenset(transaction_id for transaction_id, *_ in self._store.transactions),
         )
 
 

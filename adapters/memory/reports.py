@@ -28,7 +28,7 @@ class InMemoryRevenueReports(RevenueReports):
 
     async def totals(self, since: datetime, until: datetime) -> list[tuple[int, str | None, int]]:
         totals: dict[int, int] = {}
-        for _, transaction, created_at in self._transactions:
+        for _, transaction, created_at, _ in self._transactions:
             if not since <= created_at < until:
                 continue
             for posting in transaction.postings:

@@ -9,7 +9,8 @@ from application.ports import StatementRow, Statements
 from application.statement_query import StatementQuery, StatementSort
 from domain.ledger import JournalTransaction
 
-JournalLines = list[tuple[int, JournalTransaction, datetime]]
+JournalLines = list[tuple[int, JournalTransaction, datetime, str | None]]
+"""The committed journal: (transaction id, transaction, time, the caller's name)."""
 
 
 class InMemoryStatements(Statements):
@@ -19,7 +20,7 @@ class InMemoryStatements(Statements):
 
     def _rows(self, user_id: int) -> Iterator[StatementRow]:
         entry_id = 0
-        for transaction_id, tx, created_at in self._transactions:
+        for transaction_id, tx, created_at, caller in self._transactions:
             for posting in tx.postings:
                 entry_id += 1
                 if posting.account.user_id != user_id or posting.balance_after is None:
@@ -39,6 +40,7 @@ class InMemoryStatements(Statements):
                     tx.user_id,
                     tx.counterparty_user_id,
                     tx.metadata,
+                    caller,
                 )
 
     def _matching(self, query: StatementQuery) -> list[StatementRow]:

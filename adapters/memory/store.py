@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Self
 
 from adapters.memory.reports import InMemoryServiceCatalogue
-from adapters.memory.statements import InMemoryStatements
+from adapters.memory.statements import InMemoryStatements, JournalLines
 from application.errors import ConcurrentUpdate
 from application.events import Event, StoredEvent
 from application.ports import (
@@ -53,7 +53,7 @@ class InMemoryStore:
     accounts: dict[int, UserAccount] = field(default_factory=dict)
     opened_at: dict[int, datetime] = field(default_factory=dict)
     reservations: dict[int, Reservation] = field(default_factory=dict)
-    transactions: list[tuple[int, JournalTransaction, datetime]] = field(default_factory=list)
+    transactions: JournalLines = field(default_factory=list)
     idempotency: dict[str, IdempotencyRecord | None] = field(default_factory=dict)
     services: dict[int, str] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -249,9 +249,13 @@ class InMemoryMovementBatch(MovementBatch):
         store.opened_at.update((a.user_id, changes.created_at) for a in changes.opened)
         for reservation in [*changes.added, *changes.closed]:
             store.reservations[reservation.order_id] = reservation.copy()
-        store.transactions.extend((i, tx, changes.created_at) for i, tx in changes.transactions)
+        at = changes.created_at
+        store.transactions.extend((i, tx, at, caller) for i, tx, caller in changes.transactions)
         store.idempotency.update(changes.answers)
         store.events += stored_events(
-            changes.events, dict(changes.transactions), len(store.events) + 1, changes.created_at
+            changes.events,
+            {i: tx for i, tx, _ in changes.transactions},
+            len(store.events) + 1,
+            changes.created_at,
         )
         self._written = None

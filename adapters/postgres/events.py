@@ -26,7 +26,7 @@ _COLUMNS = (
     " v.credit_limit, v.frozen, v.created_at,"
     " CASE WHEN t.user_id = v.user_id THEN t.counterparty_user_id"
     "      WHEN t.counterparty_user_id = v.user_id THEN t.user_id END,"
-    " t.order_id, t.service_id, t.description, t.metadata"
+    " t.order_id, t.service_id, t.description, t.metadata, v.caller"
 )
 
 
@@ -57,7 +57,7 @@ _AFTER_OF_USER = _after("v.user_id = $3 AND v.event_id > $1", ("after", "limit",
 def stored_event(row: Sequence[Any]) -> StoredEvent:
     event = Event(
         row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10],
-        row[11], row[12],
+        row[11], row[12], row[19],
     )  # fmt: skip
     details = (row[14], row[15], row[16], row[17], pairs_of(row[18]))
     return StoredEvent(row[0], event, row[13], *details)

@@ -69,6 +69,7 @@ class TransactionRow(NamedTuple):
     order_id: int | None
     description: str | None
     metadata: Json | None
+    caller: str | None
 
 
 class TagRow(NamedTuple):
@@ -281,8 +282,8 @@ def rows_of(changes: Changes) -> dict[str, list[Any]]:
     return {
         "saved": [_account(a) for a in changes.saved],
         "opened": [_account(a) for a in changes.opened],
-        "recorded": [_transaction(i, tx) for i, tx in transactions],
-        "written": [entry for i, tx in transactions for entry in _entries(i, tx)],
+        "recorded": [_transaction(i, tx, caller) for i, tx, caller in transactions],
+        "written": [entry for i, tx, _ in transactions for entry in _entries(i, tx)],
         "added": [_reservation(r) for r in changes.added],
         "closed": [
             ReservationEnd(r.order_id, r.status, _kopecks(r.recognized_amount), r.closed_at)
@@ -292,7 +293,7 @@ def rows_of(changes: Changes) -> dict[str, list[Any]]:
             AnswerRow(key, record.fingerprint, record.response.status, record.response.body)
             for key, record in sorted(changes.answers.items())
         ],
-        "tagged": [tag for i, tx in transactions if tx.metadata for tag in _tags(i, tx)],
+        "tagged": [tag for i, tx, _ in transactions if tx.metadata for tag in _tags(i, tx)],
         "events": changes.events,
     }
 
@@ -342,7 +343,7 @@ def _tags(transaction_id: int, tx: JournalTransaction) -> list[TagRow]:
     ]
 
 
-def _transaction(transaction_id: int, tx: JournalTransaction) -> TransactionRow:
+def _transaction(transaction_id: int, tx: JournalTransaction, caller: str | None) -> TransactionRow:
     return TransactionRow(
         transaction_id,
         tx.kind,
@@ -352,6 +353,7 @@ def _transaction(transaction_id: int, tx: JournalTransaction) -> TransactionRow:
         tx.order_id,
         tx.description,
         metadata_json(tx.metadata),
+        caller,
     )
 
 

@@ -92,6 +92,7 @@ def _page_statement(query: StatementQuery) -> Select[Any]:
             _t.user_id.label("transaction_user_id"),
             _t.counterparty_user_id,
             _t.metadata,
+            _t.caller,
         )
         .join(transactions, _t.id == _e.transaction_id)
         .outerjoin(services, _s.service_id == _t.service_id)
@@ -142,7 +143,7 @@ def page_sql(query: StatementQuery) -> Sql:
 _COLUMNS = (
     "e.id, e.transaction_id, e.kind, e.account, e.amount, e.balance_after, e.created_at,"
     " t.description, t.service_id, s.name AS service_name, t.order_id,"
-    " t.user_id AS transaction_user_id, t.counterparty_user_id, t.metadata"
+    " t.user_id AS transaction_user_id, t.counterparty_user_id, t.metadata, t.caller"
 )
 
 
@@ -264,10 +265,10 @@ _BALANCES_AT = compile_sql(
 
 
 def _row(row: Sequence[Any]) -> StatementRow:
-    """A page's row: its columns in order, the transaction's metadata last."""
+    """A page's row: its columns in order, the transaction's metadata and caller last."""
     return StatementRow(
         row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
-        row[10], row[11], row[12], pairs_of(row[13]),
+        row[10], row[11], row[12], pairs_of(row[13]), row[14],
     )  # fmt: skip
 
 

@@ -42,6 +42,7 @@ transactions = Table(
     Column("description", Text),
     Column("created_at", TimestampTZ, nullable=False),
     Column("metadata", JSONB),
+    Column("caller", Text),
 )
 
 transaction_tags = Table(

@@ -1,5 +1,7 @@
 """Bearer tokens with scopes (BALANCE_API_TOKENS). Every /v1 route names the scope it
-needs in its `opt`; an app with a /v1 route that names none refuses to start."""
+needs in its `opt`; an app with a /v1 route that names none refuses to start. A named
+token's caller is left in the request's scope (`CALLER`) for the ledger and the
+access log to record."""
 
 from __future__ import annotations
 
@@ -13,29 +15,39 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
-from entrypoints.settings import SCOPES
+from entrypoints.settings import SCOPES, ApiToken
 
 READ, WRITE, REPORT, ADMIN = ({"scope": s} for s in SCOPES)
 SCHEME = "BearerToken"
+CALLER = "balance.caller"
+"""The key of the request's ASGI scope that holds the caller's name, once the guard
+let a named token in."""
 
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """token -> scopes. Looked up in constant time: every token is compared."""
+    """token -> scopes and caller. Looked up in constant time: every token is compared."""
 
-    grants: tuple[tuple[bytes, frozenset[str]], ...]
+    grants: tuple[tuple[bytes, ApiToken], ...]
 
     @classmethod
-    def of(cls, grants: Iterable[tuple[str, frozenset[str]]]) -> Tokens:
-        return cls(tuple((token.encode(), scopes) for token, scopes in grants))
+    def of(cls, grants: Iterable[ApiToken]) -> Tokens:
+        return cls(tuple((grant.token.encode(), grant) for grant in grants))
 
-    def scopes(self, presented: str) -> frozenset[str] | None:
+    def grant(self, presented: str) -> ApiToken | None:
         candidate = presented.encode()
         found = None
-        for token, scopes in self.grants:
+        for token, grant in self.grants:
             if hmac.compare_digest(token, candidate):
-                found = scopes
+                found = grant
         return found
+
+
+def caller_of(scope: Any) -> str | None:
+    """The name of the caller a request came from: None with no token, an unnamed one,
+    or no auth."""
+    caller = scope.get(CALLER)
+    return caller if isinstance(caller, str) else None
 
 
 def scope_of(handler: BaseRouteHandler) -> str | None:
@@ -71,13 +83,15 @@ def require_scopes(tokens: Tokens) -> Guard:
                 "an Authorization: Bearer token is required",
                 headers={"WWW-Authenticate": 'Bearer realm="balance"'},
             )
-        granted = tokens.scopes(credentials)
+        granted = tokens.grant(credentials)
         if granted is None:
             raise NotAuthorizedException(
                 "the bearer token is not valid",
                 headers={"WWW-Authenticate": 'Bearer realm="balance", error="invalid_token"'},
             )
-        if needed not in granted:
+        if granted.caller is not None:
+            connection.scope[CALLER] = granted.caller  # type: ignore[literal-required]
+        if needed not in granted.scopes:
             raise PermissionDeniedException(f"this token lacks the '{needed}' scope")
 
     return guard

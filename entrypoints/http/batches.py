@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import post
 from litestar.params import JSONBody
+from litestar.types import Scope
 
 from application.fingerprint import batch_fingerprint
 from application.ports import StoredResponse
@@ -16,7 +17,7 @@ from application.work import Job, Outcome, client_batch
 from domain.errors import InvalidAmount, InvalidMovement
 from entrypoints.http import metrics
 from entrypoints.http.answer import JsonAnswer
-from entrypoints.http.auth import WRITE
+from entrypoints.http.auth import WRITE, caller_of
 from entrypoints.http.controllers import KEYED, IdempotencyKey, ServicesDep, openapi_responses
 from entrypoints.http.decoding import StrictJSON, invalid_field
 from entrypoints.http.money import (
@@ -97,7 +98,10 @@ def _results(outcomes: Sequence[Outcome]) -> StoredResponse:
     opt={**WRITE, KEYED: True},
 )
 async def post_batch(
-    data: JSONBody[BatchRequest], services: ServicesDep, idempotency_key_: IdempotencyKey = None
+    data: JSONBody[BatchRequest],
+    services: ServicesDep,
+    scope: Scope,
+    idempotency_key_: IdempotencyKey = None,
 ) -> JsonAnswer:
     """Up to 1,000 deposits, withdrawals, transfers, reserves, recognitions and cancels,
     applied in array order in one database transaction. Not atomic (the default): each
@@ -112,7 +116,14 @@ async def post_batch(
                 f"operations[{index}].idempotency_key", "is the batch's own Idempotency-Key"
             )
     fingerprint = batch_fingerprint(data.atomic, [(job.command, job.key) for job in jobs])
-    request = client_batch(jobs, _results, atomic=data.atomic, key=key, fingerprint=fingerprint)
+    request = client_batch(
+        jobs,
+        _results,
+        atomic=data.atomic,
+        key=key,
+        fingerprint=fingerprint,
+        caller=caller_of(scope),
+    )
     answer = await services.movements.submit(request)
     for outcome in answer.outcomes:  # none when the batch's key replayed its answer
         if outcome.refusal is not None:

@@ -12,7 +12,7 @@ from litestar import Controller, HttpMethod, Request, Response, get, post, put, 
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, Scope
 
 from adapters.event_message import event_out
 from application.events import MAX_EVENTS_PAGE, events_after
@@ -28,7 +28,7 @@ from domain.ledger import EntryKind, Metadata
 from domain.money import Money
 from entrypoints.http import render
 from entrypoints.http.answer import JsonAnswer
-from entrypoints.http.auth import ADMIN, READ, WRITE
+from entrypoints.http.auth import ADMIN, READ, WRITE, caller_of
 from entrypoints.http.decoding import StrictJSON, invalid_field, unknown_parameter
 from entrypoints.http.money import (
     CANCELLATION,
@@ -101,9 +101,15 @@ ServicesDep = NamedDependency[Services]
 
 
 async def _apply(
-    route: MoneyRoute[S], services: Services, data: S, order_id: int, key: str | None
+    route: MoneyRoute[S],
+    services: Services,
+    data: S,
+    order_id: int,
+    key: str | None,
+    *,
+    caller: str | None,
 ) -> JsonAnswer:
-    return await route.apply(services.movements, data, order_id, key)
+    return await route.apply(services.movements, data, order_id, key, caller)
 
 
 KEYED = "keyed"
@@ -214,10 +220,13 @@ def openapi_responses(
     opt=answered_first(DEPOSIT),
 )
 async def post_deposit(
-    data: JSONBody[DepositRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
+    data: JSONBody[DepositRequest],
+    services: ServicesDep,
+    scope: Scope,
+    idempotency_key: IdempotencyKey = None,
 ) -> JsonAnswer:
     """Money paid in from outside to a user; the first deposit opens the user's account."""
-    return await _apply(DEPOSIT, services, data, 0, idempotency_key)
+    return await _apply(DEPOSIT, services, data, 0, idempotency_key, caller=caller_of(scope))
 
 
 @post(
@@ -233,10 +242,13 @@ async def post_deposit(
     opt=answered_first(WITHDRAWAL),
 )
 async def post_withdrawal(
-    data: JSONBody[WithdrawalRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
+    data: JSONBody[WithdrawalRequest],
+    services: ServicesDep,
+    scope: Scope,
+    idempotency_key: IdempotencyKey = None,
 ) -> JsonAnswer:
     """Money paid out of a user's available balance."""
-    return await _apply(WITHDRAWAL, services, data, 0, idempotency_key)
+    return await _apply(WITHDRAWAL, services, data, 0, idempotency_key, caller=caller_of(scope))
 
 
 @post(
@@ -252,10 +264,13 @@ async def post_withdrawal(
     opt=answered_first(TRANSFER),
 )
 async def post_transfer(
-    data: JSONBody[TransferRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
+    data: JSONBody[TransferRequest],
+    services: ServicesDep,
+    scope: Scope,
+    idempotency_key: IdempotencyKey = None,
 ) -> JsonAnswer:
     """Move money between two users' available balances."""
-    return await _apply(TRANSFER, services, data, 0, idempotency_key)
+    return await _apply(TRANSFER, services, data, 0, idempotency_key, caller=caller_of(scope))
 
 
 @post(
@@ -278,10 +293,11 @@ async def post_transfer(
 async def post_reservation(
     data: JSONBody[ReservationRequest],
     services: ServicesDep,
+    scope: Scope,
     idempotency_key: IdempotencyKey = None,
 ) -> JsonAnswer:
     """Hold money for an order. The same order again answers 200 with the reservation."""
-    return await _apply(RESERVATION, services, data, 0, idempotency_key)
+    return await _apply(RESERVATION, services, data, 0, idempotency_key, caller=caller_of(scope))
 
 
 @post(
@@ -299,10 +315,13 @@ async def post_recognize(
     order_id: PathId,
     data: JSONBody[RecognizeRequest],
     services: ServicesDep,
+    scope: Scope,
     idempotency_key: IdempotencyKey = None,
 ) -> JsonAnswer:
     """Recognize held money as revenue; an amount below the reserved one releases the rest."""
-    return await _apply(RECOGNITION, services, data, order_id, idempotency_key)
+    return await _apply(
+        RECOGNITION, services, data, order_id, idempotency_key, caller=caller_of(scope)
+    )
 
 
 @post(
@@ -322,10 +341,13 @@ async def post_cancel(
     order_id: PathId,
     data: JSONBody[CancelRequest],
     services: ServicesDep,
+    scope: Scope,
     idempotency_key: IdempotencyKey = None,
 ) -> JsonAnswer:
     """Release held money back to the user: the service could not be provided."""
-    return await _apply(CANCELLATION, services, data, order_id, idempotency_key)
+    return await _apply(
+        CANCELLATION, services, data, order_id, idempotency_key, caller=caller_of(scope)
+    )
 
 
 @post(
@@ -341,12 +363,15 @@ async def post_cancel(
     opt=answered_first(MOVEMENT),
 )
 async def post_movement(
-    data: JSONBody[MovementRequest], services: ServicesDep, idempotency_key: IdempotencyKey = None
+    data: JSONBody[MovementRequest],
+    services: ServicesDep,
+    scope: Scope,
+    idempotency_key: IdempotencyKey = None,
 ) -> JsonAnswer:
     """One ledger transaction of 2..100 legs summing to zero, all or nothing: each
     negative leg is checked like any debit (balance, credit limit, freeze); a positive
     leg to a user with no account opens one."""
-    return await _apply(MOVEMENT, services, data, 0, idempotency_key)
+    return await _apply(MOVEMENT, services, data, 0, idempotency_key, caller=caller_of(scope))
 
 
 class Limits(Controller):
@@ -371,7 +396,7 @@ class Limits(Controller):
         opt=ADMIN,
     )
     async def put_limits(
-        self, user_id: PathId, data: JSONBody[LimitsRequest], services: ServicesDep
+        self, user_id: PathId, data: JSONBody[LimitsRequest], services: ServicesDep, scope: Scope
     ) -> JsonAnswer:
         """How far below zero the user's available balance may go, and whether debits
         stop. Taken under the user's lock, as any debit is. A user with no account gets
@@ -381,7 +406,10 @@ class Limits(Controller):
         except InvalidAmount as error:
             raise InvalidLimit(error.reason) from None
         command = SetLimits(user_id, limit, data.frozen)
-        return JsonAnswer.of(await services.movements.execute(set_limits, command, render.limits))
+        movements = services.movements
+        return JsonAnswer.of(
+            await movements.execute(set_limits, command, render.limits, None, caller_of(scope))
+        )
 
     @get(
         responses=openapi_responses(200, LimitsResponse, "", 404),

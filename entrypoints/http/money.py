@@ -28,6 +28,7 @@ from domain.money import Money
 from domain.movement import Leg
 from entrypoints.http import render
 from entrypoints.http.answer import JsonAnswer
+from entrypoints.http.auth import caller_of
 from entrypoints.http.decoding import (
     BODY_REQUIRED,
     CLIENT_GONE,
@@ -67,12 +68,19 @@ class MoneyRoute(Generic[S]):
     plan: Callable[[S, int], Planned]
 
     async def apply(
-        self, movements: MoneyMovements, data: S, order_id: int, key: str | None
+        self,
+        movements: MoneyMovements,
+        data: S,
+        order_id: int,
+        key: str | None,
+        caller: str | None = None,
     ) -> JsonAnswer:
         """A decoded request's answer, under its Idempotency-Key header as given
-        (checked here, after the body, as the handlers always did)."""
+        (checked here, after the body, as the handlers always did), recorded as the
+        `caller`'s doing."""
         use_case, command, render_result = self.plan(data, order_id)
-        stored = await movements.execute(use_case, command, render_result, idempotency_key(key))
+        key = idempotency_key(key)
+        stored = await movements.execute(use_case, command, render_result, key, caller)
         return JsonAnswer.of(stored)
 
     async def answer(
@@ -94,7 +102,7 @@ class MoneyRoute(Generic[S]):
         check_body_text(body)
         path = request.path_params
         order_id = _order_id(path["order_id"]) if "order_id" in path else 0
-        return await self.apply(movements, data, order_id, key)
+        return await self.apply(movements, data, order_id, key, caller_of(request.scope))
 
 
 def _order_id(order_id: int) -> int:

@@ -27,6 +27,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Send
 
 from entrypoints.http import metrics
+from entrypoints.http.auth import CALLER
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 access = logging.getLogger("balance.access")
@@ -144,23 +145,29 @@ def observe(
                 route = scope.get("path_template") or "unmatched"
                 label = method if method in _METHODS else "other"
                 metrics.request_done(label, route, status, duration, pool_in_use)
+                caller = scope.get(CALLER)
                 if _lines is not None:
-                    _lines.write(method, route, scope["path"], status, seconds=duration, rid=rid)
-                elif access.isEnabledFor(logging.INFO):
-                    access.info(
-                        "%s %s %d",
+                    _lines.write(
                         method,
                         route,
+                        scope["path"],
                         status,
-                        extra={
-                            "method": method,
-                            "route": route,
-                            "path": scope["path"],
-                            "status": status,
-                            "duration_ms": round(duration * 1000, 3),
-                            "request_id": rid,
-                        },
+                        seconds=duration,
+                        rid=rid,
+                        caller=caller,
                     )
+                elif access.isEnabledFor(logging.INFO):
+                    extra = {
+                        "method": method,
+                        "route": route,
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 3),
+                        "request_id": rid,
+                    }
+                    if caller is not None:
+                        extra["caller"] = caller
+                    access.info("%s %s %d", method, route, status, extra=extra)
                 request_id.reset(token)
 
         return observed
@@ -212,7 +219,15 @@ class AccessLines:
         self._lines: list[bytes] = []
 
     def write(
-        self, method: str, route: str, path: str, status: int, *, seconds: float, rid: str
+        self,
+        method: str,
+        route: str,
+        path: str,
+        status: int,
+        *,
+        seconds: float,
+        rid: str,
+        caller: str | None = None,
     ) -> None:
         line = {
             "ts": _timestamp(time.time()),
@@ -226,6 +241,8 @@ class AccessLines:
             "status": status,
             "duration_ms": round(seconds * 1000, 3),
         }
+        if caller is not None:  # the named token's, once the guard let it in
+            line["caller"] = caller
         self._lines.append(_encode(line))
         if len(self._lines) == 1:  # the turn's first: write them all once it ends
             try:

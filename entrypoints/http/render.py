@@ -139,6 +139,7 @@ def statement_response(page: StatementPage) -> StatementResponse:
                 order_id=line.order_id,
                 counterparty_user_id=line.counterparty_user_id,
                 metadata=dict(line.metadata),
+                caller=line.caller,
             )
             for line in page.lines
         ],

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 import msgspec
 from msgspec import Meta, Struct
 
-from adapters.event_message import EventOut
+from adapters.event_message import CALLER_DESCRIPTION, EventOut
 
 MAX_ID = 2**63 - 1
 Id = Annotated[int, Meta(ge=1, le=MAX_ID, description="Positive 64-bit integer id")]
@@ -248,6 +248,7 @@ class StatementItem(Struct, frozen=True):
     order_id: int | None = None
     counterparty_user_id: int | None = None
     metadata: MetadataOut = msgspec.field(default_factory=dict)
+    caller: Annotated[str | None, Meta(description=CALLER_DESCRIPTION)] = None
 
 
 class StatementResponse(Struct, frozen=True):

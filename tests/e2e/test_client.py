@@ -3,9 +3,11 @@ drives a real server: what a calling team would write, checked by mypy too."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -58,21 +60,25 @@ from balance_client.models import (
 )
 from balance_client.types import UNSET
 
-from tests.servers import fresh_server
+from tests.servers import ServerProcess, fresh_server
 
 pytestmark = pytest.mark.postgres
 
 TOKEN = "client-token-0123456789abcdef"
+CALLER = "client-test"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def client(pg_server: str) -> Iterator[AuthenticatedClient]:
-    env = {"BALANCE_API_TOKENS": f"{TOKEN}=read+write+report+admin"}
-    with (
-        fresh_server(pg_server, env) as server,
-        AuthenticatedClient(base_url=server.base_url, token=TOKEN) as api,
-    ):
+def server(pg_server: str) -> Iterator[ServerProcess]:
+    env = {"BALANCE_API_TOKENS": f"{TOKEN}=read+write+report+admin@{CALLER}"}
+    with fresh_server(pg_server, env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> Iterator[AuthenticatedClient]:
+    with AuthenticatedClient(base_url=server.base_url, token=TOKEN) as api:
         yield api
 
 
@@ -136,6 +142,7 @@ def test_a_statement_is_walked_by_cursor(client: AuthenticatedClient) -> None:
         )
         assert isinstance(page, StatementResponse)
         seen += [item.amount for item in page.items]
+        assert {item.caller for item in page.items} == {CALLER}  # the token's name
         if not isinstance(page.next_cursor, str):
             break
         cursor = page.next_cursor
@@ -222,3 +229,25 @@ def test_the_documented_client_snippet_runs_on_an_open_server(pg_server: str) ->
             for _ in range(2)
         ]
     assert printed == ["10.00\n", "10.00\n"], printed
+
+
+def test_the_access_log_names_the_tokens_caller(
+    server: ServerProcess, client: AuthenticatedClient
+) -> None:
+    """The workers' access lines (written straight, not through logging) name the
+    caller of the token, and never the token."""
+    body = DepositRequest(user_id=11, amount="1")
+    rid = str(uuid.uuid4())
+    answer = create_deposit.sync_detailed(
+        client=client.with_headers({"X-Request-ID": rid}), body=body
+    )
+    assert answer.status_code == 201
+    for _ in range(100):
+        lines = [json.loads(line) for line in server.output().splitlines() if rid in line]
+        if lines:
+            break
+        time.sleep(0.05)
+    assert [(line["route"], line["status"], line["caller"]) for line in lines] == [
+        ("/v1/deposits", 201, CALLER)
+    ]
+    assert TOKEN not in server.output()

@@ -306,7 +306,7 @@ async def test_apply_answers_each_request_and_writes_only_what_was_kept() -> Non
     assert isinstance(answers[1], InsufficientFunds)
     assert isinstance(answers[2], Answer)
     assert [a.available.kopecks for a in applied.changes.saved] == [0]
-    assert [tx_id for tx_id, _ in applied.changes.transactions] == [100, 101]
+    assert [tx_id for tx_id, _, _ in applied.changes.transactions] == [100, 101]
     assert list(applied.changes.answers) == ["w"]
 
 

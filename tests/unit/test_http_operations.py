@@ -28,7 +28,14 @@ from entrypoints.settings import SCOPES, Settings
 
 ALL = "token-all-scopes-0123456789"
 ONLY = {scope: f"token-only-{scope}-0123456789" for scope in SCOPES}
-TOKENS = ",".join([f"{ALL}=read+write+report+admin", *(f"{t}={s}" for s, t in ONLY.items())])
+NAMED = "token-of-billing-0123456789"
+TOKENS = ",".join(
+    [
+        f"{ALL}=read+write+report+admin",
+        f"{NAMED}=read+write+admin@billing",
+        *(f"{t}={s}" for s, t in ONLY.items()),
+    ]
+)
 
 # One request that succeeds for every /v1 route, on the store `seeded` prepares.
 SAMPLES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
@@ -314,9 +321,11 @@ def test_access_lines_written_straight_are_the_lines_the_json_formatter_writes(
     """Workers write access lines without the logging module (configure_logging with
     JSON): the same fields, in the same order, with the same values."""
     auth = {"Authorization": f"Bearer {ALL}", "X-Request-ID": "req-7"}
+    named = {**auth, "Authorization": f"Bearer {NAMED}"}
     with caplog.at_level(logging.INFO, "balance.access"):
         guarded.get("/v1/services", headers=auth)
         guarded.get("/v1/nowhere/\u00e9\u2028", headers=auth)
+        guarded.get("/v1/services", headers=named)
     formatter = JsonFormatter()
     logged = [json.loads(formatter.format(r)) for r in caplog.records]
     with (tmp_path / "log").open("wb") as log:
@@ -325,10 +334,12 @@ def test_access_lines_written_straight_are_the_lines_the_json_formatter_writes(
         with caplog.at_level(logging.INFO, "balance.access"):
             guarded.get("/v1/services", headers=auth)
             guarded.get("/v1/nowhere/\u00e9\u2028", headers=auth)
+            guarded.get("/v1/services", headers=named)
         observe.flush_access_lines()
     assert caplog.records == []  # not through logging
     written = [json.loads(line) for line in (tmp_path / "log").read_bytes().split(b"\n")[:-1]]
-    assert len(written) == len(logged) == 2
+    assert len(written) == len(logged) == 3
+    assert [line.get("caller") for line in written] == [None, None, "billing"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", written[0]["ts"])
     for straight, formatted in zip(written, logged, strict=True):
         assert list(straight) == list(formatted)
@@ -336,6 +347,49 @@ def test_access_lines_written_straight_are_the_lines_the_json_formatter_writes(
             straight.pop(field), formatted.pop(field)
         assert straight == formatted
     assert written[1]["path"] == "/v1/nowhere/\u00e9\u2028"
+
+
+def test_a_named_tokens_caller_is_in_the_statement_the_events_and_the_access_log(
+    guarded: TestClient[ASGIApp], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`token=scopes@billing`: what its requests do names `billing`, on every way money
+    moves (a route answered before Litestar's extraction, a batch, the limits); an
+    unnamed token's names no one. A refusal moves nothing, and its access line still
+    names the caller that tried."""
+    named, unnamed = {"Authorization": f"Bearer {NAMED}"}, {"Authorization": f"Bearer {ALL}"}
+    with caplog.at_level(logging.INFO, "balance.access"):
+        for body, auth in (
+            ({"user_id": 4, "amount": "10"}, named),
+            ({"user_id": 4, "amount": "1"}, unnamed),
+        ):
+            assert guarded.post("/v1/deposits", json=body, headers=auth).status_code == 201
+        batch = {"operations": [{"op": "withdrawal", "user_id": 4, "amount": "2"}]}
+        assert guarded.post("/v1/batches", json=batch, headers=named).status_code == 200
+        limits = {"credit_limit": "0", "frozen": True}
+        assert guarded.put("/v1/users/4/limits", json=limits, headers=named).status_code == 200
+        report = {"year": 2022, "month": 11}
+        assert guarded.post("/v1/reports/revenue", json=report, headers=named).status_code == 403
+    statement = guarded.get("/v1/users/4/transactions?order=asc", headers=unnamed).json()
+    assert [(item["kind"], item["caller"]) for item in statement["items"]] == [
+        ("deposit", "billing"),
+        ("deposit", None),
+        ("withdrawal", "billing"),
+    ]
+    events = guarded.get("/v1/events?after=0&user_id=4", headers=unnamed).json()["items"]
+    assert [(e["type"], e["caller"]) for e in events] == [
+        ("deposit", "billing"),
+        ("deposit", None),
+        ("withdrawal", "billing"),
+        ("limits_changed", "billing"),
+    ]
+    lines = [(r.method, r.status, getattr(r, "caller", None)) for r in caplog.records]  # type: ignore[attr-defined]
+    assert lines == [
+        ("POST", 201, "billing"),
+        ("POST", 201, None),
+        ("POST", 200, "billing"),
+        ("PUT", 200, "billing"),
+        ("POST", 403, "billing"),
+    ]
 
 
 def test_a_repeated_reservation_or_cancellation_is_not_counted_as_a_movement(

@@ -15,8 +15,9 @@ from litestar.testing import TestClient
 
 from entrypoints.container import Container, build_container
 from entrypoints.http.app import create_litestar
+from entrypoints.http.auth import Tokens
 from entrypoints.http.controllers import ROUTES, Services
-from entrypoints.settings import Settings
+from entrypoints.settings import ApiToken, Settings
 
 JSON = {"Content-Type": "application/json"}
 DEPOSIT = {"user_id": 1, "amount": "10.00"}
@@ -151,3 +152,38 @@ def test_a_money_route_answered_first_answers_as_litestars_extraction_did(
         seen.add(ours.status_code)
     # The requests above reach every kind of answer.
     assert seen >= {200, 201, 400, 404, 409, 413, 415, 422}, seen
+
+
+def test_both_ways_record_the_named_tokens_caller_for_every_money_route() -> None:
+    """The caller reaches the ledger whichever way a route is answered: each handler
+    passes it on (`_apply`), as the hook does (`MoneyRoute.answer`)."""
+    token = "token-of-billing-0123456789"
+    tokens = Tokens.of([ApiToken(token, frozenset({"read", "write"}), "billing")])
+    auth = {**JSON, "Authorization": f"Bearer {token}"}
+    hold = {"user_id": 1, "service_id": 7, "amount": "1"}
+    sent = [
+        ("/v1/deposits", {"user_id": 1, "amount": "10"}),
+        ("/v1/withdrawals", {"user_id": 1, "amount": "1"}),
+        ("/v1/transfers", {"from_user_id": 1, "to_user_id": 2, "amount": "1"}),
+        ("/v1/reservations", {**hold, "order_id": 5}),
+        ("/v1/reservations/5/recognize", hold),
+        ("/v1/reservations", {**hold, "order_id": 6}),
+        ("/v1/reservations/6/cancel", {"user_id": 1, "service_id": 7}),
+        (
+            "/v1/movements",
+            {"legs": [{"user_id": 2, "amount": "-1"}, {"user_id": 1, "amount": "1"}]},
+        ),
+    ]
+    for money_first in (True, False):
+        container = build_container(Settings(store="memory", sweep_ms=0))
+        app = create_litestar(_services_of(container), tokens=tokens, money_first=money_first)
+        with TestClient(app) as client:
+            for path, body in sent:
+                answer = client.post(path, json=body, headers=auth)
+                assert answer.status_code in (200, 201), (path, answer.text)
+            events = client.get("/v1/events?after=0", headers=auth).json()["items"]
+        assert [e["type"] for e in events] == [
+            "deposit", "withdrawal", "transfer_out", "transfer_in", "reserve", "recognize",
+            "reserve", "cancel", "movement_out", "movement_in",
+        ]  # fmt: skip
+        assert {e["caller"] for e in events} == {"billing"}, money_first

@@ -21,6 +21,7 @@ from entrypoints.http.app import DOCS_ASSETS, create_litestar
 from entrypoints.http.auth import Tokens
 from entrypoints.http.decoding import AMOUNT_TEXT, RequestInvalid, check_body_text
 from entrypoints.http.schemas import MAX_ID
+from entrypoints.settings import ApiToken
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def document() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def secured() -> dict[str, Any]:
-    tokens = Tokens.of([("token-0123456789abcdef", frozenset({"read"}))])
+    tokens = Tokens.of([ApiToken("token-0123456789abcdef", frozenset({"read"}))])
     return served(create_litestar(lambda: None, tokens=tokens))  # type: ignore[arg-type,return-value]
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from adapters.postgres.hosts import Hosts, hosts_of
-from entrypoints.settings import ConfigError, Settings
+from entrypoints.settings import ApiToken, ConfigError, Settings
 
 
 def test_defaults() -> None:
@@ -47,10 +47,34 @@ def test_tokens_with_scopes_for_rotation() -> None:
         {"BALANCE_API_TOKENS": "old-token-0123456789=read+write+report, new-token-0123456789=read"}
     )
     assert settings.api_tokens == (
-        ("old-token-0123456789", frozenset({"read", "write", "report"})),
-        ("new-token-0123456789", frozenset({"read"})),
+        ApiToken("old-token-0123456789", frozenset({"read", "write", "report"})),
+        ApiToken("new-token-0123456789", frozenset({"read"})),
     )
     assert Settings.from_env({}).api_tokens == ()
+
+
+def test_a_token_may_name_its_caller_and_tokens_may_share_one() -> None:
+    raw = "old-token-0123456789=read+write@billing,new-token-0123456789=write@billing"
+    settings = Settings.from_env({"BALANCE_API_TOKENS": raw})
+    assert settings.api_tokens == (
+        ApiToken("old-token-0123456789", frozenset({"read", "write"}), "billing"),
+        ApiToken("new-token-0123456789", frozenset({"write"}), "billing"),
+    )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "a-long-enough-token-1=read@",  # an @ with no name
+        "a-long-enough-token-1=read@bill ing",
+        "a-long-enough-token-1=read@billing@eu",
+        "a-long-enough-token-1=read@" + "b" * 65,
+        "a-long-enough-token-1=@billing",  # a name, no scopes
+    ],
+)
+def test_a_bad_caller_name_is_refused(entry: str) -> None:
+    with pytest.raises(ConfigError, match="BALANCE_API_TOKENS"):
+        Settings.from_env({"BALANCE_API_TOKENS": entry})
 
 
 def test_the_command_line_stops_on_a_bad_value_with_one_line(

@@ -1,0 +1,85 @@
+"""Who moved the money, on both adapters: every ledger transaction and every event
+names the caller whose token the request came with (BALANCE_API_TOKENS:
+`token=scopes@name`), in the statement and in the events; the service's own doing (an
+expiry) and an unnamed caller name none."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from application.deposit import Deposit, deposit
+from application.events import StoredEvent
+from application.limits import SetLimits, set_limits
+from application.reserve import Reserve, reserve
+from application.statement import build_query, statement
+from application.transfer import Transfer, transfer
+from application.withdraw import Withdraw, withdraw
+from application.work import Job, client_batch
+from tests.conftest import Adapter
+from tests.contract.test_batches import outcomes_of
+from tests.contract.test_events import every_event
+from tests.helpers import keep, rub, run
+
+
+def callers_of(events: list[StoredEvent]) -> list[tuple[str, int, str | None]]:
+    return [(e.event.type, e.event.user_id, e.event.caller) for e in events]
+
+
+async def test_each_transaction_and_event_names_its_caller(adapter: Adapter) -> None:
+    await run(adapter, deposit, Deposit(1, rub("100")), key="d-1", caller="billing")
+    await run(adapter, transfer, Transfer(1, 2, rub("10")), caller="payouts")
+    await run(adapter, withdraw, Withdraw(2, rub("1")))  # an unnamed token, or no auth
+    await run(adapter, set_limits, SetLimits(2, rub("5"), frozen=False), caller="risk")
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    await run(adapter, reserve, Reserve(1, 5, 77, rub("30"), expires_at=expires), caller="shop")
+    await adapter.make_due(77)
+    assert await adapter.sweeper().sweep() == 1  # the service's own doing: no caller
+    jobs = [
+        Job.of(deposit, Deposit(3, rub("2")), keep),
+        Job.of(deposit, Deposit(1, rub("1")), keep),
+    ]
+    batch = client_batch(jobs, outcomes_of, atomic=False, key=None, fingerprint="", caller="bulk")
+    await adapter.movements.submit(batch)
+
+    assert callers_of(await every_event(adapter)) == [
+        ("deposit", 1, "billing"),
+        ("transfer_out", 1, "payouts"),
+        ("transfer_in", 2, "payouts"),
+        ("withdrawal", 2, None),
+        ("limits_changed", 2, "risk"),
+        ("reserve", 1, "shop"),
+        ("expire", 1, None),
+        ("deposit", 3, "bulk"),
+        ("deposit", 1, "bulk"),
+    ]
+    first = await statement(build_query(1, descending=False), adapter.uow)
+    assert [(line.kind.value, line.account.value, line.caller) for line in first.lines] == [
+        ("deposit", "available", "billing"),
+        ("transfer_out", "available", "payouts"),
+        ("reserve", "available", "shop"),
+        ("reserve", "reserved", "shop"),
+        ("expire", "reserved", None),
+        ("expire", "available", None),
+        ("deposit", "available", "bulk"),
+    ]
+    second = await statement(build_query(2, descending=False), adapter.uow)
+    assert [(line.kind.value, line.caller) for line in second.lines] == [
+        ("transfer_in", "payouts"),
+        ("withdrawal", None),
+    ]
+
+
+async def test_a_replay_for_another_caller_records_nothing_and_keeps_the_first(
+    adapter: Adapter,
+) -> None:
+    """Keys are one space for all callers (README, decision 7): the same key and request
+    from another caller is the first one's replay, and the ledger still names the first."""
+    first = await run(adapter, deposit, Deposit(1, rub("100")), key="d-1", caller="billing")
+    again = await run(adapter, deposit, Deposit(1, rub("100")), key="d-1", caller="payouts")
+    assert again == first
+    events = await every_event(adapter)
+    assert callers_of(events) == [("deposit", 1, "billing")]
+    lines = (await statement(build_query(1), adapter.uow)).lines
+    assert [(line.transaction_id, line.caller) for line in lines] == [
+        (first.transaction_id, "billing")
+    ]
