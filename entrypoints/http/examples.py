@@ -74,6 +74,7 @@ TRANSFER_EVENT = EventOut(
     metadata={},
     idempotency_key="f7-1",
     occurred_at=LATER,
+    caller="payouts",
 )
 EVENTS_STATUS = EventsStatus(0, 0.0, "balance-1:4242", "connected")
 BALANCE = BalanceOut(user_id=1, available="75.00", reserved="0.00")
@@ -132,6 +133,7 @@ EXAMPLES: dict[str, msgspec.Struct] = {
         service_id=5,
         service_name="Delivery",
         order_id=1001,
+        caller="delivery",
     ),
     "StatementResponse": StatementResponse(
         items=[
@@ -144,6 +146,7 @@ EXAMPLES: dict[str, msgspec.Struct] = {
                 balance_after="150.25",
                 description="Deposit: Card top-up",
                 created_at=AT,
+                caller="billing",
             )
         ],
         next_cursor=None,
