@@ -57,11 +57,7 @@ def expire_due(state: BatchState, order_ids: Sequence[int]) -> int:
 def apply_request(state: BatchState, request: Request) -> Answer | Exception:
     """The request's answer, or what refused it whole (then it keeps nothing)."""
     if request.key is not None and (record := state.answer(request.key)) is not None:
-        return (
-            Answer(record.response)
-            if record.fingerprint == request.fingerprint
-            else (IdempotencyKeyReused())
-        )
+        return Answer(record.response) if request.same_request(record) else IdempotencyKeyReused()
     # A request of one job needs no layer of its own: its job's is kept or not alone.
     layer = Layer(state) if len(request.jobs) > 1 else state
     outcomes = [apply_job(layer, job, request.key, request.caller) for job in request.jobs]

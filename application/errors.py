@@ -42,7 +42,10 @@ class Outage:
 
 class IdempotencyKeyReused(ApplicationError):
     def __init__(self) -> None:
-        super().__init__("this Idempotency-Key was used with a different request")
+        super().__init__(
+            "this Idempotency-Key was used with a different request: other values, or another"
+            " caller"
+        )
 
 
 class InvalidParameter(ApplicationError):

@@ -13,6 +13,13 @@ live:
   (`command.legacy()`), so a field added since (`Reserve.expires_at`) cannot
   change it.
 
+A named caller's request (README, decision 53) is the canonical form followed by
+`@` and the caller's name: the same key and values from another caller are another
+request, refused (422), not answered with the first one's replay. A key stored with
+no caller named (by an unnamed token, or before tokens had names) matches any
+caller's retry of the same values, so a retry that spans the naming still replays
+(`Job.same_request`).
+
 tests/unit/test_fingerprint.py pins literal hashes of both forms, produced by
 the code that wrote them.
 """
@@ -62,8 +69,14 @@ _SCALARS: dict[type, Callable[[Any], str]] = {
 }
 
 
-def fingerprint(command: Fingerprinted) -> str:
-    return _digest(_compact(command.canonical()))
+def _of(form: str, caller: str | None) -> str:
+    """A caller's name holds no `@` or JSON (`settings.CALLER_NAME`): after the form's
+    closing bracket, nothing else can be read the same."""
+    return _digest(form if caller is None else f"{form}@{caller}")
+
+
+def fingerprint(command: Fingerprinted, caller: str | None = None) -> str:
+    return _of(_compact(command.canonical()), caller)
 
 
 def legacy_fingerprint(command: Fingerprinted) -> str | None:
@@ -71,10 +84,14 @@ def legacy_fingerprint(command: Fingerprinted) -> str | None:
     return _digest(form) if form is not None else None
 
 
-def batch_fingerprint(atomic: bool, operations: Iterable[tuple[Fingerprinted, str | None]]) -> str:
+def batch_fingerprint(
+    atomic: bool,
+    operations: Iterable[tuple[Fingerprinted, str | None]],
+    caller: str | None = None,
+) -> str:
     """A client batch: its flag and every operation's canonical form and key, in order."""
     form = ["batch", 1, atomic, [[*command.canonical(), key] for command, key in operations]]
-    return _digest(_compact(form))
+    return _of(_compact(form), caller)
 
 
 def tagged(form: tuple[object, ...], metadata: Metadata) -> tuple[object, ...]:

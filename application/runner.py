@@ -129,7 +129,7 @@ class MoneyMovements:
     ) -> StoredResponse:
         """Apply the command once, in the next batch, and answer with its rendered result;
         `caller`: the name of who sent it, recorded with it."""
-        job = Job.of(use_case, command, render, idempotency_key)
+        job = Job.of(use_case, command, render, idempotency_key, caller)
         answer = await self.submit(single(job, caller))
         return answer.response
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from application.errors import OperationRefused
-from application.fingerprint import fingerprint, legacy_fingerprint
+from application.fingerprint import batch_fingerprint, fingerprint, legacy_fingerprint
 from application.locked import Movement
 from application.ports import IdempotencyRecord, Resource, StoredResponse
 
@@ -62,19 +62,28 @@ class Job:
 
     @classmethod
     def of(
-        cls, use_case: UseCase[C, R], command: C, render: Render[R], key: str | None = None
+        cls,
+        use_case: UseCase[C, R],
+        command: C,
+        render: Render[R],
+        key: str | None = None,
+        caller: str | None = None,
     ) -> Job:
-        return cls(use_case, command, render, key, fingerprint(command) if key else "")
+        """`caller`: the name of who sent it, part of what makes two requests the same."""
+        return cls(use_case, command, render, key, fingerprint(command, caller) if key else "")
 
     @property
     def kind(self) -> str:
         return self.use_case.__name__
 
     def same_request(self, record: IdempotencyRecord) -> bool:
-        """Whether a stored answer is this request's, in any form it was stored under."""
+        """Whether a stored answer is this request's, in any form it was stored under:
+        its own, with no caller named (stored by an unnamed token or before tokens had
+        names: any caller's retry of the same values), or the legacy one."""
         if record.fingerprint == self.fingerprint:
             return True
-        return record.fingerprint == legacy_fingerprint(self.command)
+        command = self.command
+        return record.fingerprint in (fingerprint(command), legacy_fingerprint(command))
 
 
 @dataclass(slots=True)
@@ -112,6 +121,9 @@ class Request:
     """Its Idempotency-Keys: two requests sharing one never run at once."""
     caller: str | None = None
     """The name of who sent it, recorded with what it does."""
+    unnamed: str | None = None
+    """A named caller's keyed batch: its fingerprint with no caller named, which a key
+    stored that way matches (`Job.same_request`)."""
     future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -127,12 +139,17 @@ class Request:
         user_ids: Sequence[int] = (),
         order_ids: Sequence[int] = (),
         caller: str | None = None,
+        unnamed: str | None = None,
     ) -> Request:
         users = tuple(sorted({*user_ids, *(u for job in jobs for u in job.command.user_ids)}))
         orders = tuple(sorted({*order_ids, *(o for job in jobs for o in job.command.order_ids)}))
         keys = tuple(job.key for job in jobs if job.key is not None)
         keys = (key, *keys) if key is not None else keys
-        return cls(jobs, answer_all, key, fingerprint, users, orders, keys, caller)
+        return cls(jobs, answer_all, key, fingerprint, users, orders, keys, caller, unnamed)
+
+    def same_request(self, record: IdempotencyRecord) -> bool:
+        """Whether the answer stored under its key is its own (as `Job.same_request`)."""
+        return record.fingerprint in (self.fingerprint, self.unnamed)
 
     @property
     def resources(self) -> tuple[Resource, ...]:
@@ -174,11 +191,11 @@ def client_batch(
     *,
     atomic: bool,
     key: str | None,
-    fingerprint: str,
     caller: str | None = None,
 ) -> Request:
     """A client's batch: every operation's outcome in one answer; atomic, the first
-    refusal instead, and nothing written."""
+    refusal instead, and nothing written. Under a key, its fingerprint is its flag and
+    every operation's values and key, and its caller's name."""
 
     def answer_all(outcomes: Sequence[Outcome]) -> StoredResponse:
         if atomic:
@@ -187,7 +204,12 @@ def client_batch(
                     raise OperationRefused(index, outcome.refusal)
         return render(outcomes)
 
-    return Request.of(jobs, answer_all, key, fingerprint, caller=caller)
+    if key is None:
+        return Request.of(jobs, answer_all, caller=caller)
+    operations = [(job.command, job.key) for job in jobs]
+    fingerprint = batch_fingerprint(atomic, operations, caller)
+    unnamed = batch_fingerprint(atomic, operations) if caller is not None else None
+    return Request.of(jobs, answer_all, key, fingerprint, caller=caller, unnamed=unnamed)
 
 
 def look_at(user_id: int, order_id: int) -> Request:

@@ -11,7 +11,6 @@ from litestar import post
 from litestar.params import JSONBody
 from litestar.types import Scope
 
-from application.fingerprint import batch_fingerprint
 from application.ports import StoredResponse
 from application.work import Job, Outcome, client_batch
 from domain.errors import InvalidAmount, InvalidMovement
@@ -58,9 +57,9 @@ ROUTES: dict[type[Operation], MoneyRoute[Any]] = {
 }
 
 
-def _job(index: int, operation: Operation) -> Job:
-    """The operation as its single endpoint would run it; a malformed amount is the
-    whole batch's refusal, named by its place."""
+def _job(index: int, operation: Operation, caller: str | None) -> Job:
+    """The operation as its single endpoint would run it, for the caller who sent it; a
+    malformed amount is the whole batch's refusal, named by its place."""
     order_id = getattr(operation, "order_id", 0)
     try:
         use_case, command, render = ROUTES[type(operation)].plan(operation, order_id)
@@ -68,7 +67,7 @@ def _job(index: int, operation: Operation) -> Job:
         field = f"operations[{index}].{error.field}"
         amount = isinstance(error, InvalidAmount)
         raise invalid_field(field, error.reason, bad_amount=amount) from None
-    return Job.of(use_case, command, render, operation.idempotency_key or None)
+    return Job.of(use_case, command, render, operation.idempotency_key or None, caller)
 
 
 def _results(outcomes: Sequence[Outcome]) -> StoredResponse:
@@ -108,22 +107,14 @@ async def post_batch(
     operation stands alone and gets the status and body its single endpoint would
     have answered at that point. Atomic: all or nothing; the first refusal is the
     answer, its field named `operations[i]...`, and nothing is written."""
-    key = idempotency_key(idempotency_key_)
-    jobs = [_job(i, operation) for i, operation in enumerate(data.operations)]
+    key, caller = idempotency_key(idempotency_key_), caller_of(scope)
+    jobs = [_job(i, operation, caller) for i, operation in enumerate(data.operations)]
     for index, job in enumerate(jobs):
         if key is not None and job.key == key:
             raise invalid_field(
                 f"operations[{index}].idempotency_key", "is the batch's own Idempotency-Key"
             )
-    fingerprint = batch_fingerprint(data.atomic, [(job.command, job.key) for job in jobs])
-    request = client_batch(
-        jobs,
-        _results,
-        atomic=data.atomic,
-        key=key,
-        fingerprint=fingerprint,
-        caller=caller_of(scope),
-    )
+    request = client_batch(jobs, _results, atomic=data.atomic, key=key, caller=caller)
     answer = await services.movements.submit(request)
     for outcome in answer.outcomes:  # none when the batch's key replayed its answer
         if outcome.refusal is not None:

@@ -259,11 +259,11 @@ async def test_keyed_operations_of_a_client_batch_refused_for_what_they_did_repl
 
     def atomic() -> Any:
         jobs = [Job.of(withdraw, Withdraw(3, rub("5")), keep)]
-        return client_batch(jobs, outcomes_of, atomic=True, key="b-1", fingerprint="f")
+        return client_batch(jobs, outcomes_of, atomic=True, key="b-1")
 
     def loose() -> Any:
         jobs = [Job.of(withdraw, Withdraw(4, rub("5")), keep, "w-4")]
-        return client_batch(jobs, outcomes_of, atomic=False, key=None, fingerprint="")
+        return client_batch(jobs, outcomes_of, atomic=False, key=None)
 
     first_atomic = (await adapter.movements.submit(atomic())).response
     first_loose = unpickled((await adapter.movements.submit(loose())).response)

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from application.deposit import Deposit, deposit
+from application.errors import IdempotencyKeyReused
 from application.events import StoredEvent
 from application.limits import SetLimits, set_limits
 from application.reserve import Reserve, reserve
@@ -38,7 +41,7 @@ async def test_each_transaction_and_event_names_its_caller(adapter: Adapter) -> 
         Job.of(deposit, Deposit(3, rub("2")), keep),
         Job.of(deposit, Deposit(1, rub("1")), keep),
     ]
-    batch = client_batch(jobs, outcomes_of, atomic=False, key=None, fingerprint="", caller="bulk")
+    batch = client_batch(jobs, outcomes_of, atomic=False, key=None, caller="bulk")
     await adapter.movements.submit(batch)
 
     assert callers_of(await every_event(adapter)) == [
@@ -69,17 +72,53 @@ async def test_each_transaction_and_event_names_its_caller(adapter: Adapter) -> 
     ]
 
 
-async def test_a_replay_for_another_caller_records_nothing_and_keeps_the_first(
+async def test_a_key_is_its_callers_another_callers_same_request_is_refused(
     adapter: Adapter,
 ) -> None:
-    """Keys are one space for all callers (README, decision 7): the same key and request
-    from another caller is the first one's replay, and the ledger still names the first."""
+    """Keys are one space for all callers (README, decision 7), and a named caller's
+    request is its values and its name: another caller's same key and values are
+    refused, not answered with the first one's replay (its money would not have moved).
+    A caller's retry replays, whichever of its tokens sends it."""
     first = await run(adapter, deposit, Deposit(1, rub("100")), key="d-1", caller="billing")
-    again = await run(adapter, deposit, Deposit(1, rub("100")), key="d-1", caller="payouts")
+    again = await run(adapter, deposit, Deposit(1, rub("100")), key="d-1", caller="billing")
     assert again == first
-    events = await every_event(adapter)
-    assert callers_of(events) == [("deposit", 1, "billing")]
-    lines = (await statement(build_query(1), adapter.uow)).lines
-    assert [(line.transaction_id, line.caller) for line in lines] == [
-        (first.transaction_id, "billing")
+    for other in ("payouts", None):
+        with pytest.raises(IdempotencyKeyReused):
+            await run(adapter, deposit, Deposit(1, rub("100")), key="d-1", caller=other)
+    jobs = [Job.of(deposit, Deposit(2, rub("1")), keep, "d-2", "billing")]
+    batch = client_batch(jobs, outcomes_of, atomic=False, key="b-1", caller="billing")
+    answered = (await adapter.movements.submit(batch)).response
+    replayed = client_batch(jobs, outcomes_of, atomic=False, key="b-1", caller="billing")
+    assert (await adapter.movements.submit(replayed)).response == answered
+    for other in ("payouts", None):
+        jobs = [Job.of(deposit, Deposit(2, rub("1")), keep, "d-2", other)]
+        stolen = client_batch(jobs, outcomes_of, atomic=False, key="b-1", caller=other)
+        with pytest.raises(IdempotencyKeyReused):
+            await adapter.movements.submit(stolen)
+        loose = client_batch(jobs, outcomes_of, atomic=False, key=None, caller=other)
+        (outcome,) = (await adapter.movements.submit(loose)).outcomes
+        assert isinstance(outcome.refusal, IdempotencyKeyReused)  # the operation's key
+    assert callers_of(await every_event(adapter)) == [
+        ("deposit", 1, "billing"),
+        ("deposit", 2, "billing"),
     ]
+
+
+async def test_a_key_stored_with_no_caller_named_replays_for_any_caller(
+    adapter: Adapter,
+) -> None:
+    """Stored by an unnamed token, or before tokens had names: a retry that spans the
+    naming of its token still replays, and moves nothing again."""
+    first = await run(adapter, deposit, Deposit(1, rub("100")), key="d-1")
+    for caller in ("billing", "payouts", None):
+        again = await run(adapter, deposit, Deposit(1, rub("100")), key="d-1", caller=caller)
+        assert again == first
+    jobs = [Job.of(deposit, Deposit(2, rub("1")), keep, "d-2")]
+    answered = (
+        await adapter.movements.submit(client_batch(jobs, outcomes_of, atomic=True, key="b-1"))
+    ).response
+    for caller in ("billing", None):
+        jobs = [Job.of(deposit, Deposit(2, rub("1")), keep, "d-2", caller)]
+        batch = client_batch(jobs, outcomes_of, atomic=True, key="b-1", caller=caller)
+        assert (await adapter.movements.submit(batch)).response == answered
+    assert callers_of(await every_event(adapter)) == [("deposit", 1, None), ("deposit", 2, None)]

@@ -181,7 +181,7 @@ async def test_a_keyed_answer_that_moved_no_money_waits_for_the_standby_too(
     let a retry run the batch again, and answer it differently once the user exists."""
     await standby.required("standby_that_never_answers")
     jobs = [Job.of(withdraw, Withdraw(9, rub("1")), keep)]
-    batch = client_batch(jobs, refusals, atomic=False, key="unreplicated-b", fingerprint="f")
+    batch = client_batch(jobs, refusals, atomic=False, key="unreplicated-b")
     request = asyncio.create_task(movements(engine).submit(batch))
     pid, first = await standby.waiting()
     await standby.cancel(pid)

@@ -315,9 +315,7 @@ async def test_an_atomic_batch_refused_keeps_nothing_of_its_operations() -> None
         Job.of(deposit, Deposit(1, rub("5")), keep, "d"),
         Job.of(withdraw, Withdraw(1, rub("100")), keep),
     ]
-    atomic = client_batch(
-        jobs, lambda _: StoredResponse(200, b""), atomic=True, key=None, fingerprint=""
-    )
+    atomic = client_batch(jobs, lambda _: StoredResponse(200, b""), atomic=True, key=None)
     after = single(Job.of(deposit, Deposit(2, rub("1")), keep))
     applied = apply(locked({1: 1000}), [atomic, after])
     refused = applied.answers[atomic]

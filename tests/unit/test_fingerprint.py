@@ -5,6 +5,7 @@ it (tests/e2e/test_deploy.py replays keys stored by that code itself)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
@@ -110,6 +111,26 @@ def test_an_expiring_hold_and_a_client_batch_are_pinned_as_3cb6e41_stored_them()
     assert batch_fingerprint(True, operations) == (
         "649500ad2525564fe609cdbc52f633ae0fd83471e2493153ec5858a164a898db"
     )
+
+
+def test_a_named_callers_request_is_its_form_then_at_and_its_name() -> None:
+    """Pinned as written here (sha256 of the literal text), so a change of the form is
+    seen; with no caller, the form is what it was before callers had names."""
+    top_up = Deposit(1, rub("150.25"), "Card top-up")
+    assert (
+        fingerprint(top_up, "billing")
+        == hashlib.sha256(b'["deposit",1,1,15025,"Card top-up"]@billing').hexdigest()
+    )
+    assert fingerprint(top_up, None) == fingerprint(top_up)
+    assert fingerprint(top_up, "payouts") != fingerprint(top_up, "billing")
+    operations: list[tuple[Command, str | None]] = [(top_up, "f7-1")]
+    assert (
+        batch_fingerprint(True, operations, "billing")
+        == hashlib.sha256(
+            b'["batch",1,true,[["deposit",1,1,15025,"Card top-up","f7-1"]]]@billing'
+        ).hexdigest()
+    )
+    assert batch_fingerprint(True, operations, None) == batch_fingerprint(True, operations)
 
 
 def test_no_description_and_an_empty_one_are_the_same_request() -> None:

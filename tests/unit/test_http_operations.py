@@ -29,10 +29,14 @@ from entrypoints.settings import SCOPES, Settings
 ALL = "token-all-scopes-0123456789"
 ONLY = {scope: f"token-only-{scope}-0123456789" for scope in SCOPES}
 NAMED = "token-of-billing-0123456789"
+ROTATED = "token-of-billing-new-0123456789"
+PAYOUTS = "token-of-payouts-0123456789"
 TOKENS = ",".join(
     [
         f"{ALL}=read+write+report+admin",
         f"{NAMED}=read+write+admin@billing",
+        f"{ROTATED}=read+write@billing",
+        f"{PAYOUTS}=read+write@payouts",
         *(f"{t}={s}" for s, t in ONLY.items()),
     ]
 )
@@ -390,6 +394,31 @@ def test_a_named_tokens_caller_is_in_the_statement_the_events_and_the_access_log
         ("PUT", 200, "billing"),
         ("POST", 403, "billing"),
     ]
+
+
+def test_a_key_replays_for_its_caller_and_is_refused_to_another(
+    guarded: TestClient[ASGIApp],
+) -> None:
+    """Billing's retry replays through either of its tokens (a rotation); the same key
+    and values from payouts, or from an unnamed token, are 422, and move nothing."""
+    body = {"user_id": 12, "amount": "10"}
+
+    def post(token: str) -> Any:
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "pay-12"}
+        return guarded.post("/v1/deposits", json=body, headers=headers)
+
+    first = post(NAMED)
+    assert first.status_code == 201
+    again = post(ROTATED)
+    assert (again.status_code, again.content) == (201, first.content)
+    for other in (PAYOUTS, ALL):
+        refused = post(other)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"] == "/problems/idempotency-key-reused"
+        assert refused.json()["errors"][0]["field"] == "Idempotency-Key"
+    auth = {"Authorization": f"Bearer {ALL}"}
+    items = guarded.get("/v1/users/12/transactions", headers=auth).json()["items"]
+    assert [(item["amount"], item["caller"]) for item in items] == [("10.00", "billing")]
 
 
 def test_a_repeated_reservation_or_cancellation_is_not_counted_as_a_movement(
