@@ -216,6 +216,72 @@ async def test_events_pruned_as_prune_events_does_are_no_break(copy: str) -> Non
     assert found.holds, [f for f in found.findings if f.broken]
 
 
+async def _shift_events(url: str, by: timedelta, user_ids: tuple[int, ...] | None = None) -> None:
+    """Move the stored events' times (of these users; None: all) by `by`."""
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "UPDATE events SET created_at = created_at + $1"
+            " WHERE $2::bigint[] IS NULL OR user_id = ANY($2::bigint[])",
+            by,
+            user_ids,
+        )
+    finally:
+        await connection.close()
+
+
+async def test_events_pruned_after_the_clock_stepped_back_leave_each_user_its_latest(
+    copy: str,
+) -> None:
+    """The old primary's clock ran three days ahead: users 1 to 4's ledger so far was
+    written three days ahead. After a failover to a server with the right clock, user
+    5, who is new, is stamped at the clock's time, but user 2's deposit and a transfer
+    from 1 to 5 are stamped no earlier than their rows' `updated_at`, three days
+    ahead (README, decision 10). Five days on, `prune-events --days 3` forgets user
+    5's first event alone: each user keeps its latest events, and `verify` finds no
+    gap. Stamped by the plain clock, user 2's deposit would be older than the events
+    before it, and pruned without them."""
+    ahead = timedelta(days=3)
+    for user_id in (1, 2, 3, 4):
+        await postgres.written_ahead(copy, ahead, user_id)
+    await _shift_events(copy, ahead)
+    engine = create_engine(copy, pool_size=1)
+    movements = MoneyMovements(lambda: PostgresMovementBatch(engine))
+    try:
+        for command in (Deposit(5, rub("10")), Deposit(2, rub("1"))):
+            await movements.execute(deposit, command, keep)
+        await movements.execute(transfer, Transfer(1, 5, rub("1")), keep)
+    finally:
+        await engine.dispose()
+    connection = await asyncpg.connect(copy)
+    try:
+        times = await connection.fetch("SELECT event_id, user_id, created_at FROM events")
+        last = max(row["event_id"] for row in times)
+        await connection.execute("UPDATE event_relay SET sent_upto = $1", last)
+        for table in ("entries", "transactions"):
+            await connection.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
+            await connection.execute(
+                f"UPDATE {table} SET created_at = created_at - interval '5 days'"
+            )
+            await connection.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+        await connection.execute("UPDATE accounts SET updated_at = updated_at - interval '5 days'")
+    finally:
+        await connection.close()
+    await _shift_events(copy, -timedelta(days=5))  # five days on
+    first_of_5 = min(row["event_id"] for row in times if row["user_id"] == 5)
+    stamped = {row["event_id"]: row["created_at"] for row in times}
+    assert stamped[first_of_5] < stamped[first_of_5 - 1]  # the clock did step back
+    assert await prune_events(copy, timedelta(days=3)) == 1
+    connection = await asyncpg.connect(copy)
+    try:
+        kept = {row["event_id"] for row in await connection.fetch("SELECT event_id FROM events")}
+    finally:
+        await connection.close()
+    assert kept == set(stamped) - {first_of_5}
+    found = await audit(copy)
+    assert found.holds, [f for f in found.findings if f.broken]
+
+
 def _verify(url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
     return subprocess.run(
