@@ -321,10 +321,20 @@ class StrictJSON(MsgspecDTO[S], Generic[S]):
         return schema_creator.for_field_definition(annotation)
 
     def decode_bytes(self, value: bytes) -> Any:
-        check_content_type(self.asgi_connection.headers.get("content-type"))
+        given = self.asgi_connection.headers.getall("content-type", [])
+        if len(given) > 1:
+            raise content_type_twice()
+        check_content_type(given[0] if given else None)
         decoded = decode_strict(value, self.model_type)
         check_body_text(value)
         return decoded
+
+
+def content_type_twice() -> RequestInvalid:
+    """Two Content-Type headers: which one a proxy passes on is anyone's guess, so the
+    body is read as neither (as two Idempotency-Key or Authorization headers)."""
+    message = "is given more than once"
+    return RequestInvalid(415, f"Content-Type: {message}", [FieldError("Content-Type", message)])
 
 
 def check_content_type(value: str | None) -> None:

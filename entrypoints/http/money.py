@@ -36,6 +36,7 @@ from entrypoints.http.decoding import (
     RequestInvalid,
     check_body_text,
     check_content_type,
+    content_type_twice,
     decode_strict,
     invalid_field,
 )
@@ -215,10 +216,12 @@ def request_headers(
     takes them. But two Idempotency-Key headers are refused, 422: ambiguous, as a
     body's key given twice is. A proxy may join them into one (`a, b`, a key of its
     own), another pass both, and a service that took the first would apply a retry
-    sent the other way again."""
+    sent the other way again. Two Content-Type headers are 415, for the same reason."""
     content_type = key = length = None
     for name, value in headers:
-        if name == b"content-type" and content_type is None:
+        if name == b"content-type":
+            if content_type is not None:
+                raise content_type_twice()
             content_type = value.decode("latin-1")
         elif name == b"idempotency-key":
             if key is not None:

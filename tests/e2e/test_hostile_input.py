@@ -609,6 +609,36 @@ def test_an_idempotency_key_given_twice_is_refused_and_writes_nothing(
     assert target.state() == before
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/deposits", deposit()),
+        ("POST", "/v1/reservations/5/cancel", {"user_id": 1, "service_id": 3}),
+        ("POST", "/v1/batches", {"operations": [{"op": "deposit", **deposit()}]}),
+        ("PUT", "/v1/users/1/limits", {"credit_limit": "10", "frozen": True}),
+        ("PUT", "/v1/services/3", {"name": "Delivery"}),
+        ("POST", "/v1/reports/revenue", {"year": 2022, "month": 11}),
+    ],
+)
+@pytest.mark.parametrize("second", ["text/plain", "application/json"])
+def test_a_content_type_given_twice_is_415_and_writes_nothing(
+    target: Target, method: str, path: str, body: dict[str, Any], second: str
+) -> None:
+    """Which of two types a proxy passes on is anyone's guess (json then text was read
+    as JSON, text then json refused): neither counts, on every route with a body."""
+    before = target.state()
+    for types in (("application/json", second), (second, "application/json")):
+        headers = [("Content-Type", t) for t in types]
+        response = target.api.request(
+            method, path, content=json.dumps(body).encode(), headers=headers
+        )
+        assert response.status_code == 415, response.text
+        assert response.json()["errors"] == [
+            {"field": "Content-Type", "message": "is given more than once"}
+        ]
+    assert target.state() == before
+
+
 def test_two_authorization_headers_are_refused_and_write_nothing(pg_server: str) -> None:
     """Two tokens, each valid, one that may write and one that may only read: which one
     a proxy passes on is anyone's guess, so neither counts, in either order."""
