@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 
 from adapters.postgres.audit import audit
-from tests.bank.workload import Operation, Run
+from tests.bank.workload import CALLER, Operation, Run, bearer
 from tests.events_check import pulled, story_problems
 from tests.ledger_view import LedgerSnapshot, PostgresLedgerView, check_invariants
 
@@ -46,6 +46,14 @@ async def verify(run: Run, database_url: str, base_url: str, replays: int = 300)
         transactions = await db.fetch(
             "SELECT id, kind, description, order_id FROM transactions ORDER BY id"
         )
+        callers = await db.fetch(
+            "SELECT 'transaction' AS what, kind, caller, count(*) FROM transactions"
+            " GROUP BY kind, caller"
+            " UNION ALL SELECT 'event', v.type, v.caller, count(*) FROM events AS v"
+            " LEFT JOIN transactions AS t ON t.id = v.transaction_id"
+            " WHERE v.transaction_id IS NOT NULL AND v.caller IS DISTINCT FROM t.caller"
+            " GROUP BY v.type, v.caller"
+        )
     finally:
         await db.close()
     verdict = Verdict()
@@ -65,7 +73,7 @@ async def verify(run: Run, database_url: str, base_url: str, replays: int = 300)
         return reservations_match(run.operations, ledger, transactions)
 
     async def through_the_api() -> list[str]:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=bearer()) as api:
             return await api_agrees(api, ledger)
 
     async def events_tell_the_story() -> list[str]:
@@ -73,12 +81,22 @@ async def verify(run: Run, database_url: str, base_url: str, replays: int = 300)
         for e in ledger.entries:
             if e.user_id is not None:
                 users[e.transaction_id].add(e.user_id)
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=bearer()) as api:
             return story_problems(await pulled(api), ledger.accounts, dict(users))
 
     async def replays_answer_the_same() -> list[str]:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as api:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=bearer()) as api:
             return await replayed(api, run.operations, replays)
+
+    async def each_names_its_caller() -> list[str]:
+        # Every movement the bank sent names it, whichever token carried it; an expiry
+        # is the service's own (none); every event names its transaction's caller.
+        return [
+            f"{row['count']} {row['what']}s of kind {row['kind']} name {row['caller']!r}"
+            for row in callers
+            if row["what"] == "event"
+            or row["caller"] != (None if row["kind"] == "expire" else CALLER)
+        ]
 
     await verdict.check(
         "ledger invariants (double entry, no balance below 0, reserved = open"
@@ -111,6 +129,11 @@ async def verify(run: Run, database_url: str, base_url: str, replays: int = 300)
         return [f"{f.check}: {f.broken}, e.g. {f.examples}" for f in found.findings if f.broken]
 
     await verdict.check("`balance verify` finds every invariant holding", the_service_verifies_it)
+    await verdict.check(
+        "every movement and event names the caller whose token sent it (the bank's two"
+        " tokens, one name), an expiry none",
+        each_names_its_caller,
+    )
     return verdict
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from adapters.postgres.engine import migrate
 from tests import postgres
 from tests.bank.checks import Verdict, verify
-from tests.bank.workload import Bank, Run, Settings
+from tests.bank.workload import SERVER_ENV, Bank, Run, Settings
 from tests.servers import ServerProcess
 
 
@@ -27,8 +27,8 @@ async def bank_run(server_url: str, settings: Settings) -> tuple[Run, Verdict]:
     try:
         await migrate(url)
         servers = [
-            ServerProcess({"DATABASE_URL": url}, workers=2),
-            ServerProcess({"DATABASE_URL": url}, workers=1),
+            ServerProcess({"DATABASE_URL": url, **SERVER_ENV}, workers=2),
+            ServerProcess({"DATABASE_URL": url, **SERVER_ENV}, workers=1),
         ]
         for server in servers:
             await asyncio.to_thread(server.start)

@@ -38,6 +38,19 @@ from tests.servers import ServerProcess
 
 Outcome = Literal["ok", "refused", "unknown"]
 KINDS = ("deposit", "withdrawal", "transfer", "reserve", "recognize", "cancel")
+CALLER = "bank"
+TOKENS = ("bank-token-0123456789abcdef", "bank-rotated-token-0123456789")
+"""The bank's two tokens, one caller in the middle of a rotation: each attempt of a
+request goes with either, so a retry often comes through the other token, and must
+still replay (README, decision 53)."""
+SERVER_ENV = {"BALANCE_API_TOKENS": ",".join(f"{t}=read+write@{CALLER}" for t in TOKENS)}
+"""What each server of the bank runs with."""
+
+
+def bearer(token: str = TOKENS[0]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 WEIGHTS = (20, 15, 25, 20, 10, 10)
 RETRYABLE_PROBLEMS = ("/problems/unavailable", "/problems/request-in-progress")
 
@@ -196,6 +209,9 @@ class Bank:
     def _server(self) -> ServerProcess:
         return self.random.choice(self.servers)
 
+    def _bearer(self) -> dict[str, str]:
+        return bearer(self.random.choice(TOKENS))
+
     async def _send(self, http: httpx.AsyncClient, operation: Operation) -> None:
         """Send until a definite answer or give_up_after; the same key every time."""
         give_up = time.monotonic() + self.settings.give_up_after
@@ -206,7 +222,7 @@ class Bank:
                 response = await http.post(
                     f"{self._server().base_url}{operation.path}",
                     json=operation.body,
-                    headers={"Idempotency-Key": operation.key},
+                    headers={"Idempotency-Key": operation.key, **self._bearer()},
                 )
             except httpx.TimeoutException:
                 reason = "timeout"
@@ -237,7 +253,7 @@ class Bank:
                 response = await http.post(
                     f"{self._server().base_url}/v1/batches",
                     json=body,
-                    headers={"Idempotency-Key": key},
+                    headers={"Idempotency-Key": key, **self._bearer()},
                 )
             except httpx.TimeoutException:
                 reason = "timeout"
@@ -291,6 +307,7 @@ class Bank:
         head = (
             f"POST {operation.path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
             f"Content-Type: application/json\r\nIdempotency-Key: {operation.key}\r\n"
+            f"Authorization: Bearer {self.random.choice(TOKENS)}\r\n"
             f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
         ).encode()
         try:

@@ -19,7 +19,7 @@ async def test_no_money_is_lost_created_or_moved_twice(pg_server: str) -> None:
     print(summary(run, verdict))
     assert verdict.failures == []
     assert run.anomalies == []
-    assert len(verdict.passed) == 8
+    assert len(verdict.passed) == 9
     outcomes = run.outcomes()
     assert outcomes["ok"] > 200, outcomes
     assert outcomes["refused"] > 0, outcomes

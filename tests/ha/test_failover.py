@@ -16,7 +16,7 @@ import pytest
 from adapters.postgres.engine import migrate
 from tests.bank.checks import verify
 from tests.bank.soak import summary
-from tests.bank.workload import Bank, Settings
+from tests.bank.workload import SERVER_ENV, Bank, Settings
 from tests.ha.cluster import Cluster, cluster, psql
 from tests.servers import ServerProcess
 
@@ -64,8 +64,8 @@ def failover_cluster() -> Iterator[Cluster]:
 
 def servers_on(url: str, **env: str) -> list[ServerProcess]:
     return [
-        ServerProcess({"DATABASE_URL": url, **env}, workers=2),
-        ServerProcess({"DATABASE_URL": url, **env}, workers=1),
+        ServerProcess({"DATABASE_URL": url, **SERVER_ENV, **env}, workers=2),
+        ServerProcess({"DATABASE_URL": url, **SERVER_ENV, **env}, workers=1),
     ]
 
 
@@ -93,7 +93,7 @@ async def bank_through_a_failover(
     print(f"  time from the fault to the first movement acknowledged after it: {recovered:.1f} s")
     assert verdict.failures == []
     assert run.anomalies == []  # no 5xx but 503, no key reuse
-    assert len(verdict.passed) == 8
+    assert len(verdict.passed) == 9
     assert run.outcomes()["ok"] > 200
     return bank
 
