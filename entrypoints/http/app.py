@@ -156,7 +156,9 @@ def create_litestar(
                         type="http",
                         scheme="bearer",
                         description=(
-                            "A token from BALANCE_API_TOKENS (scopes read, write, report, admin)"
+                            "A token from BALANCE_API_TOKENS (scopes read, write, report,"
+                            " admin); a named token's caller is recorded with what it does"
+                            " (`caller` in statements and events)"
                         ),
                     )
                 }
