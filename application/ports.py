@@ -254,9 +254,10 @@ class MovementObserver(Protocol):
     """Told of every money movement the runner applied or answered from a stored key,
     and of every batch it committed."""
 
-    def applied(self, kind: str, movements: int, kopecks: int) -> None:
-        """A batch applied this many movements of a kind, moving this much in all (a
-        kind that moves no fixed amount, e.g. a recognition of the rest, counts 0)."""
+    def applied(self, kind: str, caller: str | None, movements: int, kopecks: int) -> None:
+        """A batch applied this many movements of a kind for a caller (its name, None
+        for none), moving this much in all (a kind that moves no fixed amount, e.g. a
+        recognition of the rest, counts 0)."""
         ...
 
     def replayed(self, kind: str) -> None: ...

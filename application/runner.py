@@ -67,7 +67,7 @@ class Unobserved:
     """A MovementObserver that ignores everything: the runner's without one, and the
     base of one that watches a part."""
 
-    def applied(self, kind: str, movements: int, kopecks: int) -> None:
+    def applied(self, kind: str, caller: str | None, movements: int, kopecks: int) -> None:
         pass
 
     def replayed(self, kind: str) -> None:
@@ -223,29 +223,36 @@ class MoneyMovements:
         if applied.answers:
             self._observer.committed(sum(request.size for request in applied.answers))
         self._observer.expired(applied.expired)
-        moved: dict[str, list[int]] = {}  # kind: [movements, kopecks], counted once a batch
+        # (kind, caller): [movements, kopecks], counted once a batch
+        moved: dict[tuple[str, str | None], list[int]] = {}
         for request, answer in applied.answers.items():
             if not isinstance(answer, Exception):
                 for job, outcome in zip(request.jobs, answer.outcomes, strict=False):
-                    self._observe(job, outcome, moved)
+                    self._observe(job, outcome, moved, request.caller)
             if request.future.done():  # its caller went away (cancelled)
                 continue
             if isinstance(answer, Exception):
                 request.future.set_exception(answer)
             else:
                 request.future.set_result(answer)
-        for kind, (movements, kopecks) in moved.items():
-            self._observer.applied(kind, movements, kopecks)
+        for (kind, caller), (movements, kopecks) in moved.items():
+            self._observer.applied(kind, caller, movements, kopecks)
 
-    def _observe(self, job: Job, outcome: Outcome, moved: dict[str, list[int]]) -> None:
+    def _observe(
+        self,
+        job: Job,
+        outcome: Outcome,
+        moved: dict[tuple[str, str | None], list[int]],
+        caller: str | None,
+    ) -> None:
         if outcome.replayed:
             self._observer.replayed(job.kind)
         elif outcome.refusal is None and wrote(outcome.result):
             # A reservation closed or reserved again moved nothing.
             amount = getattr(job.command, "amount", None)
-            tally = moved.get(job.kind)
+            tally = moved.get((job.kind, caller))
             if tally is None:
-                tally = moved[job.kind] = [0, 0]
+                tally = moved[job.kind, caller] = [0, 0]
             tally[0] += 1
             tally[1] += amount.kopecks if isinstance(amount, Money) else 0
 

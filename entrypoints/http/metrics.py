@@ -58,9 +58,15 @@ class _Metrics:
             " movement is on one server only (checked at scrape)",
             multiprocess_mode="livemostrecent",
         )
-        self.movements = Counter("balance_money_movements", "Money movements applied", ["kind"])
+        # `caller`: the named token's (README, decision 53), "" for none: a series for
+        # each configured name, not for anything a client sends.
+        self.movements = Counter(
+            "balance_money_movements", "Money movements applied", ["kind", "caller"]
+        )
         self.moved = Counter(
-            "balance_money_moved_rubles", "Sum of the amounts of money movements", ["kind"]
+            "balance_money_moved_rubles",
+            "Sum of the amounts of money movements",
+            ["kind", "caller"],
         )
         self.replays = Counter(
             "balance_idempotent_replays",
@@ -129,9 +135,9 @@ def _request_series(method: str, route: str, status: int) -> tuple[Any, Any]:
 
 
 @functools.cache
-def _movement_series(kind: str) -> tuple[Any, Any]:
+def _movement_series(kind: str, caller: str) -> tuple[Any, Any]:
     m = _get()
-    return m.movements.labels(kind), m.moved.labels(kind)
+    return m.movements.labels(kind, caller), m.moved.labels(kind, caller)
 
 
 class _Tally:
@@ -245,8 +251,8 @@ def refused(reason: str) -> None:
 class MovementMetrics:
     """The application's MovementObserver: counts what the runner applied or replayed."""
 
-    def applied(self, kind: str, movements: int, kopecks: int) -> None:
-        count, moved = _movement_series(kind)
+    def applied(self, kind: str, caller: str | None, movements: int, kopecks: int) -> None:
+        count, moved = _movement_series(kind, caller or "")
         count.inc(movements)
         if kopecks:
             moved.inc(kopecks / 100)

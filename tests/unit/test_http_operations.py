@@ -280,8 +280,8 @@ def test_metrics_move_with_requests(guarded: TestClient[ASGIApp]) -> None:
     route = {"method": "POST", "route": "/v1/deposits"}
     assert moved("balance_http_requests_total", **route, status="201") == 2
     assert moved("balance_http_request_duration_seconds_count", **route) == 2
-    assert moved("balance_money_movements_total", kind="deposit") == 1
-    assert moved("balance_money_moved_rubles_total", kind="deposit") == 12.5
+    assert moved("balance_money_movements_total", kind="deposit", caller="") == 1
+    assert moved("balance_money_moved_rubles_total", kind="deposit", caller="") == 12.5
     assert moved("balance_idempotent_replays_total", kind="deposit") == 1
     assert moved("balance_refusals_total", reason="idempotency-key-reused") == 1
     assert moved("balance_refusals_total", reason="unauthorized") == 1
@@ -361,6 +361,7 @@ def test_a_named_tokens_caller_is_in_the_statement_the_events_and_the_access_log
     unnamed token's names no one. A refusal moves nothing, and its access line still
     names the caller that tried."""
     named, unnamed = {"Authorization": f"Bearer {NAMED}"}, {"Authorization": f"Bearer {ALL}"}
+    before = guarded.get("/metrics").text
     with caplog.at_level(logging.INFO, "balance.access"):
         for body, auth in (
             ({"user_id": 4, "amount": "10"}, named),
@@ -386,6 +387,14 @@ def test_a_named_tokens_caller_is_in_the_statement_the_events_and_the_access_log
         ("withdrawal", "billing"),
         ("limits_changed", "billing"),
     ]
+    after = guarded.get("/metrics").text
+    for name, labels, difference in (
+        ("balance_money_movements_total", {"kind": "deposit", "caller": "billing"}, 1),
+        ("balance_money_movements_total", {"kind": "deposit", "caller": ""}, 1),
+        ("balance_money_moved_rubles_total", {"kind": "deposit", "caller": "billing"}, 10),
+        ("balance_money_movements_total", {"kind": "withdraw", "caller": "billing"}, 1),
+    ):
+        assert counter(after, name, **labels) - counter(before, name, **labels) == difference
     lines = [(r.method, r.status, getattr(r, "caller", None)) for r in caplog.records]  # type: ignore[attr-defined]
     assert lines == [
         ("POST", 201, "billing"),
@@ -438,10 +447,12 @@ def test_a_repeated_reservation_or_cancellation_is_not_counted_as_a_movement(
             assert guarded.post(path, json=body, headers=auth).status_code == status
     after = guarded.get("/metrics").text
     for kind in ("reserve", "cancel"):
-        counted = counter(after, "balance_money_movements_total", kind=kind)
-        assert counted - counter(before, "balance_money_movements_total", kind=kind) == 1
-    moved = counter(after, "balance_money_moved_rubles_total", kind="reserve")
-    assert moved - counter(before, "balance_money_moved_rubles_total", kind="reserve") == 3
+        counted = counter(after, "balance_money_movements_total", kind=kind, caller="")
+        assert counted - counter(before, "balance_money_movements_total", kind=kind, caller="") == 1
+    moved = counter(after, "balance_money_moved_rubles_total", kind="reserve", caller="")
+    assert (
+        moved - counter(before, "balance_money_moved_rubles_total", kind="reserve", caller="") == 3
+    )
 
 
 def test_batch_operations_count_like_single_movements(guarded: TestClient[ASGIApp]) -> None:
@@ -460,9 +471,9 @@ def test_batch_operations_count_like_single_movements(guarded: TestClient[ASGIAp
     def moved(name: str, **labels: str) -> float:
         return counter(after, name, **labels) - counter(before, name, **labels)
 
-    assert moved("balance_money_movements_total", kind="deposit") == 2
-    assert moved("balance_money_moved_rubles_total", kind="deposit") == 7.5
-    assert moved("balance_money_movements_total", kind="withdraw") == 1
+    assert moved("balance_money_movements_total", kind="deposit", caller="") == 2
+    assert moved("balance_money_moved_rubles_total", kind="deposit", caller="") == 7.5
+    assert moved("balance_money_movements_total", kind="withdraw", caller="") == 1
     assert moved("balance_refusals_total", reason="insufficient-funds") == 1
     assert moved("balance_db_transactions_total") == 1
     assert moved("balance_batch_size_sum") == 4
