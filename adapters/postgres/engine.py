@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
@@ -194,13 +195,24 @@ def libpq_url(url: str) -> str:
     return f"postgresql://{rest}"
 
 
-def head_revision() -> str:
-    """The newest migration this code knows."""
+def _scripts() -> ScriptDirectory:
     config = Config(str(MIGRATIONS / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(config)
+
+
+def head_revision() -> str:
+    """The newest migration this code knows."""
+    head = _scripts().get_current_head()
     assert head is not None
     return head
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every migration this code knows: a schema at one of them but the head is behind
+    it; at none, ahead (a later version migrated it)."""
+    return frozenset(script.revision for script in _scripts().walk_revisions())
 
 
 _STATUS = compile_sql(
@@ -228,7 +240,11 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
             if row["standby"]:
                 problem = "connected to a standby: no primary reachable"
                 return DatabaseStatus(role, row["server"], problem)
-            if row["version_num"] != head:
+            # Behind this code: not ready. Ahead (a later version's migration, run by
+            # its first server in a rolling deploy): ready, since a migration keeps the
+            # version before it working (migrations/README.md); else every server still
+            # on it would leave the load balancer at once, with the new ones starting.
+            if row["version_num"] != head and row["version_num"] in known_revisions():
                 problem = f"schema at {row['version_num']}, needs {head}"
                 return DatabaseStatus(role, row["server"], problem)
             return DatabaseStatus(

@@ -172,7 +172,10 @@ def test_report_command_prints_the_csv(pg_server: str) -> None:
         asyncio.run(postgres.drop_database(pg_server, name))
 
 
-def test_ready_only_at_the_schema_head(pg_server: str) -> None:
+def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> None:
+    """Behind: this server's code needs a migration. Ahead (a later version's first
+    server migrated, in a rolling deploy): this one goes on serving, as the migration
+    rules promise it can (migrations/README.md, rule 4)."""
     import asyncio
 
     import asyncpg
@@ -197,6 +200,16 @@ def test_ready_only_at_the_schema_head(pg_server: str) -> None:
             stale = api.get("/health/ready")
             assert stale.status_code == 503
             assert "schema at 0001" in stale.json()["detail"]
+
+            async def a_later_version_migrated() -> None:
+                db = await asyncpg.connect(url)
+                await db.execute("UPDATE alembic_version SET version_num = '0099_later'")
+                await db.close()
+
+            asyncio.run(a_later_version_migrated())
+            ahead = api.get("/health/ready")
+            assert ahead.status_code == 200, ahead.text
+            assert ahead.json()["status"] == "ready"
     finally:
         asyncio.run(postgres.drop_database(pg_server, name))
 
