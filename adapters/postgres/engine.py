@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -257,6 +258,12 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
 
 
 def _upgrade(connection: Connection) -> None:
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is not None and current not in known_revisions():
+        # A later version migrated it (a rolling deploy): this one runs on it as it is
+        # (migrations/README.md, rule 4); Alembic would stop at a revision it cannot find.
+        logger.warning("the schema is at %s, a later version's: nothing to migrate", current)
+        return
     config = Config(str(MIGRATIONS / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection

@@ -210,6 +210,11 @@ def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> N
             ahead = api.get("/health/ready")
             assert ahead.status_code == 200, ahead.text
             assert ahead.json()["status"] == "ready"
+        # A server of this version (re)starting then, which migrates first, starts.
+        with server({"DATABASE_URL": url}, workers=1) as api:
+            assert api.get("/health/ready").json()["status"] == "ready"
+            answer = api.post("/v1/deposits", json={"user_id": 1, "amount": "1"})
+            assert answer.status_code == 201, answer.text
     finally:
         asyncio.run(postgres.drop_database(pg_server, name))
 
