@@ -196,10 +196,14 @@ def libpq_url(url: str) -> str:
     return f"postgresql://{rest}"
 
 
-def _scripts() -> ScriptDirectory:
+def _config() -> Config:
     config = Config(str(MIGRATIONS / "alembic.ini"))
     config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config)
+    return config
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
 
 
 def head_revision() -> str:
@@ -264,8 +268,7 @@ def _upgrade(connection: Connection) -> None:
         # (migrations/README.md, rule 4); Alembic would stop at a revision it cannot find.
         logger.warning("the schema is at %s, a later version's: nothing to migrate", current)
         return
-    config = Config(str(MIGRATIONS / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = _config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
