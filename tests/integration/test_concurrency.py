@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 from functools import partial
 from typing import Any
 
@@ -19,6 +20,8 @@ from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements
 from application.transfer import Transfer, transfer
+from application.withdraw import Withdraw, withdraw
+from application.work import Job, client_batch
 from domain.errors import (
     DomainError,
     InsufficientFunds,
@@ -29,6 +32,7 @@ from domain.errors import (
 from domain.money import Money
 from domain.movement import Leg
 from tests.conftest import Adapter
+from tests.contract.test_batches import outcomes_of
 from tests.helpers import keep, rub, run, unpickled
 from tests.ledger_view import check_invariants
 
@@ -139,6 +143,49 @@ async def test_a_keyed_retry_on_another_worker_is_answered_from_the_first_run(
         await engine_b.dispose()
     ledger = await pg_adapter.view.snapshot()
     assert ledger.accounts == {1: (0, 0), 2: (1000, 0)}
+    check_invariants(ledger)
+
+
+async def test_a_keyed_retry_is_not_refused_for_a_user_its_first_run_creates(
+    pg_url: str, pg_adapter: Adapter
+) -> None:
+    """Worker A runs a client's batch, a first deposit to user 5 and a withdrawal under
+    a key, and holds its commit. The withdrawal's retry reaches worker B, whose lock
+    finds no user 5 (A's insert is not committed) and nothing to wait for: it would
+    refuse 404, no account, while A's commit moves the money (the disk-full run met
+    it). B must wait for A's key and answer what A did."""
+    committing, release = asyncio.Event(), asyncio.Event()
+
+    class HeldCommit(PostgresMovementBatch):
+        async def commit(self) -> None:
+            committing.set()
+            await release.wait()
+            await super().commit()
+
+    engine_a, engine_b = create_engine(pg_url, pool_size=2), create_engine(pg_url, pool_size=2)
+    a = MoneyMovements(lambda: HeldCommit(engine_a))
+    b = MoneyMovements(lambda: PostgresMovementBatch(engine_b))
+    withdrawal = Withdraw(5, rub("3"))
+    jobs = [
+        Job.of(deposit, Deposit(5, rub("10")), keep),
+        Job.of(withdraw, withdrawal, keep, "w-1"),
+    ]
+    try:
+        first = asyncio.create_task(
+            a.submit(client_batch(jobs, outcomes_of, atomic=True, key=None))
+        )
+        await committing.wait()
+        retry = asyncio.create_task(b.execute(withdraw, withdrawal, keep, "w-1"))
+        await waiting_for_a_row(pg_url)  # B's probe of the key waits for A
+        release.set()
+        (_, (stored, _)) = pickle.loads((await first).response.body)
+        assert unpickled(await retry) == unpickled(stored)
+    finally:
+        release.set()
+        await engine_a.dispose()
+        await engine_b.dispose()
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {5: (700, 0)}
     check_invariants(ledger)
 
 
