@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
@@ -118,29 +120,14 @@ async def test_a_keyed_retry_on_another_worker_is_answered_from_the_first_run(
     answers before A's commit: run again there, the transfer is refused. B must read
     the key afresh and answer what A did, never 409 for a transfer that was made."""
     await run(pg_adapter, deposit, Deposit(1, rub("10")))
-    committing, release = asyncio.Event(), asyncio.Event()
-
-    class HeldCommit(PostgresMovementBatch):
-        async def commit(self) -> None:
-            committing.set()
-            await release.wait()
-            await super().commit()
-
-    engine_a, engine_b = create_engine(pg_url, pool_size=2), create_engine(pg_url, pool_size=2)
-    a = MoneyMovements(lambda: HeldCommit(engine_a))
-    b = MoneyMovements(lambda: PostgresMovementBatch(engine_b))
     command = Transfer(1, 2, rub("10"))
-    try:
+    async with held_and_free(pg_url) as (a, b, committing, release):
         first = asyncio.create_task(a.execute(transfer, command, keep, "t-1"))
         await committing.wait()
         retry = asyncio.create_task(b.execute(transfer, command, keep, "t-1"))
         await waiting_for_a_row(pg_url)
         release.set()
         assert unpickled(await retry) == unpickled(await first)
-    finally:
-        release.set()
-        await engine_a.dispose()
-        await engine_b.dispose()
     ledger = await pg_adapter.view.snapshot()
     assert ledger.accounts == {1: (0, 0), 2: (1000, 0)}
     check_invariants(ledger)
@@ -154,23 +141,12 @@ async def test_a_keyed_retry_is_not_refused_for_a_user_its_first_run_creates(
     finds no user 5 (A's insert is not committed) and nothing to wait for: it would
     refuse 404, no account, while A's commit moves the money (the disk-full run met
     it). B must wait for A's key and answer what A did."""
-    committing, release = asyncio.Event(), asyncio.Event()
-
-    class HeldCommit(PostgresMovementBatch):
-        async def commit(self) -> None:
-            committing.set()
-            await release.wait()
-            await super().commit()
-
-    engine_a, engine_b = create_engine(pg_url, pool_size=2), create_engine(pg_url, pool_size=2)
-    a = MoneyMovements(lambda: HeldCommit(engine_a))
-    b = MoneyMovements(lambda: PostgresMovementBatch(engine_b))
     withdrawal = Withdraw(5, rub("3"))
     jobs = [
         Job.of(deposit, Deposit(5, rub("10")), keep),
         Job.of(withdraw, withdrawal, keep, "w-1"),
     ]
-    try:
+    async with held_and_free(pg_url) as (a, b, committing, release):
         first = asyncio.create_task(
             a.submit(client_batch(jobs, outcomes_of, atomic=True, key=None))
         )
@@ -180,13 +156,34 @@ async def test_a_keyed_retry_is_not_refused_for_a_user_its_first_run_creates(
         release.set()
         (_, (stored, _)) = pickle.loads((await first).response.body)
         assert unpickled(await retry) == unpickled(stored)
+    ledger = await pg_adapter.view.snapshot()
+    assert ledger.accounts == {5: (700, 0)}
+    check_invariants(ledger)
+
+
+@contextlib.asynccontextmanager
+async def held_and_free(
+    url: str,
+) -> AsyncIterator[tuple[MoneyMovements, MoneyMovements, asyncio.Event, asyncio.Event]]:
+    """Two workers on their own engines: A, whose batches stop before their commit
+    (`committing` set) until `release` is set, and B, whose batches do not."""
+    committing, release = asyncio.Event(), asyncio.Event()
+
+    class HeldCommit(PostgresMovementBatch):
+        async def commit(self) -> None:
+            committing.set()
+            await release.wait()
+            await super().commit()
+
+    engine_a, engine_b = create_engine(url, pool_size=2), create_engine(url, pool_size=2)
+    a = MoneyMovements(lambda: HeldCommit(engine_a))
+    b = MoneyMovements(lambda: PostgresMovementBatch(engine_b))
+    try:
+        yield a, b, committing, release
     finally:
         release.set()
         await engine_a.dispose()
         await engine_b.dispose()
-    ledger = await pg_adapter.view.snapshot()
-    assert ledger.accounts == {5: (700, 0)}
-    check_invariants(ledger)
 
 
 async def waiting_for_a_row(url: str) -> None:
