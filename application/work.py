@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from application.errors import OperationRefused
@@ -121,9 +122,10 @@ class Request:
     """Its Idempotency-Keys: two requests sharing one never run at once."""
     caller: str | None = None
     """The name of who sent it, recorded with what it does."""
-    unnamed: str | None = None
+    unnamed: Callable[[], str] | None = None
     """A named caller's keyed batch: its fingerprint with no caller named, which a key
-    stored that way matches (`Job.same_request`)."""
+    stored that way matches (`Job.same_request`); worked out only when the stored one
+    is not its own."""
     future: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -139,7 +141,7 @@ class Request:
         user_ids: Sequence[int] = (),
         order_ids: Sequence[int] = (),
         caller: str | None = None,
-        unnamed: str | None = None,
+        unnamed: Callable[[], str] | None = None,
     ) -> Request:
         users = tuple(sorted({*user_ids, *(u for job in jobs for u in job.command.user_ids)}))
         orders = tuple(sorted({*order_ids, *(o for job in jobs for o in job.command.order_ids)}))
@@ -149,7 +151,9 @@ class Request:
 
     def same_request(self, record: IdempotencyRecord) -> bool:
         """Whether the answer stored under its key is its own (as `Job.same_request`)."""
-        return record.fingerprint in (self.fingerprint, self.unnamed)
+        if record.fingerprint == self.fingerprint:
+            return True
+        return self.unnamed is not None and record.fingerprint == self.unnamed()
 
     @property
     def resources(self) -> tuple[Resource, ...]:
@@ -208,7 +212,7 @@ def client_batch(
         return Request.of(jobs, answer_all, caller=caller)
     operations = [(job.command, job.key) for job in jobs]
     fingerprint = batch_fingerprint(atomic, operations, caller)
-    unnamed = batch_fingerprint(atomic, operations) if caller is not None else None
+    unnamed = partial(batch_fingerprint, atomic, operations) if caller is not None else None
     return Request.of(jobs, answer_all, key, fingerprint, caller=caller, unnamed=unnamed)
 
 
