@@ -191,22 +191,17 @@ def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> N
             assert ready["database"]["role"] == "primary"
             assert ready["database"]["server"]  # host:port, or a local socket
 
-            async def roll_back_a_version() -> None:
+            async def schema_at(version: str) -> None:
                 db = await asyncpg.connect(url)
-                await db.execute("UPDATE alembic_version SET version_num = '0001'")
+                await db.execute("UPDATE alembic_version SET version_num = $1", version)
                 await db.close()
 
-            asyncio.run(roll_back_a_version())
+            asyncio.run(schema_at("0001"))  # behind: this code needs a migration
             stale = api.get("/health/ready")
             assert stale.status_code == 503
             assert "schema at 0001" in stale.json()["detail"]
 
-            async def a_later_version_migrated() -> None:
-                db = await asyncpg.connect(url)
-                await db.execute("UPDATE alembic_version SET version_num = '0099_later'")
-                await db.close()
-
-            asyncio.run(a_later_version_migrated())
+            asyncio.run(schema_at("0099_later"))  # ahead: a later version migrated it
             ahead = api.get("/health/ready")
             assert ahead.status_code == 200, ahead.text
             assert ahead.json()["status"] == "ready"
