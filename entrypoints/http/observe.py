@@ -27,7 +27,7 @@ from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Send
 
 from entrypoints.http import metrics
-from entrypoints.http.auth import CALLER
+from entrypoints.http.auth import caller_of
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 access = logging.getLogger("balance.access")
@@ -145,7 +145,7 @@ def observe(
                 route = scope.get("path_template") or "unmatched"
                 label = method if method in _METHODS else "other"
                 metrics.request_done(label, route, status, duration, pool_in_use)
-                caller = scope.get(CALLER)
+                caller = caller_of(scope)
                 if _lines is not None:
                     _lines.write(
                         method,
