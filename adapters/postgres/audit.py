@@ -182,6 +182,47 @@ CHECKS = (
         "  OR moved[cardinality(moved) - cardinality(told) + 1:] <> told"
         "  OR (first = 1 AND cardinality(told) <> cardinality(moved))))",
     ),
+    # What each event says against the rows it tells of: a movement's deltas are what
+    # the movement's entries did to the user's two balances (a limit change moves
+    # nothing), its balances are the previous stored event's plus its deltas (so,
+    # with the last event showing the account, every event's balances are right),
+    # and it names its movement's caller.
+    Check(
+        "every event's deltas are its movement's, its balances the previous event's plus"
+        " them, its caller its movement's",
+        "WITH did AS (SELECT transaction_id, user_id,"
+        "  sum(amount) FILTER (WHERE account = 'available') AS available,"
+        "  sum(amount) FILTER (WHERE account = 'reserved') AS reserved"
+        "  FROM entries WHERE user_id IS NOT NULL GROUP BY transaction_id, user_id),"
+        " told AS (SELECT event_id, user_id, user_seq, transaction_id, available_delta,"
+        "  reserved_delta, available, reserved, caller,"
+        "  lag(user_seq) OVER w AS seq_before, lag(available) OVER w AS available_before,"
+        "  lag(reserved) OVER w AS reserved_before FROM events"
+        "  WINDOW w AS (PARTITION BY user_id ORDER BY user_seq)),"
+        " checked AS (SELECT e.*, t.id AS tx, t.caller AS tx_caller,"
+        "  coalesce(d.available, 0) AS moved_available,"
+        "  coalesce(d.reserved, 0) AS moved_reserved"
+        "  FROM told AS e LEFT JOIN did AS d USING (transaction_id, user_id)"
+        "  LEFT JOIN transactions AS t ON t.id = e.transaction_id)"
+        " SELECT 'event ' || event_id, 'user ' || user_id || ' #' || user_seq || ': ' || CASE"
+        "  WHEN available_delta <> moved_available OR reserved_delta <> moved_reserved"
+        f"  THEN 'deltas ' || {_rubles('available_delta')} || ' and '"
+        f"  || {_rubles('reserved_delta')} || ', '"
+        "  || coalesce('transaction ' || transaction_id, 'a limit change') || ' moved '"
+        f"  || {_rubles('moved_available')} || ' and ' || {_rubles('moved_reserved')}"
+        "  WHEN seq_before = user_seq - 1 AND (available <> available_before + available_delta"
+        "  OR reserved <> reserved_before + reserved_delta)"
+        f"  THEN 'balances ' || {_rubles('available')} || ' and ' || {_rubles('reserved')}"
+        f"  || ', the event before showed ' || {_rubles('available_before')} || ' and '"
+        f"  || {_rubles('reserved_before')}"
+        "  ELSE 'caller ' || coalesce(caller, 'none') || ', transaction ' || transaction_id"
+        "  || ' names ' || coalesce(tx_caller, 'none') END"
+        " FROM checked"
+        " WHERE available_delta <> moved_available OR reserved_delta <> moved_reserved"
+        "  OR (seq_before = user_seq - 1 AND (available <> available_before + available_delta"
+        "  OR reserved <> reserved_before + reserved_delta))"
+        "  OR (tx IS NOT NULL AND caller IS DISTINCT FROM tx_caller)",
+    ),
 )
 
 

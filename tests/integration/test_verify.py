@@ -37,7 +37,7 @@ from tests.ledger_view import PostgresLedgerView, check_invariants
 
 pytestmark = pytest.mark.postgres
 
-(SUMS, ENTRIES, BALANCES, BALANCE_AFTER, LIMITS, HELD, ORDERS, REVENUE, EVENTS, TOLD) = (
+(SUMS, ENTRIES, BALANCES, BALANCE_AFTER, LIMITS, HELD, ORDERS, REVENUE, EVENTS, TOLD, SAID) = (
     check.name for check in CHECKS
 )
 
@@ -47,7 +47,7 @@ async def _write_every_kind(url: str) -> None:
     movements = MoneyMovements(lambda: PostgresMovementBatch(engine))
 
     async def run(use_case: UseCase[Any, Any], command: Any) -> None:
-        await movements.execute(use_case, command, keep)
+        await movements.execute(use_case, command, keep, caller="billing")  # expiry: none
 
     try:
         for user, amount in ((1, "100"), (2, "50"), (3, "10")):
@@ -118,7 +118,7 @@ BREAKS = {
             " created_at) SELECT 1, 'available', 'deposit', 1, 100, available + 100, now()"
             " FROM accounts WHERE user_id = 1"
         ],
-        {SUMS: "transaction 1", BALANCES: "user 1"},
+        {SUMS: "transaction 1", BALANCES: "user 1", SAID: "event 1"},
     ),
     "a transaction with no entries": (
         ["INSERT INTO transactions (kind, user_id) VALUES ('deposit', 1)"],
@@ -160,7 +160,22 @@ BREAKS = {
             "UPDATE events SET transaction_id = 1 WHERE event_id = (SELECT max(event_id)"
             " FROM events WHERE user_id = 1 AND transaction_id IS NOT NULL)"
         ],
-        {TOLD: "user 1"},
+        {TOLD: "user 1", SAID: "event 14"},
+    ),
+    "an event's delta edited": (
+        [
+            "UPDATE events SET reserved_delta = reserved_delta + 1"
+            " WHERE user_id = 1 AND user_seq = 4"
+        ],
+        {SAID: "event 7"},
+    ),
+    "an event's balance edited": (
+        ["UPDATE events SET available = available - 1 WHERE user_id = 1 AND user_seq = 1"],
+        {SAID: "event 4"},  # user 1's second event does not follow it
+    ),
+    "an event naming another caller": (
+        ["UPDATE events SET caller = 'someone' WHERE user_id = 2 AND user_seq = 2"],
+        {SAID: "event 6"},
     ),
     "a movement written without its event": (
         [
