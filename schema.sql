@@ -169,3 +169,10 @@ CREATE TABLE event_relay (
     heartbeat_at  TIMESTAMPTZ
 );
 INSERT INTO event_relay (id, sent_upto) VALUES (1, 0);
+
+-- The oldest code revision that keeps every rule on this schema (migrations/README.md,
+-- rule 5): a server whose code does not know it is too old, not ready, and does not
+-- start. Raised by a migration that drops what older code uses.
+CREATE TABLE schema_floor (id INT PRIMARY KEY CHECK (id = 1), oldest_code TEXT NOT NULL);
+INSERT INTO schema_floor VALUES (1, '0012');
+GRANT SELECT ON schema_floor TO PUBLIC;

@@ -21,7 +21,7 @@ import asyncpg
 
 from adapters.embedded.server import EmbeddedPostgres
 from adapters.postgres.audit import Audit, audit
-from adapters.postgres.engine import grant_app_role, migrate
+from adapters.postgres.engine import SchemaTooNew, grant_app_role, migrate
 from adapters.postgres.retention import prune_events, prune_idempotency_keys
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
@@ -69,11 +69,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "openapi":
-        sys.stdout.buffer.write(openapi_document(secured=args.secured))
-        return 0
-    if args.command == "asyncapi":
-        sys.stdout.write(asyncapi_document())
+    if args.command in ("openapi", "asyncapi"):  # the documents: no settings, no database
+        if args.command == "openapi":
+            sys.stdout.buffer.write(openapi_document(secured=args.secured))
+        else:
+            sys.stdout.write(asyncapi_document())
         return 0
     try:
         settings = Settings.from_env()
@@ -99,7 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings.database_url is not None and migrating:
             # A database started beside this (compose, a fresh container) may still be
             # initialising: waited for up to DB_WAIT seconds.
-            asyncio.run(migrate(settings.database_url, wait=settings.db_wait))
+            try:
+                asyncio.run(migrate(settings.database_url, wait=settings.db_wait))
+            except SchemaTooNew as error:  # a later version's schema, past this code
+                print(f"balance: {error}", file=sys.stderr)  # noqa: T201
+                return 2
             if args.command == "migrate" and settings.app_role is not None:
                 asyncio.run(grant_app_role(settings.database_url, settings.app_role))
                 logger.info("granted the service's privileges to role %s", settings.app_role)

@@ -234,6 +234,22 @@ _STATUS = compile_sql(
 )
 
 
+_FLOOR = compile_sql(text("SELECT oldest_code FROM schema_floor"))
+
+
+class SchemaTooNew(Exception):
+    """The schema names, as the oldest code that keeps working on it, a revision this
+    code does not know: this code is too old for it (migrations/README.md, rule 5)."""
+
+
+def _too_old(version: str, floor: str | None, head: str) -> str | None:
+    """Why this code must not run on a schema at `version` (one it does not know: a
+    later version's) whose floor is `floor`; None: it may."""
+    if floor in known_revisions():
+        return None
+    return f"schema at {version} needs code of revision {floor} or later; this code is at {head}"
+
+
 async def database_status(engine: Engine, head: str) -> DatabaseStatus:
     """Ready when the server answers, is the primary, and its schema is at `head`; with
     the outbox's state, read on the same connection once the schema is known to have it."""
@@ -249,9 +265,16 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
             # its first server in a rolling deploy): ready, since a migration keeps the
             # version before it working (migrations/README.md); else every server still
             # on it would leave the load balancer at once, with the new ones starting.
-            if row["version_num"] != head and row["version_num"] in known_revisions():
-                problem = f"schema at {row['version_num']}, needs {head}"
-                return DatabaseStatus(role, row["server"], problem)
+            # Unless the schema names, as the oldest code it keeps working, a revision
+            # newer than this code's: then this server is too old for it.
+            version = row["version_num"]
+            if version != head:
+                if version in known_revisions():
+                    problem = f"schema at {version}, needs {head}"
+                    return DatabaseStatus(role, row["server"], problem)
+                floor = await outbox.db.row(_FLOOR)
+                if too_old := _too_old(version, floor["oldest_code"] if floor else None, head):
+                    return DatabaseStatus(role, row["server"], too_old)
             return DatabaseStatus(
                 role, row["server"], events=await outbox.state(), synchronous=row["synchronous"]
             )
@@ -265,7 +288,11 @@ def _upgrade(connection: Connection) -> None:
     current = MigrationContext.configure(connection).get_current_revision()
     if current is not None and current not in known_revisions():
         # A later version migrated it (a rolling deploy): this one runs on it as it is
-        # (migrations/README.md, rule 4); Alembic would stop at a revision it cannot find.
+        # (migrations/README.md, rule 4), if it is not too old for it (rule 5); Alembic
+        # would stop at a revision it cannot find.
+        floor = connection.execute(text("SELECT oldest_code FROM schema_floor")).scalar()
+        if problem := _too_old(current, floor, head_revision()):
+            raise SchemaTooNew(problem)
         logger.warning("the schema is at %s, a later version's: nothing to migrate", current)
         return
     config = _config()

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import BALANCE, ServerProcess
+from adapters.postgres.engine import head_revision
+from tests.servers import BALANCE, ServerProcess, free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -175,7 +176,9 @@ def test_report_command_prints_the_csv(pg_server: str) -> None:
 def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> None:
     """Behind: this server's code needs a migration. Ahead (a later version's first
     server migrated, in a rolling deploy): this one goes on serving, as the migration
-    rules promise it can (migrations/README.md, rule 4)."""
+    rules promise it can (migrations/README.md, rule 4), unless the schema names a
+    newer revision as the oldest code it keeps working (rule 5): then it is not
+    ready, and a server of this code does not start on it."""
     import asyncio
 
     import asyncpg
@@ -191,9 +194,10 @@ def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> N
             assert ready["database"]["role"] == "primary"
             assert ready["database"]["server"]  # host:port, or a local socket
 
-            async def schema_at(version: str) -> None:
+            async def schema_at(version: str, floor: str = "0012") -> None:
                 db = await asyncpg.connect(url)
                 await db.execute("UPDATE alembic_version SET version_num = $1", version)
+                await db.execute("UPDATE schema_floor SET oldest_code = $1", floor)
                 await db.close()
 
             asyncio.run(schema_at("0001"))  # behind: this code needs a migration
@@ -205,6 +209,26 @@ def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> N
             ahead = api.get("/health/ready")
             assert ahead.status_code == 200, ahead.text
             assert ahead.json()["status"] == "ready"
+
+            asyncio.run(schema_at("0099_later", floor="0098_later"))  # past this code
+            too_old = api.get("/health/ready")
+            assert too_old.status_code == 503, too_old.text
+            assert too_old.json()["detail"] == (
+                "schema at 0099_later needs code of revision 0098_later or later;"
+                f" this code is at {head_revision()}"
+            )
+        # A server of this code (re)starting on that schema stops at once, saying why.
+        refused = subprocess.run(
+            [str(BALANCE), "serve"],
+            env={**os.environ, "DATABASE_URL": url, "PORT": str(free_port())},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert "needs code of revision 0098_later or later" in refused.stderr
+        asyncio.run(schema_at("0099_later"))  # the floor is a revision this code knows
         # A server of this version (re)starting then, which migrates first, starts.
         with server({"DATABASE_URL": url}, workers=1) as api:
             assert api.get("/health/ready").json()["status"] == "ready"
