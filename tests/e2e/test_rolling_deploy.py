@@ -1,0 +1,155 @@
+"""A rolling deploy, for real, under the bank's load: the code before the newest
+migration (its tree taken from this repository's history) serves on two servers;
+this code's first server migrates the database while they move money; one old
+server is killed and restarts on the newer schema; then the old servers are
+replaced one by one. Every request is keyed, and each attempt goes to any server of
+the moment, so retries cross versions. Then every bank check, `balance verify`
+among them, holds: the migration keeps the version before it working
+(migrations/README.md, rule 4), and the old servers stay ready throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.postgres.engine import head_revision
+from tests import postgres
+from tests.bank.checks import verify
+from tests.bank.soak import summary
+from tests.bank.workload import SERVER_ENV, Bank, Settings
+from tests.servers import ServerProcess
+
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSIONS = ROOT / "migrations" / "versions"
+
+
+def code_before_the_newest_migration() -> str:
+    """The commit before the one that added the newest migration: the code that ran
+    on the schema one migration back (HEAD while the newest is not committed yet)."""
+    newest = next(VERSIONS.glob(f"{head_revision()}_*.py")).relative_to(ROOT)
+    added = subprocess.run(
+        ["git", "log", "-1", "--format=%H", "--diff-filter=A", "--", str(newest)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return f"{added}~1" if added else "HEAD"
+
+
+@pytest.fixture(scope="module")
+def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    commit = code_before_the_newest_migration()
+    folder = tmp_path_factory.mktemp("before-newest-migration")
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    known = {path.name for path in (folder / "migrations" / "versions").glob("*.py")}
+    assert not any(name.startswith(f"{head_revision()}_") for name in known), commit
+    return folder
+
+
+@pytest.fixture
+def database(pg_server: str) -> Iterator[str]:
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    yield url
+    asyncio.run(postgres.drop_database(pg_server, name))
+
+
+def ready(server: ServerProcess) -> httpx.Response:
+    return httpx.get(f"{server.base_url}/health/ready", timeout=10)
+
+
+class RollingDeploy:
+    """Two servers of the old code, replaced by two of this code, on a timetable."""
+
+    def __init__(self, database: str, old_tree: Path) -> None:
+        self.old = [self._old(database, old_tree, 2), self._old(database, old_tree, 1)]
+        self.new = [ServerProcess({"DATABASE_URL": database, **SERVER_ENV}, workers=1)]
+        self.new.append(ServerProcess({"DATABASE_URL": database, **SERVER_ENV}, workers=1))
+        self.started: list[ServerProcess] = []
+        self.steps: list[str] = []
+
+    @staticmethod
+    def _old(database: str, tree: Path, workers: int) -> ServerProcess:
+        return ServerProcess(  # its own files, these packages
+            {"DATABASE_URL": database, "PYTHONPATH": str(tree), **SERVER_ENV},
+            workers=workers,
+            cwd=tree,
+            command=[sys.executable, "-c", "from entrypoints.cli import main; main()"],
+        )
+
+    async def start(self, server: ServerProcess) -> None:
+        self.started.append(server)
+        await asyncio.to_thread(server.start)
+
+    def kill_all(self) -> None:
+        for server in self.started:
+            server.kill()
+
+    async def run(self, serving: list[ServerProcess]) -> None:
+        """`serving`: the servers clients send to, changed as a load balancer would."""
+        old, new = self.old, self.new
+        begun = time.monotonic()
+
+        async def at(second: float) -> None:
+            await asyncio.sleep(max(0.0, begun + second - time.monotonic()))
+
+        await at(3)
+        await self.start(new[0])  # migrates to this code's head, under load
+        for server in old:
+            answer = await asyncio.to_thread(ready, server)
+            assert answer.status_code == 200, answer.text
+        serving.append(new[0])
+        self.steps.append("migrated; the old servers stay ready")
+        await at(8)
+        old[1].kill()  # an old server crashes, and restarts on the newer schema
+        await self.start(old[1])
+        answer = await asyncio.to_thread(ready, old[1])
+        assert answer.status_code == 200, answer.text
+        self.steps.append("an old server restarted on the newer schema")
+        await at(13)
+        serving.remove(old[0])  # replaced: its requests in flight finish first
+        assert await asyncio.to_thread(old[0].stop) == 0
+        await self.start(new[1])
+        serving.append(new[1])
+        await at(18)
+        serving.remove(old[1])
+        assert await asyncio.to_thread(old[1].stop) == 0
+        self.steps.append("every old server replaced")
+
+
+async def test_a_rolling_deploy_under_load_loses_nothing_and_keeps_old_servers_ready(
+    old_tree: Path, database: str
+) -> None:
+    deploy = RollingDeploy(database, old_tree)
+    try:
+        for server in deploy.old:  # the first migrates to the schema one migration back
+            await deploy.start(server)
+        # The deploy is the only fault; no request is cut off, so each gets its answer.
+        settings = Settings(seconds=24, clients=16, fault_every=1e6, cut_off_share=0)
+        bank = Bank(settings, list(deploy.old), database)
+        run, _ = await asyncio.gather(bank.execute(), deploy.run(bank.servers))
+        verdict = await verify(run, database, deploy.new[0].base_url)
+    finally:
+        deploy.kill_all()
+    print(summary(run, verdict))
+    assert len(deploy.steps) == 3, deploy.steps
+    assert verdict.failures == []
+    assert run.anomalies == []
+    assert len(verdict.passed) == 9
+    outcomes = run.outcomes()
+    assert outcomes["ok"] > 200, outcomes
+    assert outcomes["unknown"] == 0, outcomes  # a deploy leaves no request unanswered
+    assert run.retries["connection"] > 0, run.retries  # the crash's: sent again elsewhere
+    for server in deploy.old:  # the old code did serve money movements
+        assert "POST /v1/" in server.output(), server.output()[-2000:]
