@@ -20,8 +20,8 @@ from datetime import timedelta
 import asyncpg
 
 from adapters.embedded.server import EmbeddedPostgres
-from adapters.postgres.audit import Audit, audit
-from adapters.postgres.engine import SchemaTooNew, grant_app_role, migrate
+from adapters.postgres.audit import Audit, SchemaBehind, audit
+from adapters.postgres.engine import SchemaTooNew, grant_app_role, head_revision, migrate
 from adapters.postgres.retention import prune_events, prune_idempotency_keys
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
@@ -189,6 +189,9 @@ def verify(url: str, examples: int) -> int:
     except (OSError, asyncpg.PostgresError) as error:
         print(f"balance: verify could not read the ledger: {error}", file=sys.stderr)  # noqa: T201
         return 2
+    except SchemaBehind as error:
+        print(f"balance: verify: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     return print_audit(found)
 
 
@@ -196,8 +199,13 @@ def print_audit(found: Audit) -> int:
     """One line per invariant, with the subjects that break it: 0 if all hold, else 1."""
     print(  # noqa: T201
         f"ledger at {found.snapshot_at}: {found.accounts} accounts, "
-        f"{found.transactions} transactions, {found.entries} entries"
+        f"{found.transactions} transactions, {found.entries} entries (schema {found.schema})"
     )
+    if found.schema_ahead:
+        print(  # noqa: T201
+            f"note    the schema is a later version's: invariants newer than this code's"
+            f" ({head_revision()}) are not checked"
+        )
     for finding in found.findings:
         if finding.broken == 0:
             print(f"ok      {finding.check}")  # noqa: T201

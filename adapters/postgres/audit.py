@@ -24,7 +24,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from adapters.postgres.engine import ADMIN_CONNECT_TIMEOUT, libpq_url, open_connection
+from adapters.postgres.engine import (
+    ADMIN_CONNECT_TIMEOUT,
+    head_revision,
+    known_revisions,
+    libpq_url,
+    open_connection,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +240,17 @@ class Finding:
     examples: tuple[tuple[str, str], ...]
 
 
+class SchemaBehind(Exception):
+    """The schema is at a revision before this code's: its checks read columns it may
+    not have yet."""
+
+
 @dataclass(frozen=True, slots=True)
 class Audit:
     snapshot_at: str
+    schema: str
+    """The schema's revision; one this code does not know is a later version's, whose
+    newer invariants these checks do not know either."""
     accounts: int
     transactions: int
     entries: int
@@ -246,24 +260,36 @@ class Audit:
     def holds(self) -> bool:
         return all(f.broken == 0 for f in self.findings)
 
+    @property
+    def schema_ahead(self) -> bool:
+        return self.schema not in known_revisions()
+
 
 async def audit(url: str, examples: int = 5) -> Audit:
-    """Every check in one snapshot; up to `examples` subjects named for each broken one."""
+    """Every check in one snapshot; up to `examples` subjects named for each broken one.
+    Raises SchemaBehind on a schema this code would migrate."""
     connection = await open_connection(libpq_url(url), per_host=ADMIN_CONNECT_TIMEOUT)
     try:
         async with connection.transaction(isolation="repeatable_read", readonly=True):
-            head = await connection.fetchrow(
+            top = await connection.fetchrow(
                 "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',"
                 ' \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') AS at,'
                 " (SELECT count(*) FROM accounts) AS accounts,"
                 " (SELECT count(*) FROM transactions) AS transactions,"
-                " (SELECT count(*) FROM entries) AS entries"
+                " (SELECT count(*) FROM entries) AS entries,"
+                " (SELECT version_num FROM alembic_version) AS schema"
             )
+            schema = top["schema"]
+            if schema != head_revision() and schema in known_revisions():
+                raise SchemaBehind(
+                    f"the schema is at {schema}, and these checks are for {head_revision()}:"
+                    f" migrate it (balance migrate), or run the verify of the version at {schema}"
+                )
             findings = [await _find(connection, check, examples) for check in CHECKS]
     finally:
         await connection.close()
     return Audit(
-        head["at"], head["accounts"], head["transactions"], head["entries"], tuple(findings)
+        top["at"], schema, top["accounts"], top["transactions"], top["entries"], tuple(findings)
     )
 
 

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from adapters.postgres.audit import CHECKS, audit
-from adapters.postgres.engine import create_engine, migrate
+from adapters.postgres.engine import create_engine, head_revision, migrate
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.retention import prune_events
 from application.cancel import Cancel, cancel
@@ -328,3 +328,27 @@ def test_a_ledger_it_cannot_read_is_exit_2() -> None:
     unreachable = _verify("postgresql://postgres@127.0.0.1:9/none")
     assert unreachable.returncode == 2
     assert "verify could not read the ledger" in unreachable.stderr
+
+
+async def test_a_schema_behind_its_checks_is_exit_2_and_one_ahead_is_checked_with_a_note(
+    copy: str,
+) -> None:
+    """Behind: the checks would read columns it may not have (a 0011 schema has no
+    `caller`), so it says so rather than failing on one. Ahead (a later version's):
+    what this code knows is checked, and the output says the newer rules are not."""
+    connection = await asyncpg.connect(copy)
+    try:
+        await connection.execute("UPDATE alembic_version SET version_num = '0011'")
+        behind = await asyncio.to_thread(_verify, copy)
+        await connection.execute("UPDATE alembic_version SET version_num = '0099_later'")
+        ahead = await asyncio.to_thread(_verify, copy)
+    finally:
+        await connection.close()
+    assert behind.returncode == 2
+    assert behind.stdout == ""
+    assert behind.stderr.startswith(
+        f"balance: verify: the schema is at 0011, and these checks are for {head_revision()}"
+    )
+    assert ahead.returncode == 0, ahead.stderr
+    assert "entries (schema 0099_later)\nnote    the schema is a later version's" in ahead.stdout
+    assert ahead.stdout.count("\nok      ") == len(CHECKS)
