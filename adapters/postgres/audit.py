@@ -188,29 +188,44 @@ CHECKS = (
         "  OR moved[cardinality(moved) - cardinality(told) + 1:] <> told"
         "  OR (first = 1 AND cardinality(told) <> cardinality(moved))))",
     ),
-    # What each event says against the rows it tells of: a movement's deltas are what
-    # the movement's entries did to the user's two balances (a limit change moves
-    # nothing), its balances are the previous stored event's plus its deltas (so,
-    # with the last event showing the account, every event's balances are right),
-    # and it names its movement's caller.
+    # What each event says against the rows it tells of: its type and amount are its
+    # movement's (application/events.py, _sides: a transfer's or a multi-leg
+    # movement's side by its sign; a recognition's amount what was recognized, a
+    # reserve's, a cancel's or an expiry's what was held, else what moved on the
+    # available balance; a limit change, `limits_changed` and 0); its deltas are what
+    # the movement's entries did to the user's two balances; its balances are the
+    # previous stored event's plus its deltas (so, with the last event showing the
+    # account, every event's balances are right); it names its movement's caller.
     Check(
-        "every event's deltas are its movement's, its balances the previous event's plus"
-        " them, its caller its movement's",
+        "every event's type, amount and deltas are its movement's, its balances the"
+        " previous event's plus them, its caller its movement's",
         "WITH did AS (SELECT transaction_id, user_id,"
-        "  sum(amount) FILTER (WHERE account = 'available') AS available,"
-        "  sum(amount) FILTER (WHERE account = 'reserved') AS reserved"
+        "  coalesce(sum(amount) FILTER (WHERE account = 'available'), 0) AS available,"
+        "  coalesce(sum(amount) FILTER (WHERE account = 'reserved'), 0) AS reserved,"
+        "  coalesce(sum(amount) FILTER (WHERE kind = 'recognize'), 0) AS recognized"
         "  FROM entries WHERE user_id IS NOT NULL GROUP BY transaction_id, user_id),"
-        " told AS (SELECT event_id, user_id, user_seq, transaction_id, available_delta,"
-        "  reserved_delta, available, reserved, caller,"
+        " told AS (SELECT event_id, user_id, user_seq, type, transaction_id, amount,"
+        "  available_delta, reserved_delta, available, reserved, caller,"
         "  lag(user_seq) OVER w AS seq_before, lag(available) OVER w AS available_before,"
         "  lag(reserved) OVER w AS reserved_before FROM events"
         "  WINDOW w AS (PARTITION BY user_id ORDER BY user_seq)),"
-        " checked AS (SELECT e.*, t.id AS tx, t.caller AS tx_caller,"
+        " moved AS (SELECT e.*, t.id AS tx, t.caller AS tx_caller,"
         "  coalesce(d.available, 0) AS moved_available,"
-        "  coalesce(d.reserved, 0) AS moved_reserved"
+        "  coalesce(d.reserved, 0) AS moved_reserved, d.recognized, t.kind AS tx_kind"
         "  FROM told AS e LEFT JOIN did AS d USING (transaction_id, user_id)"
-        "  LEFT JOIN transactions AS t ON t.id = e.transaction_id)"
+        "  LEFT JOIN transactions AS t ON t.id = e.transaction_id),"
+        " checked AS (SELECT *, CASE WHEN tx_kind IS NULL THEN 'limits_changed'"
+        "  WHEN tx_kind IN ('transfer', 'movement')"
+        "  THEN tx_kind || CASE WHEN moved_available < 0 THEN '_out' ELSE '_in' END"
+        "  ELSE tx_kind END AS moved_type,"
+        "  CASE tx_kind WHEN 'recognize' THEN -recognized WHEN 'reserve' THEN moved_reserved"
+        "  WHEN 'cancel' THEN -moved_reserved WHEN 'expire' THEN -moved_reserved"
+        "  ELSE abs(moved_available) END AS moved_amount FROM moved)"
         " SELECT 'event ' || event_id, 'user ' || user_id || ' #' || user_seq || ': ' || CASE"
+        "  WHEN type <> moved_type OR amount <> moved_amount"
+        f"  THEN type || ' of ' || {_rubles('amount')} || ', '"
+        "  || coalesce('transaction ' || transaction_id, 'a limit change') || ' is '"
+        f"  || moved_type || ' of ' || {_rubles('moved_amount')}"
         "  WHEN available_delta <> moved_available OR reserved_delta <> moved_reserved"
         f"  THEN 'deltas ' || {_rubles('available_delta')} || ' and '"
         f"  || {_rubles('reserved_delta')} || ', '"
@@ -224,7 +239,8 @@ CHECKS = (
         "  ELSE 'caller ' || coalesce(caller, 'none') || ', transaction ' || transaction_id"
         "  || ' names ' || coalesce(tx_caller, 'none') END"
         " FROM checked"
-        " WHERE available_delta <> moved_available OR reserved_delta <> moved_reserved"
+        " WHERE type <> moved_type OR amount <> moved_amount"
+        "  OR available_delta <> moved_available OR reserved_delta <> moved_reserved"
         "  OR (seq_before = user_seq - 1 AND (available <> available_before + available_delta"
         "  OR reserved <> reserved_before + reserved_delta))"
         "  OR (tx IS NOT NULL AND caller IS DISTINCT FROM tx_caller)",

@@ -173,6 +173,14 @@ BREAKS = {
         ["UPDATE events SET available = available - 1 WHERE user_id = 1 AND user_seq = 1"],
         {SAID: "event 4"},  # user 1's second event does not follow it
     ),
+    "an event's amount edited": (
+        ["UPDATE events SET amount = amount + 1 WHERE user_id = 1 AND user_seq = 5"],
+        {SAID: "event 8"},
+    ),
+    "an event's type edited": (
+        ["UPDATE events SET type = 'transfer_in' WHERE user_id = 1 AND user_seq = 3"],
+        {SAID: "event 5"},
+    ),
     "an event naming another caller": (
         ["UPDATE events SET caller = 'someone' WHERE user_id = 2 AND user_seq = 2"],
         {SAID: "event 6"},
