@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -100,9 +101,20 @@ def event_schema() -> dict[str, Any]:
     return {**payload, "components": document["components"]}
 
 
-def validate(body: dict[str, Any], headers: dict[str, Any]) -> None:
+@functools.cache
+def _validators() -> tuple[jsonschema_rs.Draft202012Validator, jsonschema_rs.Draft202012Validator]:
+    """The payload's and the headers' validators, built once (a test may check thousands
+    of messages)."""
     document = yaml.safe_load(ASYNCAPI.read_text())
-    jsonschema_rs.Draft202012Validator(event_schema()).validate(body)
     header_schema = document["components"]["messages"]["event"]["headers"]
+    return (
+        jsonschema_rs.Draft202012Validator(event_schema()),
+        jsonschema_rs.Draft202012Validator(header_schema),
+    )
+
+
+def validate(body: dict[str, Any], headers: dict[str, Any]) -> None:
+    payload, header = _validators()
+    payload.validate(body)
     texts = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in headers.items()}
-    jsonschema_rs.Draft202012Validator(header_schema).validate(texts)
+    header.validate(texts)

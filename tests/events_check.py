@@ -5,10 +5,13 @@ one event per user each ledger transaction touched."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 
 
@@ -28,6 +31,27 @@ async def pulled(api: httpx.AsyncClient, page: int = 1000) -> list[dict[str, Any
         if not body["items"]:
             return found
         after = body["next_after"]
+
+
+async def outbox(url: str) -> tuple[int, int]:
+    db = await asyncpg.connect(url)
+    try:
+        row = await db.fetchrow("SELECT c.last_id, r.sent_upto FROM event_counter c, event_relay r")
+    finally:
+        await db.close()
+    assert row is not None
+    return row["last_id"], row["sent_upto"]
+
+
+async def all_sent(url: str, seconds: float) -> tuple[int, int]:
+    """(last event_id, sent_upto) once the relay confirmed everything, polled."""
+    deadline = time.monotonic() + seconds
+    state = await outbox(url)
+    while state[1] < state[0]:
+        assert time.monotonic() < deadline, f"still unsent after {seconds} s: {state}"
+        await asyncio.sleep(0.2)
+        state = await outbox(url)
+    return state
 
 
 def story_problems(

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.broker import BROKER_URL, Received, consumer, rabbitmqctl, unique_exchange
-from tests.events_check import kopecks, pulled, story_problems
+from tests.events_check import all_sent, kopecks, pulled, story_problems
 from tests.servers import ServerProcess, fresh_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
@@ -82,27 +82,6 @@ async def holder_pid(url: str) -> int | None:
     finally:
         await db.close()
     return int(holder.rsplit(":", 1)[1]) if holder else None
-
-
-async def outbox(url: str) -> tuple[int, int]:
-    db = await asyncpg.connect(url)
-    try:
-        row = await db.fetchrow("SELECT c.last_id, r.sent_upto FROM event_counter c, event_relay r")
-    finally:
-        await db.close()
-    assert row is not None
-    return row["last_id"], row["sent_upto"]
-
-
-async def all_sent(url: str, seconds: float) -> tuple[int, int]:
-    """(last event_id, sent_upto) once the relay confirmed everything, polled."""
-    deadline = time.monotonic() + seconds
-    state = await outbox(url)
-    while state[1] < state[0]:
-        assert time.monotonic() < deadline, f"still unsent after {seconds} s: {state}"
-        await asyncio.sleep(0.2)
-        state = await outbox(url)
-    return state
 
 
 async def load(base_url: str, clients: int, total: int) -> dict[str, int]:
