@@ -73,6 +73,10 @@ class DatabaseStatus:
     synchronous: bool | None = None
     """Whether a commit waits for a synchronous standby (False: an acknowledged movement
     is on one server only); None where there is no such thing (the memory store)."""
+    schema: str | None = None
+    """The schema's revision, and `code_schema` the newest this code knows (a schema
+    ahead of it is a later version's, mid-deploy); None without a database server."""
+    code_schema: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,7 +276,12 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
                 if too_old := _too_old(version, floor["oldest_code"] if floor else None, head):
                     return DatabaseStatus(role, row["server"], too_old)
             return DatabaseStatus(
-                role, row["server"], events=await outbox.state(), synchronous=row["synchronous"]
+                role,
+                row["server"],
+                events=await outbox.state(),
+                synchronous=row["synchronous"],
+                schema=version,
+                code_schema=head,
             )
     except StoreUnavailable as error:  # the pool's own words: why it could not connect
         return DatabaseStatus("unreachable", "", str(error))

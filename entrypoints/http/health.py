@@ -49,7 +49,9 @@ async def ready(services: ServicesDep) -> Response[bytes]:
     events = status.events
     body = HealthStatus(
         "ready",
-        DatabaseOut(status.role, status.server, status.synchronous),
+        DatabaseOut(
+            status.role, status.server, status.synchronous, status.schema, status.code_schema
+        ),
         None
         if events is None
         else EventsStatus(

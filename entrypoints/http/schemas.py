@@ -380,6 +380,20 @@ class DatabaseOut(Struct, frozen=True, omit_defaults=True):
             " configured); absent without a database server (the memory store)"
         ),
     ] = None
+    schema: Annotated[
+        str | None,
+        Meta(
+            description="The schema's revision (migrations/versions); absent without a"
+            " database server"
+        ),
+    ] = None
+    code_schema: Annotated[
+        str | None,
+        Meta(
+            description="The newest revision this code knows: a schema ahead of it is a"
+            " later version's, mid-deploy, which keeps this code working"
+        ),
+    ] = None
 
 
 class EventsStatus(Struct, frozen=True):

@@ -193,6 +193,8 @@ def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> N
             assert ready["status"] == "ready"
             assert ready["database"]["role"] == "primary"
             assert ready["database"]["server"]  # host:port, or a local socket
+            assert ready["database"]["schema"] == ready["database"]["code_schema"]
+            assert ready["database"]["code_schema"] == head_revision()
 
             async def schema_at(version: str, floor: str = "0012") -> None:
                 db = await asyncpg.connect(url)
@@ -209,6 +211,8 @@ def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> N
             ahead = api.get("/health/ready")
             assert ahead.status_code == 200, ahead.text
             assert ahead.json()["status"] == "ready"
+            assert ahead.json()["database"]["schema"] == "0099_later"  # seen mid-deploy
+            assert ahead.json()["database"]["code_schema"] == head_revision()
 
             asyncio.run(schema_at("0099_later", floor="0098_later"))  # past this code
             too_old = api.get("/health/ready")
