@@ -70,7 +70,8 @@ async def drop_database(url: str, name: str) -> None:
 async def written_ahead(url: str, ahead: timedelta, user_id: int) -> None:
     """The user's ledger so far as a server whose clock was `ahead` of this one's wrote
     it (an old primary, before a failover to this one): the times of the transactions
-    with an entry of theirs, and their row's `updated_at`, moved forward (the
+    with an entry of theirs (their entries' and tags' too), and their row's
+    `updated_at`, moved forward (the
     append-only triggers off for the moment)."""
     connection = await asyncpg.connect(url)
     theirs = "(SELECT transaction_id FROM entries WHERE user_id = $2)"
@@ -84,6 +85,12 @@ async def written_ahead(url: str, ahead: timedelta, user_id: int) -> None:
                     user_id,
                 )
                 await connection.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+            await connection.execute(  # a tag is stamped as its transaction is
+                f"UPDATE transaction_tags SET created_at = created_at + $1"
+                f" WHERE transaction_id IN {theirs}",
+                ahead,
+                user_id,
+            )
             await connection.execute(
                 "UPDATE accounts SET updated_at = updated_at + $1 WHERE user_id = $2",
                 ahead,

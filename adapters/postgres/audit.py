@@ -188,6 +188,25 @@ CHECKS = (
         "  OR moved[cardinality(moved) - cardinality(told) + 1:] <> told"
         "  OR (first = 1 AND cardinality(told) <> cardinality(moved))))",
     ),
+    # The index of a statement's filter on metadata (`?metadata.order=77`): a missing
+    # row hides a transaction from its users' filtered statements, a stray one shows
+    # a transaction under a pair it does not carry.
+    Check(
+        "every tagged transaction is indexed under each of its pairs for each of its users,"
+        " and nothing else is",
+        "WITH expected AS (SELECT DISTINCT e.user_id, m.key || '=' || m.value AS tag,"
+        "  t.created_at, t.id AS transaction_id FROM transactions AS t"
+        "  CROSS JOIN LATERAL jsonb_each_text(t.metadata) AS m"
+        "  JOIN entries AS e ON e.transaction_id = t.id AND e.user_id IS NOT NULL"
+        "  WHERE t.metadata IS NOT NULL)"
+        " SELECT 'transaction ' || transaction_id, 'user ' || user_id || ': '"
+        "  || CASE WHEN g.tag IS NULL THEN 'not indexed under ' ELSE 'indexed under ' END"
+        "  || quote_literal(tag) || CASE WHEN g.tag IS NULL THEN ''"
+        "  ELSE ', which it does not carry' END"
+        " FROM expected AS x FULL JOIN transaction_tags AS g"
+        "  USING (user_id, tag, created_at, transaction_id)"
+        " WHERE x.tag IS NULL OR g.tag IS NULL",
+    ),
     # What each event says against the rows it tells of: its type and amount are its
     # movement's (application/events.py, _sides: a transfer's or a multi-leg
     # movement's side by its sign; a recognition's amount what was recognized, a

@@ -37,9 +37,20 @@ from tests.ledger_view import PostgresLedgerView, check_invariants
 
 pytestmark = pytest.mark.postgres
 
-(SUMS, ENTRIES, BALANCES, BALANCE_AFTER, LIMITS, HELD, ORDERS, REVENUE, EVENTS, TOLD, SAID) = (
-    check.name for check in CHECKS
-)
+(
+    SUMS,
+    ENTRIES,
+    BALANCES,
+    BALANCE_AFTER,
+    LIMITS,
+    HELD,
+    ORDERS,
+    REVENUE,
+    EVENTS,
+    TOLD,
+    TAGS,
+    SAID,
+) = (check.name for check in CHECKS)
 
 
 async def _write_every_kind(url: str) -> None:
@@ -53,7 +64,7 @@ async def _write_every_kind(url: str) -> None:
         for user, amount in ((1, "100"), (2, "50"), (3, "10")):
             await run(deposit, Deposit(user, rub(amount)))
         await run(withdraw, Withdraw(1, rub("20")))
-        await run(transfer, Transfer(1, 2, rub("10")))
+        await run(transfer, Transfer(1, 2, rub("10"), metadata=(("app", "x"), ("order", "77"))))
         await run(reserve, Reserve(1, 7, 10, rub("30")))
         await run(recognize, Recognize(10, 1, 7, rub("25")))  # 5.00 goes back
         await run(reserve, Reserve(2, 7, 11, rub("20")))
@@ -161,6 +172,17 @@ BREAKS = {
             " FROM events WHERE user_id = 1 AND transaction_id IS NOT NULL)"
         ],
         {TOLD: "user 1", SAID: "event 14"},
+    ),
+    "a tag lost": (
+        ["DELETE FROM transaction_tags WHERE user_id = 2 AND tag = 'order=77'"],
+        {TAGS: "transaction 5"},
+    ),
+    "a tag of a pair not carried": (
+        [
+            "INSERT INTO transaction_tags SELECT 1, 'order=78', created_at, id FROM transactions"
+            " WHERE id = 5"
+        ],
+        {TAGS: "transaction 5"},
     ),
     "an event's delta edited": (
         [
@@ -287,6 +309,9 @@ async def test_events_pruned_after_the_clock_stepped_back_leave_each_user_its_la
                 f"UPDATE {table} SET created_at = created_at - interval '5 days'"
             )
             await connection.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+        await connection.execute(
+            "UPDATE transaction_tags SET created_at = created_at - interval '5 days'"
+        )
         await connection.execute("UPDATE accounts SET updated_at = updated_at - interval '5 days'")
     finally:
         await connection.close()
