@@ -188,6 +188,44 @@ CHECKS = (
         "  OR moved[cardinality(moved) - cardinality(told) + 1:] <> told"
         "  OR (first = 1 AND cardinality(told) <> cardinality(moved))))",
     ),
+    # What a transaction row says of its parties, which statements and events show
+    # (the counterparty, the order, the service), against its entries: a deposit's,
+    # a withdrawal's or an order's one user; a transfer's payer and payee; a
+    # multi-leg movement's first leg among its users; an order's reservation of
+    # that user and service.
+    Check(
+        "every transaction names the parties its entries and reservation have",
+        "WITH sides AS (SELECT transaction_id, count(DISTINCT user_id) AS users,"
+        "  min(user_id) AS lowest, max(user_id) AS highest,"
+        "  min(user_id) FILTER (WHERE account = 'available' AND amount < 0) AS payer,"
+        "  min(user_id) FILTER (WHERE account = 'available' AND amount > 0) AS payee"
+        "  FROM entries WHERE user_id IS NOT NULL GROUP BY transaction_id)"
+        " SELECT 'transaction ' || t.id, t.kind || ' of user ' || coalesce(t.user_id::text, '-')"
+        "  || coalesce(' to ' || t.counterparty_user_id, '')"
+        "  || coalesce(', order ' || t.order_id, '') || coalesce(', service ' || t.service_id, '')"
+        "  || '; its entries: ' || coalesce(s.users, 0) || ' user(s), '"
+        "  || coalesce(s.lowest || '..' || s.highest, 'none')"
+        "  || coalesce(', paid by ' || s.payer, '') || coalesce(' to ' || s.payee, '')"
+        "  || coalesce('; its reservation: user ' || r.user_id || ', service ' || r.service_id, '')"
+        " FROM transactions AS t JOIN sides AS s ON s.transaction_id = t.id"
+        " LEFT JOIN reservations AS r ON r.order_id = t.order_id"
+        " WHERE CASE t.kind"
+        "  WHEN 'transfer' THEN s.users <> 2 OR t.user_id IS DISTINCT FROM s.payer"
+        "   OR t.counterparty_user_id IS DISTINCT FROM s.payee"
+        "   OR t.order_id IS NOT NULL OR t.service_id IS NOT NULL"
+        "  WHEN 'movement' THEN s.users < 2 OR t.user_id IS NULL OR t.user_id < s.lowest"
+        "   OR t.user_id > s.highest OR t.counterparty_user_id IS NOT NULL"
+        "   OR t.order_id IS NOT NULL OR t.service_id IS NOT NULL"
+        "  WHEN 'deposit' THEN s.users <> 1 OR t.user_id IS DISTINCT FROM s.lowest"
+        "   OR t.counterparty_user_id IS NOT NULL OR t.order_id IS NOT NULL"
+        "   OR t.service_id IS NOT NULL"
+        "  WHEN 'withdrawal' THEN s.users <> 1 OR t.user_id IS DISTINCT FROM s.lowest"
+        "   OR t.counterparty_user_id IS NOT NULL OR t.order_id IS NOT NULL"
+        "   OR t.service_id IS NOT NULL"
+        "  ELSE s.users <> 1 OR t.user_id IS DISTINCT FROM s.lowest"
+        "   OR t.counterparty_user_id IS NOT NULL OR r.order_id IS NULL"
+        "   OR r.user_id <> t.user_id OR r.service_id IS DISTINCT FROM t.service_id END",
+    ),
     # The index of a statement's filter on metadata (`?metadata.order=77`): a missing
     # row hides a transaction from its users' filtered statements, a stray one shows
     # a transaction under a pair it does not carry.

@@ -48,6 +48,7 @@ pytestmark = pytest.mark.postgres
     REVENUE,
     EVENTS,
     TOLD,
+    PARTIES,
     TAGS,
     SAID,
 ) = (check.name for check in CHECKS)
@@ -172,6 +173,20 @@ BREAKS = {
             " FROM events WHERE user_id = 1 AND transaction_id IS NOT NULL)"
         ],
         {TOLD: "user 1", SAID: "event 14"},
+    ),
+    "a transfer's counterparty edited": (
+        [
+            "ALTER TABLE transactions DISABLE TRIGGER transactions_append_only",
+            "UPDATE transactions SET counterparty_user_id = 3 WHERE id = 5",
+        ],
+        {PARTIES: "transaction 5"},
+    ),
+    "an order's service edited": (
+        [
+            "ALTER TABLE transactions DISABLE TRIGGER transactions_append_only",
+            "UPDATE transactions SET service_id = 8 WHERE id = 7",
+        ],
+        {PARTIES: "transaction 7"},
     ),
     "a tag lost": (
         ["DELETE FROM transaction_tags WHERE user_id = 2 AND tag = 'order=77'"],
