@@ -21,7 +21,13 @@ import asyncpg
 
 from adapters.embedded.server import EmbeddedPostgres
 from adapters.postgres.audit import Audit, SchemaBehind, audit
-from adapters.postgres.engine import SchemaTooNew, grant_app_role, head_revision, migrate
+from adapters.postgres.engine import (
+    SchemaTooNew,
+    grant_app_role,
+    head_revision,
+    migrate,
+    schema_too_new,
+)
 from adapters.postgres.retention import prune_events, prune_idempotency_keys
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
@@ -94,19 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["DATABASE_URL"] = embedded.start()
         settings = Settings.from_env()
     try:
-        # verify reads only (a standby too): it migrates nothing.
-        migrating = args.command == "migrate" or (settings.migrate and args.command != "verify")
-        if settings.database_url is not None and migrating:
-            # A database started beside this (compose, a fresh container) may still be
-            # initialising: waited for up to DB_WAIT seconds.
-            try:
-                asyncio.run(migrate(settings.database_url, wait=settings.db_wait))
-            except SchemaTooNew as error:  # a later version's schema, past this code
-                print(f"balance: {error}", file=sys.stderr)  # noqa: T201
-                return 2
-            if args.command == "migrate" and settings.app_role is not None:
-                asyncio.run(grant_app_role(settings.database_url, settings.app_role))
-                logger.info("granted the service's privileges to role %s", settings.app_role)
+        if (problem := _prepare_database(args, settings)) is not None:
+            print(f"balance: {problem}", file=sys.stderr)  # noqa: T201
+            return 2
         if args.command == "verify" and settings.database_url is not None:
             return verify(settings.database_url, args.examples)
         _run(args, settings, period)
@@ -114,6 +110,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _prepare_database(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Migrate, as the command and BALANCE_MIGRATE ask; None, or why this code must not
+    run on the database: its schema is a later version's that needs newer code
+    (migrations/README.md, rule 5). Not migrating, `serve` and `relay` still look."""
+    url = settings.database_url
+    if url is None:
+        return None
+    # verify reads only (a standby too): it migrates nothing.
+    migrating = args.command == "migrate" or (settings.migrate and args.command != "verify")
+    if not migrating:
+        return asyncio.run(schema_too_new(url)) if args.command in ("serve", "relay") else None
+    try:
+        # A database started beside this (compose, a fresh container) may still be
+        # initialising: waited for up to DB_WAIT seconds.
+        asyncio.run(migrate(url, wait=settings.db_wait))
+    except SchemaTooNew as error:  # a later version's schema, past this code
+        return str(error)
+    if args.command == "migrate" and settings.app_role is not None:
+        asyncio.run(grant_app_role(url, settings.app_role))
+        logger.info("granted the service's privileges to role %s", settings.app_role)
+    return None
 
 
 def _run(args: argparse.Namespace, settings: Settings, period: ReportPeriod | None) -> None:

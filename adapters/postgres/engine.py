@@ -250,6 +250,29 @@ def _too_old(version: str, floor: str | None, head: str) -> str | None:
     return f"schema at {version} needs code of revision {floor} or later; this code is at {head}"
 
 
+async def schema_too_new(url: str) -> str | None:
+    """Why this code must not run on the database's schema (a later version's whose
+    floor it does not know), for a start that migrates nothing; None: it may, or the
+    schema cannot be read now (a server still starting, none migrated yet): readiness
+    says so until it can."""
+    try:
+        connection = await open_connection(libpq_url(url), per_host=ADMIN_CONNECT_TIMEOUT)
+    except Exception as error:
+        logger.warning("could not read the schema's revision at start: %s", error)
+        return None
+    try:
+        version = await connection.fetchval("SELECT version_num FROM alembic_version")
+        if version is None or version in known_revisions():
+            return None
+        floor = await connection.fetchval("SELECT oldest_code FROM schema_floor")
+    except asyncpg.PostgresError as error:  # not migrated yet
+        logger.warning("could not read the schema's revision at start: %s", error)
+        return None
+    finally:
+        await connection.close()
+    return _too_old(version, floor, head_revision())
+
+
 async def database_status(engine: Engine, head: str) -> DatabaseStatus:
     """Ready when the server answers, is the primary, and its schema is at `head`; with
     the outbox's state, read on the same connection once the schema is known to have it."""

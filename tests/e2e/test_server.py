@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -221,17 +222,28 @@ def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> N
                 "schema at 0099_later needs code of revision 0098_later or later;"
                 f" this code is at {head_revision()}"
             )
-        # A server of this code (re)starting on that schema stops at once, saying why.
-        refused = subprocess.run(
-            [str(BALANCE), "serve"],
-            env={**os.environ, "DATABASE_URL": url, "PORT": str(free_port())},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert refused.returncode == 2, refused.stderr
-        assert "needs code of revision 0098_later or later" in refused.stderr
+        # A server of this code (re)starting on that schema stops at once, saying why;
+        # so does one that migrates nothing (the schema's owner migrates), and a relay.
+        for command, env in (
+            ("serve", {}),
+            ("serve", {"BALANCE_MIGRATE": "0"}),
+            ("relay", {"BALANCE_MIGRATE": "0", "BROKER_URL": "amqp://guest:guest@127.0.0.1:9/"}),
+        ):
+            process = subprocess.Popen(
+                [str(BALANCE), command],
+                env={**os.environ, "DATABASE_URL": url, "PORT": str(free_port()), **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # if it does start, its workers are stopped too
+            )
+            try:
+                _, stderr = process.communicate(timeout=60)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+            assert process.returncode == 2, (command, env, stderr)
+            assert "needs code of revision 0098_later or later" in stderr
         asyncio.run(schema_at("0099_later"))  # the floor is a revision this code knows
         # A server of this version (re)starting then, which migrates first, starts.
         with server({"DATABASE_URL": url}, workers=1) as api:
