@@ -204,6 +204,8 @@ class Bank:
             return Operation(kind, key, "/v1/withdrawals", body)
         other = r.choice([u for u in range(1, self.settings.users + 1) if u != user])
         body = {"from_user_id": user, "to_user_id": other, "amount": amount}
+        if r.random() < 0.5:  # tagged: `balance verify` checks the metadata filter's index
+            body["metadata"] = {"bank": "transfer", "desk": str(r.randint(1, 3))}
         return Operation(kind, key, "/v1/transfers", body | {"description": description})
 
     def _server(self) -> ServerProcess:
