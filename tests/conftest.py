@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,16 @@ from tests.ledger_view import LedgerView, MemoryLedgerView, PostgresLedgerView
 def pg_server() -> Iterator[str]:
     with postgres.server_url() as url:
         yield url
+
+
+@pytest.fixture
+def database(pg_server: str) -> Iterator[str]:
+    """A database of this test's own, not migrated (a server started on it migrates it),
+    dropped at the end."""
+    name = postgres.unique_name()
+    url = asyncio.run(postgres.create_database(pg_server, name))
+    yield url
+    asyncio.run(postgres.drop_database(pg_server, name))
 
 
 @pytest.fixture(scope="session")

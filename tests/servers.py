@@ -24,6 +24,15 @@ from tests.processes import processes
 BALANCE = Path(sys.executable).with_name("balance")
 
 
+def tree_at(commit: str, folder: Path) -> Path:
+    """This repository's files as they were at `commit` (it needs the history), in
+    `folder`: another version's code, to run beside this one."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "archive", commit], cwd=root, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -4,21 +4,16 @@ stored answer on today's code, after today's migrations ran on the same database
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests import postgres
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, tree_at
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[2]
 BEFORE_GROUP_COMMIT = "8b1b5a2"
 
 # Every kind of keyed movement 8b1b5a2 served, in an order that makes each succeed.
@@ -53,21 +48,8 @@ REQUESTS: list[tuple[str, str, dict[str, object]]] = [
 
 @pytest.fixture(scope="module")
 def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository as it was at 8b1b5a2 (it needs this repository's history)."""
-    folder = tmp_path_factory.mktemp(BEFORE_GROUP_COMMIT)
-    archive = subprocess.run(
-        ["git", "archive", BEFORE_GROUP_COMMIT], cwd=ROOT, capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    return folder
-
-
-@pytest.fixture
-def database(pg_server: str) -> Iterator[str]:
-    name = postgres.unique_name()
-    url = asyncio.run(postgres.create_database(pg_server, name))
-    yield url
-    asyncio.run(postgres.drop_database(pg_server, name))
+    """The repository as it was at 8b1b5a2."""
+    return tree_at(BEFORE_GROUP_COMMIT, tmp_path_factory.mktemp(BEFORE_GROUP_COMMIT))
 
 
 def post(server: ServerProcess, key: str, path: str, body: dict[str, object]) -> httpx.Response:

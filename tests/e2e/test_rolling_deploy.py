@@ -13,7 +13,6 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -21,13 +20,12 @@ import httpx
 import pytest
 
 from adapters.postgres.engine import head_revision
-from tests import postgres
 from tests.bank.checks import verify
 from tests.bank.soak import summary
 from tests.bank.workload import SERVER_ENV, Bank, Run, Settings, bearer
 from tests.broker import BROKER_URL, consumer, unique_exchange, validate
 from tests.events_check import all_sent, pulled
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, tree_at
 
 pytestmark = pytest.mark.postgres
 
@@ -52,20 +50,10 @@ def code_before_the_newest_migration() -> str:
 @pytest.fixture(scope="module")
 def old_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     commit = code_before_the_newest_migration()
-    folder = tmp_path_factory.mktemp("before-newest-migration")
-    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    folder = tree_at(commit, tmp_path_factory.mktemp("before-newest-migration"))
     known = {path.name for path in (folder / "migrations" / "versions").glob("*.py")}
     assert not any(name.startswith(f"{head_revision()}_") for name in known), commit
     return folder
-
-
-@pytest.fixture
-def database(pg_server: str) -> Iterator[str]:
-    name = postgres.unique_name()
-    url = asyncio.run(postgres.create_database(pg_server, name))
-    yield url
-    asyncio.run(postgres.drop_database(pg_server, name))
 
 
 def ready(server: ServerProcess) -> httpx.Response:
