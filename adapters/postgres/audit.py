@@ -209,22 +209,21 @@ CHECKS = (
         "  || coalesce('; its reservation: user ' || r.user_id || ', service ' || r.service_id, '')"
         " FROM transactions AS t JOIN sides AS s ON s.transaction_id = t.id"
         " LEFT JOIN reservations AS r ON r.order_id = t.order_id"
-        " WHERE CASE t.kind"
-        "  WHEN 'transfer' THEN s.users <> 2 OR t.user_id IS DISTINCT FROM s.payer"
+        " WHERE CASE"
+        "  WHEN t.kind = 'transfer' THEN s.users <> 2 OR t.user_id IS DISTINCT FROM s.payer"
         "   OR t.counterparty_user_id IS DISTINCT FROM s.payee"
         "   OR t.order_id IS NOT NULL OR t.service_id IS NOT NULL"
-        "  WHEN 'movement' THEN s.users < 2 OR t.user_id IS NULL OR t.user_id < s.lowest"
-        "   OR t.user_id > s.highest OR t.counterparty_user_id IS NOT NULL"
+        "  WHEN t.kind = 'movement' THEN s.users < 2 OR t.user_id IS NULL"
+        "   OR t.user_id < s.lowest OR t.user_id > s.highest"
+        "   OR t.counterparty_user_id IS NOT NULL"
         "   OR t.order_id IS NOT NULL OR t.service_id IS NOT NULL"
-        "  WHEN 'deposit' THEN s.users <> 1 OR t.user_id IS DISTINCT FROM s.lowest"
-        "   OR t.counterparty_user_id IS NOT NULL OR t.order_id IS NOT NULL"
-        "   OR t.service_id IS NOT NULL"
-        "  WHEN 'withdrawal' THEN s.users <> 1 OR t.user_id IS DISTINCT FROM s.lowest"
-        "   OR t.counterparty_user_id IS NOT NULL OR t.order_id IS NOT NULL"
-        "   OR t.service_id IS NOT NULL"
         "  ELSE s.users <> 1 OR t.user_id IS DISTINCT FROM s.lowest"
-        "   OR t.counterparty_user_id IS NOT NULL OR r.order_id IS NULL"
-        "   OR r.user_id <> t.user_id OR r.service_id IS DISTINCT FROM t.service_id END",
+        "   OR t.counterparty_user_id IS NOT NULL OR CASE"
+        "    WHEN t.kind IN ('deposit', 'withdrawal')"
+        "    THEN t.order_id IS NOT NULL OR t.service_id IS NOT NULL"
+        # an order's: reserve, cancel, recognize, expire
+        "    ELSE r.order_id IS NULL OR r.user_id <> t.user_id"
+        "     OR r.service_id IS DISTINCT FROM t.service_id END END",
     ),
     # The index of a statement's filter on metadata (`?metadata.order=77`): a missing
     # row hides a transaction from its users' filtered statements, a stray one shows
