@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,9 +79,20 @@ class Outbox(Protocol):
 
     async def release(self, holder: str) -> None: ...
 
+    async def refusal(self) -> str | None:
+        """Why this code must not relay from the store's schema: a later version's,
+        naming as the oldest code that keeps working on it a revision this code does
+        not know (migrations/README.md, rule 5); None: it may."""
+        ...
+
     async def state(self) -> OutboxState: ...
 
     async def prune(self, days: int, limit: int = 10_000) -> int: ...
+
+
+class RelayTooOld(Exception):
+    """The schema moved past this code while it relayed (a later version migrated it
+    and raised its floor): the relay gives its lease back and stops."""
 
 
 class PublishFailed(Exception):
@@ -108,6 +121,8 @@ class RelaySettings:
     lease_ms: int = 5000
     idle_seconds: float = 0.05
     """How long to wait when nothing is unsent."""
+    schema_check_seconds: float = 30.0
+    """How often the relay asks whether the schema moved past this code."""
     max_backoff_seconds: float = 5.0
 
 
@@ -131,6 +146,7 @@ class Relay:
         self.holder = holder or holder_name()
         self._connected = False
         self.broker = "connecting"
+        self._schema_checked = -math.inf
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Until `stop` is set (or cancelled): hold the lease, publish, mark sent. A
@@ -143,6 +159,8 @@ class Relay:
             while not stop.is_set():
                 try:
                     busy = await self.step(stop)
+                except RelayTooOld:
+                    raise  # this process stops; a relay of newer code goes on
                 except StoreUnavailable as error:
                     if outage.began(error):
                         logger.warning(
@@ -177,6 +195,10 @@ class Relay:
         published anything."""
         settings = self._settings
         async with self._outbox() as outbox:
+            if time.monotonic() - self._schema_checked >= settings.schema_check_seconds:
+                if (refusal := await outbox.refusal()) is not None:
+                    raise RelayTooOld(refusal)
+                self._schema_checked = time.monotonic()
             lease = await outbox.take(self.holder, settings.lease_ms, self.broker)
             if lease is None:
                 await asyncio.sleep(settings.lease_ms / 5000)

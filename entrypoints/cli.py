@@ -21,14 +21,9 @@ import asyncpg
 
 from adapters.embedded.server import EmbeddedPostgres
 from adapters.postgres.audit import Audit, SchemaBehind, audit
-from adapters.postgres.engine import (
-    SchemaTooNew,
-    grant_app_role,
-    head_revision,
-    migrate,
-    schema_too_new,
-)
+from adapters.postgres.engine import grant_app_role, migrate, schema_too_new
 from adapters.postgres.retention import prune_events, prune_idempotency_keys
+from adapters.postgres.revisions import SchemaTooNew, head_revision
 from application.errors import InvalidParameter
 from application.reports import ReportPeriod, revenue_report
 from entrypoints.asyncapi import asyncapi_document
@@ -141,7 +136,9 @@ def _run(args: argparse.Namespace, settings: Settings, period: ReportPeriod | No
     elif period is not None:
         print_report(settings, period)
     elif args.command == "relay":
-        asyncio.run(run_relay(settings))
+        if (problem := asyncio.run(run_relay(settings))) is not None:
+            print(f"balance: {problem}", file=sys.stderr)  # noqa: T201
+            raise SystemExit(2)  # serve's workers go on, unready; a newer relay publishes
     elif args.command == "prune-events" and settings.database_url is not None:
         gone = asyncio.run(prune_events(settings.database_url, args.days))
         logger.info("forgot %d sent events older than %d days", gone, args.days.days)

@@ -13,9 +13,10 @@ from litestar.types import ASGIApp
 from adapters.csv.revenue import CsvRevenueReport
 from adapters.memory.reports import InMemoryRevenueReports
 from adapters.memory.store import InMemoryMovementBatch, InMemoryStore, InMemoryUnitOfWork
-from adapters.postgres.engine import create_engine, database_status, head_revision
+from adapters.postgres.engine import create_engine, database_status
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.reports import PostgresRevenueReports
+from adapters.postgres.revisions import head_revision
 from adapters.postgres.session import Engine
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.ports import DatabaseStatus

@@ -10,12 +10,13 @@ import signal
 from adapters.amqp.publisher import AmqpPublisher
 from adapters.postgres.engine import create_engine
 from adapters.postgres.events import PostgresOutbox
-from application.relay import Relay, RelaySettings
+from application.relay import Relay, RelaySettings, RelayTooOld
 from entrypoints.http.metrics import RelayMetrics
 from entrypoints.settings import Settings
 
 
-async def run_relay(settings: Settings) -> None:
+async def run_relay(settings: Settings) -> str | None:
+    """Until SIGTERM or SIGINT; or why it stopped: the schema moved past this code."""
     assert settings.database_url is not None
     assert settings.broker_url is not None
     engine = create_engine(settings.database_url, pool_size=2, pooler=settings.pooler)
@@ -31,5 +32,8 @@ async def run_relay(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         await relay.run(stop)
+    except RelayTooOld as error:
+        return str(error)
     finally:
         await engine.dispose()
+    return None

@@ -24,13 +24,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from adapters.postgres.engine import (
-    ADMIN_CONNECT_TIMEOUT,
-    head_revision,
-    known_revisions,
-    libpq_url,
-    open_connection,
-)
+from adapters.postgres.engine import ADMIN_CONNECT_TIMEOUT, libpq_url, open_connection
+from adapters.postgres.revisions import head_revision, known_revisions
 
 
 @dataclass(frozen=True, slots=True)

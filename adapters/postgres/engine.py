@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from alembic import command
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.postgres.events import PostgresOutbox
 from adapters.postgres.hosts import Hosts
+from adapters.postgres.revisions import (
+    SchemaTooNew,
+    alembic_config,
+    head_revision,
+    known_revisions,
+    too_old,
+)
 from adapters.postgres.session import Engine, ListeningConnection
 from adapters.postgres.sql import compile_sql
 from application.errors import StoreUnavailable
@@ -27,7 +30,6 @@ from application.ports import DatabaseStatus
 
 logger = logging.getLogger("balance.migrate")
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 SERVER_SETTINGS = {
     "application_name": "balance",
@@ -196,30 +198,6 @@ def libpq_url(url: str) -> str:
     return f"postgresql://{rest}"
 
 
-def _config() -> Config:
-    config = Config(str(MIGRATIONS / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
-def _scripts() -> ScriptDirectory:
-    return ScriptDirectory.from_config(_config())
-
-
-def head_revision() -> str:
-    """The newest migration this code knows."""
-    head = _scripts().get_current_head()
-    assert head is not None
-    return head
-
-
-@functools.cache
-def known_revisions() -> frozenset[str]:
-    """Every migration this code knows: a schema at one of them but the head is behind
-    it; at none, ahead (a later version migrated it)."""
-    return frozenset(script.revision for script in _scripts().walk_revisions())
-
-
 _STATUS = compile_sql(
     text(
         "SELECT version_num, pg_is_in_recovery() AS standby,"
@@ -235,19 +213,6 @@ _STATUS = compile_sql(
 
 
 _FLOOR = compile_sql(text("SELECT oldest_code FROM schema_floor"))
-
-
-class SchemaTooNew(Exception):
-    """The schema names, as the oldest code that keeps working on it, a revision this
-    code does not know: this code is too old for it (migrations/README.md, rule 5)."""
-
-
-def _too_old(version: str, floor: str | None, head: str) -> str | None:
-    """Why this code must not run on a schema at `version` (one it does not know: a
-    later version's) whose floor is `floor`; None: it may."""
-    if floor in known_revisions():
-        return None
-    return f"schema at {version} needs code of revision {floor} or later; this code is at {head}"
 
 
 async def schema_too_new(url: str) -> str | None:
@@ -270,7 +235,7 @@ async def schema_too_new(url: str) -> str | None:
         return None
     finally:
         await connection.close()
-    return _too_old(version, floor, head_revision())
+    return too_old(version, floor, head_revision())
 
 
 async def database_status(engine: Engine, head: str) -> DatabaseStatus:
@@ -296,8 +261,8 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
                     problem = f"schema at {version}, needs {head}"
                     return DatabaseStatus(role, row["server"], problem)
                 floor = await outbox.db.row(_FLOOR)
-                if too_old := _too_old(version, floor["oldest_code"] if floor else None, head):
-                    return DatabaseStatus(role, row["server"], too_old)
+                if refusal := too_old(version, floor["oldest_code"] if floor else None, head):
+                    return DatabaseStatus(role, row["server"], refusal)
             return DatabaseStatus(
                 role,
                 row["server"],
@@ -319,11 +284,11 @@ def _upgrade(connection: Connection) -> None:
         # (migrations/README.md, rule 4), if it is not too old for it (rule 5); Alembic
         # would stop at a revision it cannot find.
         floor = connection.execute(text("SELECT oldest_code FROM schema_floor")).scalar()
-        if problem := _too_old(current, floor, head_revision()):
+        if problem := too_old(current, floor, head_revision()):
             raise SchemaTooNew(problem)
         logger.warning("the schema is at %s, a later version's: nothing to migrate", current)
         return
-    config = _config()
+    config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from adapters.postgres.engine import head_revision
+from adapters.postgres.revisions import head_revision
 from tests.bank.checks import verify
 from tests.bank.soak import summary
 from tests.bank.workload import SERVER_ENV, Bank, Run, Settings, bearer

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters.postgres.engine import head_revision
+from adapters.postgres.revisions import head_revision
 from tests.servers import BALANCE, ServerProcess, free_port
 
 pytestmark = pytest.mark.postgres

@@ -25,8 +25,8 @@ from adapters.postgres.engine import (
     TCP_USER_TIMEOUT,
     create_engine,
     database_status,
-    head_revision,
 )
+from adapters.postgres.revisions import head_revision
 from tests.bank.workload import Settings
 from tests.ha.cluster import Cluster, Node, kill_all_of
 from tests.ha.test_failover import FailoverBank, bank_through_a_failover

@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
-from adapters.postgres.engine import create_engine, database_status, head_revision
+from adapters.postgres.engine import create_engine, database_status
 from adapters.postgres.movements import PostgresMovementBatch
+from adapters.postgres.revisions import head_revision
 from adapters.postgres.session import Engine, Session
 from application.deposit import Deposit, deposit
 from application.runner import MoneyMovements

@@ -11,16 +11,19 @@ import asyncpg
 import pytest
 
 from adapters.amqp.publisher import AmqpPublisher
+from adapters.postgres.engine import create_engine, migrate
 from adapters.postgres.events import PostgresOutbox
+from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Engine
 from application.deposit import Deposit, deposit
-from application.relay import Relay, RelaySettings
+from application.relay import Relay, RelaySettings, RelayTooOld
 from application.reserve import Reserve, reserve
+from application.runner import MoneyMovements
 from application.transfer import Transfer, transfer
 from tests import postgres
 from tests.broker import BROKER_URL, consumer, unique_exchange, validate
 from tests.conftest import Adapter
-from tests.helpers import rub, run
+from tests.helpers import keep, rub, run
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker]
 
@@ -103,3 +106,39 @@ async def test_with_the_broker_unreachable_writes_go_on_and_nothing_is_marked_se
     assert state.broker is not None
     assert state.broker.startswith("unreachable"), state.broker
     assert state.oldest_unsent_seconds > 0.5
+
+
+async def test_a_relay_whose_code_the_schema_moved_past_gives_its_lease_back_and_stops(
+    database: str,
+) -> None:
+    """A later version migrated and raised the schema's floor past this code while
+    its relay ran (migrations/README.md, rule 5): the relay sees it within
+    `schema_check_seconds`, publishes no more, gives its lease back and stops."""
+    await migrate(database)
+    engine = create_engine(database, pool_size=2)
+    movements = MoneyMovements(lambda: PostgresMovementBatch(engine))
+    exchange = unique_exchange()
+    mover = Relay(
+        lambda: PostgresOutbox(engine),
+        AmqpPublisher(BROKER_URL, exchange),
+        settings=RelaySettings(lease_ms=1000, idle_seconds=0.02, schema_check_seconds=0.2),
+        holder="old",
+    )
+    admin = await asyncpg.connect(database)
+    try:
+        async with consumer(exchange) as received:
+            running = asyncio.create_task(mover.run(asyncio.Event()))
+            await movements.execute(deposit, Deposit(1, rub("5")), keep)
+            await received.until(1, seconds=30)
+            assert await admin.fetchval("SELECT holder FROM event_relay") == "old"
+            await admin.execute("UPDATE alembic_version SET version_num = '0099_later'")
+            await admin.execute("UPDATE schema_floor SET oldest_code = '0098_later'")
+            with pytest.raises(RelayTooOld, match="needs code of revision 0098_later or later"):
+                await asyncio.wait_for(running, 10)
+            await movements.execute(deposit, Deposit(1, rub("1")), keep)
+            await asyncio.sleep(0.5)
+        assert received.ids() == [1]  # the second event waits for a newer relay
+        assert await admin.fetchval("SELECT holder FROM event_relay") is None
+    finally:
+        await admin.close()
+        await engine.dispose()

@@ -24,9 +24,10 @@ import asyncpg
 import pytest
 
 from adapters.embedded.server import EmbeddedPostgres
-from adapters.postgres.engine import create_engine, database_status, head_revision, migrate
+from adapters.postgres.engine import create_engine, database_status, migrate
 from adapters.postgres.events import PostgresOutbox
 from adapters.postgres.movements import PostgresMovementBatch
+from adapters.postgres.revisions import head_revision
 from adapters.postgres.session import UNREPLICATED, Engine
 from adapters.postgres.uow import PostgresUnitOfWork
 from application.deposit import Deposit, deposit

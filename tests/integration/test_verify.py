@@ -17,9 +17,10 @@ import asyncpg
 import pytest
 
 from adapters.postgres.audit import CHECKS, audit
-from adapters.postgres.engine import create_engine, head_revision, migrate
+from adapters.postgres.engine import create_engine, migrate
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.retention import prune_events
+from adapters.postgres.revisions import head_revision
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
 from application.limits import SetLimits, set_limits

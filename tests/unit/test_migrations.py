@@ -11,7 +11,7 @@ import re
 from alembic import command
 from alembic.config import Config
 
-from adapters.postgres.engine import MIGRATIONS
+from adapters.postgres.revisions import MIGRATIONS
 
 ALTER = re.compile(r"ALTER TABLE (\w+)([^;]*);", re.S)
 CLAUSE = re.compile(r"ADD CONSTRAINT (\w+) (CHECK|FOREIGN KEY)(.*?)(?=ADD CONSTRAINT|$)", re.S)

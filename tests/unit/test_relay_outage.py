@@ -37,6 +37,9 @@ class Unreachable:
     ) -> None:
         return None
 
+    async def refusal(self) -> str | None:
+        return None
+
     async def take(self, holder: str, lease_ms: int, broker: str) -> Lease | None:
         return None
 
