@@ -36,6 +36,11 @@ CATALOG = {
     "triggers": """
         SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
         FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2""",
+    # What no catalog query shows: the oldest code the schema keeps working (its one
+    # row: schema.sql must say what the migrations set) and who may read it.
+    "floor": """
+        SELECT oldest_code, (SELECT relacl::text FROM pg_class
+          WHERE oid = 'schema_floor'::regclass) FROM schema_floor""",
     "functions": """
         SELECT proname, pg_get_functiondef(oid) FROM pg_proc
         WHERE pronamespace = 'public'::regnamespace ORDER BY 1""",
