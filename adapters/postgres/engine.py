@@ -220,8 +220,10 @@ async def schema_too_new(url: str) -> str | None:
     floor it does not know), for a start that migrates nothing; None: it may, or the
     schema cannot be read now (a server still starting, none migrated yet): readiness
     says so until it can."""
-    try:
-        connection = await open_connection(libpq_url(url), per_host=ADMIN_CONNECT_TIMEOUT)
+    try:  # the pool's connect timeout: a database down delays a start by seconds only
+        connection = await open_connection(
+            libpq_url(url), per_host=CONNECT_TIMEOUT, statement_cache_size=0
+        )
     except Exception as error:
         logger.warning("could not read the schema's revision at start: %s", error)
         return None
