@@ -68,7 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+SIGPIPE_EXIT = 128 + 13
+"""A command's exit when the reader of its output went away (`balance report ... |
+head`), as a Unix tool's killed by SIGPIPE: not 0, 1 or 2, which say what it found."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader is done: no traceback, and nothing more written at exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("openapi", "asyncapi"):  # the documents: no settings, no database
         if args.command == "openapi":

@@ -150,3 +150,25 @@ def test_a_host_whose_connect_timed_out_is_tried_last_until_it_takes_one_again(
     assert hosts.in_turn() == [("c", 3), ("a", 1), ("b", 2)]
     hosts.took(("a", 1))  # answers again: in its place, or first if it is the primary
     assert hosts.in_turn() == [("a", 1), ("c", 3), ("b", 2)]
+
+
+def test_a_reader_that_goes_away_ends_a_command_quietly() -> None:
+    """`balance openapi | head -c 1`, the reader gone before the document is written
+    (it takes the command a second to build): the command ends with SIGPIPE's exit,
+    and no traceback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from entrypoints.cli import SIGPIPE_EXIT
+
+    read_end, write_end = os.pipe()
+    balance = Path(sys.executable).with_name("balance")
+    process = subprocess.Popen([str(balance), "openapi"], stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    os.close(read_end)  # the reader went away
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    assert process.wait(timeout=30) == SIGPIPE_EXIT, stderr
+    assert stderr == b""
