@@ -124,14 +124,17 @@ def _main(argv: Sequence[str] | None) -> int:
 def _prepare_database(args: argparse.Namespace, settings: Settings) -> str | None:
     """Migrate, as the command and BALANCE_MIGRATE ask; None, or why this code must not
     run on the database: its schema is a later version's that needs newer code
-    (migrations/README.md, rule 5). Not migrating, `serve` and `relay` still look."""
+    (migrations/README.md, rule 5). Not migrating, `serve` still looks (a relay looks
+    in its first step, and every 30 s after)."""
     url = settings.database_url
     if url is None:
         return None
     # verify reads only (a standby too): it migrates nothing.
     migrating = args.command == "migrate" or (settings.migrate and args.command != "verify")
     if not migrating:
-        return asyncio.run(schema_too_new(url)) if args.command in ("serve", "relay") else None
+        if args.command != "serve":
+            return None
+        return asyncio.run(schema_too_new(url, pooler=settings.pooler))
     try:
         # A database started beside this (compose, a fresh container) may still be
         # initialising: waited for up to DB_WAIT seconds.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from adapters.postgres.engine import ADMIN_CONNECT_TIMEOUT, libpq_url, open_connection
-from adapters.postgres.revisions import head_revision, known_revisions
+from adapters.postgres.revisions import behind, head_revision, known_revisions
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +347,7 @@ async def audit(url: str, examples: int = 5) -> Audit:
                 " (SELECT version_num FROM alembic_version) AS schema"
             )
             schema = top["schema"]
-            if schema != head_revision() and schema in known_revisions():
+            if behind(schema):
                 raise SchemaBehind(
                     f"the schema is at {schema}, and these checks are for {head_revision()}:"
                     f" migrate it (balance migrate), or run the verify of the version at {schema}"

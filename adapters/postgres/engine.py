@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from adapters.postgres.events import PostgresOutbox
 from adapters.postgres.hosts import Hosts
 from adapters.postgres.revisions import (
+    FLOOR_SQL,
     SchemaTooNew,
     alembic_config,
-    head_revision,
+    behind,
     known_revisions,
     too_old,
 )
@@ -212,32 +213,20 @@ _STATUS = compile_sql(
 )
 
 
-_FLOOR = compile_sql(text("SELECT oldest_code FROM schema_floor"))
-
-
-async def schema_too_new(url: str) -> str | None:
-    """Why this code must not run on the database's schema (a later version's whose
+async def schema_too_new(url: str, *, pooler: bool = False) -> str | None:
+    """Why this code must not serve on the database's schema (a later version's whose
     floor it does not know), for a start that migrates nothing; None: it may, or the
     schema cannot be read now (a server still starting, none migrated yet): readiness
-    says so until it can."""
-    try:  # the pool's connect timeout: a database down delays a start by seconds only
-        connection = await open_connection(
-            libpq_url(url), per_host=CONNECT_TIMEOUT, statement_cache_size=0
-        )
+    says so until it can. One connection of the pool's kind, its timeouts too."""
+    engine = create_engine(url, pool_size=1, pooler=pooler)
+    try:
+        async with PostgresOutbox(engine) as outbox:
+            return await outbox.refusal()
     except Exception as error:
         logger.warning("could not read the schema's revision at start: %s", error)
         return None
-    try:
-        version = await connection.fetchval("SELECT version_num FROM alembic_version")
-        if version is None or version in known_revisions():
-            return None
-        floor = await connection.fetchval("SELECT oldest_code FROM schema_floor")
-    except asyncpg.PostgresError as error:  # not migrated yet
-        logger.warning("could not read the schema's revision at start: %s", error)
-        return None
     finally:
-        await connection.close()
-    return too_old(version, floor, head_revision())
+        await engine.dispose()
 
 
 async def database_status(engine: Engine, head: str) -> DatabaseStatus:
@@ -258,13 +247,11 @@ async def database_status(engine: Engine, head: str) -> DatabaseStatus:
             # Unless the schema names, as the oldest code it keeps working, a revision
             # newer than this code's: then this server is too old for it.
             version = row["version_num"]
-            if version != head:
-                if version in known_revisions():
-                    problem = f"schema at {version}, needs {head}"
-                    return DatabaseStatus(role, row["server"], problem)
-                floor = await outbox.db.row(_FLOOR)
-                if refusal := too_old(version, floor["oldest_code"] if floor else None, head):
-                    return DatabaseStatus(role, row["server"], refusal)
+            if behind(version):
+                problem = f"schema at {version}, needs {head}"
+                return DatabaseStatus(role, row["server"], problem)
+            if version not in known_revisions() and (refusal := await outbox.refusal()):
+                return DatabaseStatus(role, row["server"], refusal)
             return DatabaseStatus(
                 role,
                 row["server"],
@@ -285,8 +272,8 @@ def _upgrade(connection: Connection) -> None:
         # A later version migrated it (a rolling deploy): this one runs on it as it is
         # (migrations/README.md, rule 4), if it is not too old for it (rule 5); Alembic
         # would stop at a revision it cannot find.
-        floor = connection.execute(text("SELECT oldest_code FROM schema_floor")).scalar()
-        if problem := too_old(current, floor, head_revision()):
+        floor = connection.execute(text(FLOOR_SQL)).scalar()
+        if problem := too_old(current, floor):
             raise SchemaTooNew(problem)
         logger.warning("the schema is at %s, a later version's: nothing to migrate", current)
         return

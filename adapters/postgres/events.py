@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self
 
-from adapters.postgres.revisions import head_revision, known_revisions, too_old
+from adapters.postgres.revisions import FLOOR_SQL, REVISION_SQL, known_revisions, too_old
 from adapters.postgres.session import Session, replicated
 from adapters.postgres.sql import Db, Sql
 from adapters.postgres.write_set import pairs_of
@@ -107,8 +107,8 @@ _RELEASE = Sql(
     {},
 )
 # Whether this code may relay from the schema (migrations/README.md, rule 5).
-_REVISION = Sql("SELECT version_num FROM alembic_version", (), {})
-_FLOOR = Sql("SELECT oldest_code FROM schema_floor", (), {})
+_REVISION = Sql(REVISION_SQL, (), {})
+_FLOOR = Sql(FLOOR_SQL, (), {})
 _STATE = Sql(
     "SELECT c.last_id, r.sent_upto, r.holder, r.broker,"
     " r.lease_until >= clock_timestamp() AS leased,"
@@ -149,9 +149,9 @@ class PostgresOutbox(Session, Outbox):
 
     async def refusal(self) -> str | None:
         version = await self.db.value(_REVISION)
-        if version in known_revisions():
+        if version is None or version in known_revisions():
             return None
-        return too_old(version, await self.db.value(_FLOOR), head_revision())
+        return too_old(version, await self.db.value(_FLOOR))
 
     async def state(self) -> OutboxState:
         row = await self.db.row(_STATE)

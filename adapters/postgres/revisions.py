@@ -24,6 +24,11 @@ def _scripts() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
+REVISION_SQL = "SELECT version_num FROM alembic_version"
+FLOOR_SQL = "SELECT oldest_code FROM schema_floor"
+
+
+@functools.cache
 def head_revision() -> str:
     """The newest migration this code knows."""
     head = _scripts().get_current_head()
@@ -38,14 +43,22 @@ def known_revisions() -> frozenset[str]:
     return frozenset(script.revision for script in _scripts().walk_revisions())
 
 
+def behind(version: str) -> bool:
+    """Whether a schema at `version` is one this code would migrate."""
+    return version != head_revision() and version in known_revisions()
+
+
 class SchemaTooNew(Exception):
     """The schema names, as the oldest code that keeps working on it, a revision this
     code does not know: this code is too old for it (migrations/README.md, rule 5)."""
 
 
-def too_old(version: str, floor: str | None, head: str) -> str | None:
+def too_old(version: str, floor: str | None) -> str | None:
     """Why this code must not run on a schema at `version` (one it does not know: a
     later version's) whose floor is `floor`; None: it may."""
     if floor in known_revisions():
         return None
-    return f"schema at {version} needs code of revision {floor} or later; this code is at {head}"
+    return (
+        f"schema at {version} needs code of revision {floor} or later;"
+        f" this code is at {head_revision()}"
+    )
