@@ -71,8 +71,7 @@ async def written_ahead(url: str, ahead: timedelta, user_id: int) -> None:
     """The user's ledger so far as a server whose clock was `ahead` of this one's wrote
     it (an old primary, before a failover to this one): the times of the transactions
     with an entry of theirs (their entries' and tags' too), and their row's
-    `updated_at`, moved forward (the
-    append-only triggers off for the moment)."""
+    `updated_at`, moved forward (the append-only triggers off for the moment)."""
     connection = await asyncpg.connect(url)
     theirs = "(SELECT transaction_id FROM entries WHERE user_id = $2)"
     try:

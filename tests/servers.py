@@ -33,6 +33,17 @@ def tree_at(commit: str, folder: Path) -> Path:
     return folder
 
 
+def server_of_tree(tree: Path, env: dict[str, str], workers: int = 1) -> ServerProcess:
+    """A `balance serve` of the code in `tree` (`tree_at`), run from its own files with
+    this environment's packages (a superset of what it needs)."""
+    return ServerProcess(
+        {**env, "PYTHONPATH": str(tree)},
+        workers=workers,
+        cwd=tree,
+        command=[sys.executable, "-c", "from entrypoints.cli import main; main()"],
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

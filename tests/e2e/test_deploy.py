@@ -4,13 +4,12 @@ stored answer on today's code, after today's migrations ran on the same database
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.servers import ServerProcess, tree_at
+from tests.servers import ServerProcess, server_of_tree, tree_at
 
 pytestmark = pytest.mark.postgres
 
@@ -61,13 +60,7 @@ def post(server: ServerProcess, key: str, path: str, body: dict[str, object]) ->
 def test_keys_stored_before_group_commit_replay_after_the_upgrade(
     old_tree: Path, database: str
 ) -> None:
-    # The old code, from its own files, with this environment's packages (a superset).
-    old = ServerProcess(
-        {"DATABASE_URL": database, "PYTHONPATH": str(old_tree)},
-        workers=1,
-        cwd=old_tree,
-        command=[sys.executable, "-c", "from entrypoints.cli import main; main()"],
-    )
+    old = server_of_tree(old_tree, {"DATABASE_URL": database})
     old.start()
     try:
         first = {key: post(old, key, path, body) for key, path, body in REQUESTS}

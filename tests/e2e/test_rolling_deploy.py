@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from tests.bank.soak import summary
 from tests.bank.workload import SERVER_ENV, Bank, Run, Settings, bearer
 from tests.broker import BROKER_URL, consumer, unique_exchange, validate
 from tests.events_check import all_sent, pulled
-from tests.servers import ServerProcess, tree_at
+from tests.servers import ServerProcess, server_of_tree, tree_at
 
 pytestmark = pytest.mark.postgres
 
@@ -65,19 +64,10 @@ class RollingDeploy:
 
     def __init__(self, database: str, old_tree: Path, env: dict[str, str] | None = None) -> None:
         env = {"DATABASE_URL": database, **SERVER_ENV, **(env or {})}
-        self.old = [self._old(env, old_tree, 2), self._old(env, old_tree, 1)]
+        self.old = [server_of_tree(old_tree, env, 2), server_of_tree(old_tree, env, 1)]
         self.new = [ServerProcess(env, workers=1), ServerProcess(env, workers=1)]
         self.started: list[ServerProcess] = []
         self.steps: list[str] = []
-
-    @staticmethod
-    def _old(env: dict[str, str], tree: Path, workers: int) -> ServerProcess:
-        return ServerProcess(  # its own files, these packages
-            {**env, "PYTHONPATH": str(tree)},
-            workers=workers,
-            cwd=tree,
-            command=[sys.executable, "-c", "from entrypoints.cli import main; main()"],
-        )
 
     async def start(self, server: ServerProcess) -> None:
         self.started.append(server)
