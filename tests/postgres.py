@@ -67,13 +67,14 @@ async def drop_database(url: str, name: str) -> None:
         await admin.close()
 
 
-async def written_ahead(url: str, ahead: timedelta, user_id: int) -> None:
-    """The user's ledger so far as a server whose clock was `ahead` of this one's wrote
+async def written_ahead(url: str, ahead: timedelta, user_ids: int | tuple[int, ...]) -> None:
+    """The users' ledger so far as a server whose clock was `ahead` of this one's wrote
     it (an old primary, before a failover to this one): the times of the transactions
-    with an entry of theirs (their entries' and tags' too), and their row's
-    `updated_at`, moved forward (the append-only triggers off for the moment)."""
+    with an entry of theirs (their entries' and tags' too), each moved once, and their
+    rows' `updated_at`, moved forward (the append-only triggers off for the moment)."""
+    users = [user_ids] if isinstance(user_ids, int) else list(user_ids)
     connection = await asyncpg.connect(url)
-    theirs = "(SELECT transaction_id FROM entries WHERE user_id = $2)"
+    theirs = "(SELECT transaction_id FROM entries WHERE user_id = ANY($2::bigint[]))"
     try:
         async with connection.transaction():
             for table, key in (("entries", "transaction_id"), ("transactions", "id")):
@@ -81,19 +82,20 @@ async def written_ahead(url: str, ahead: timedelta, user_id: int) -> None:
                 await connection.execute(
                     f"UPDATE {table} SET created_at = created_at + $1 WHERE {key} IN {theirs}",
                     ahead,
-                    user_id,
+                    users,
                 )
                 await connection.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
             await connection.execute(  # a tag is stamped as its transaction is
                 f"UPDATE transaction_tags SET created_at = created_at + $1"
                 f" WHERE transaction_id IN {theirs}",
                 ahead,
-                user_id,
+                users,
             )
             await connection.execute(
-                "UPDATE accounts SET updated_at = updated_at + $1 WHERE user_id = $2",
+                "UPDATE accounts SET updated_at = updated_at + $1"
+                " WHERE user_id = ANY($2::bigint[])",
                 ahead,
-                user_id,
+                users,
             )
     finally:
         await connection.close()

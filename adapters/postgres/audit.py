@@ -8,9 +8,12 @@ balances are the sum of its entries, that each entry's `balance_after` is the su
 of the entries before it, that the held money is the sum of the open reservations,
 that each reservation was opened once and closed at most once, that revenue is
 what was recognized, that the outbox's last event of a user shows the user's
-balances, and that it holds an event of each movement of the user, in order. A
-bug, a hand-made fix or a restore that broke one of these is found here, named,
-with examples.
+balances, and that it holds an event of each movement of the user, in order;
+that what readers are told (events, transactions' parties, the metadata index)
+is what the entries did; and that each answer stored under an Idempotency-Key,
+which a retry is given byte for byte, tells the transaction and balances the
+ledger holds. A bug, a hand-made fix or a restore that broke one of these is
+found here, named, with examples.
 
 Read in one REPEATABLE READ, READ ONLY transaction: every batch commits whole, so
 any snapshot holds every invariant, with movements going on. It reads every row
@@ -295,6 +298,142 @@ CHECKS = (
         "  OR (seq_before = user_seq - 1 AND (available <> available_before + available_delta"
         "  OR reserved <> reserved_before + reserved_delta))"
         "  OR (tx IS NOT NULL AND caller IS DISTINCT FROM tx_caller)",
+    ),
+    # A user's entries are stamped in the order they were applied (README, decision
+    # 10): statements list them by time, so an entry stamped before the one applied
+    # before it shows out of place.
+    Check(
+        "every user's entries are stamped in the order they were applied",
+        "SELECT 'entry ' || id, 'user ' || user_id || ': stamped ' || created_at"
+        "  || ', before entry ' || before_id || '''s ' || before_at"
+        " FROM (SELECT id, user_id, created_at, lag(id) OVER w AS before_id,"
+        "  lag(created_at) OVER w AS before_at FROM entries WHERE user_id IS NOT NULL"
+        "  WINDOW w AS (PARTITION BY user_id ORDER BY id)) AS e"
+        " WHERE created_at < before_at",
+    ),
+    # What a retry under an Idempotency-Key is answered, byte for byte, against the
+    # ledger. An answer naming a transaction names one that is recorded, of its kind,
+    # at its time, with its metadata, moving what it says for each user it names and
+    # naming every user it moved, with each user's balances right after it (those the
+    # transaction's own entries or the user's event of it show: the events' check ties
+    # these to the entries; an account neither shows, its event pruned, goes
+    # unchecked). No two requests' own answers name one transaction (a batch's answer
+    # and its operation's under a key of its own may). An answer about an order is its
+    # reservation's, and a first reserve's (201) balances are those right after it (a
+    # repeat's are those of its own moment).
+    Check(
+        "every stored answer tells what its transaction did and the balances after it",
+        "WITH stored AS (SELECT key, created_at AS stored_at, status AS answered,"
+        "  convert_from(body, 'UTF8')::jsonb AS a FROM idempotency_keys"
+        "  WHERE status IN (200, 201)"
+        # the service's answers are JSON objects; what is not one, it did not write
+        "  AND substring(body FROM 1 FOR 1) = '\\x7b'::bytea),"
+        # each movement's answer, alone or an operation's in a batch's answer
+        " answers AS (SELECT x.key, x.stored_at, x.own, x.answered, f.* FROM ("
+        "  SELECT key, stored_at, true AS own, answered, a FROM stored WHERE NOT a ? 'results'"
+        "  UNION ALL SELECT key, stored_at, false, (r ->> 'status')::int, r -> 'body'"
+        "  FROM stored CROSS JOIN LATERAL jsonb_array_elements(a -> 'results') AS r"
+        "  WHERE a ? 'results' AND r ->> 'status' IN ('200', '201')) AS x"
+        "  CROSS JOIN LATERAL jsonb_to_record(x.a) AS f (transaction_id bigint, user_id bigint,"
+        "  from_user_id bigint, to_user_id bigint, order_id bigint, service_id bigint,"
+        "  amount numeric, recognized_amount numeric, status text, created_at timestamptz,"
+        "  closed_at timestamptz, metadata jsonb, balance jsonb, from_balance jsonb,"
+        "  to_balance jsonb, legs jsonb)),"
+        " moved AS (SELECT key, stored_at, own, transaction_id AS tx, created_at AS at,"
+        "  coalesce(metadata, '{}') AS metadata, CASE WHEN legs IS NOT NULL THEN 'movement'"
+        "  WHEN from_user_id IS NOT NULL THEN 'transfer' END AS shape FROM answers"
+        "  WHERE transaction_id IS NOT NULL),"
+        " held AS (SELECT x.key, x.answered, x.user_id AS said_user, x.service_id AS said_service,"
+        "  x.amount AS said_amount, x.status AS said_status, x.created_at AS said_at,"
+        "  x.closed_at AS said_closed, x.recognized_amount AS said_recognized,"
+        "  x.order_id AS said_order, x.balance, r.*, t.id AS reserve_tx FROM answers AS x"
+        "  LEFT JOIN reservations AS r ON r.order_id = x.order_id"
+        "  LEFT JOIN transactions AS t ON t.order_id = r.order_id AND t.kind = 'reserve'"
+        "  WHERE x.order_id IS NOT NULL AND x.transaction_id IS NULL),"
+        # (key, transaction, user, the change to available it says, signed or not, the
+        # balances it says)
+        " said AS (SELECT key, transaction_id AS tx, user_id, amount, false AS signed, balance"
+        "  FROM answers WHERE transaction_id IS NOT NULL AND user_id IS NOT NULL"
+        "  UNION ALL SELECT key, transaction_id, from_user_id, -amount, true, from_balance"
+        "  FROM answers WHERE transaction_id IS NOT NULL AND from_user_id IS NOT NULL"
+        "  UNION ALL SELECT key, transaction_id, to_user_id, amount, true, to_balance"
+        "  FROM answers WHERE transaction_id IS NOT NULL AND to_user_id IS NOT NULL"
+        "  UNION ALL SELECT key, transaction_id, (l ->> 'user_id')::bigint,"
+        "  (l ->> 'amount')::numeric, true, l -> 'balance' FROM answers"
+        "  CROSS JOIN LATERAL jsonb_array_elements(legs) AS l"
+        "  WHERE transaction_id IS NOT NULL AND legs IS NOT NULL"
+        "  UNION ALL SELECT key, reserve_tx, user_id, NULL, false, balance FROM held"
+        "  WHERE answered = 201 AND reserve_tx IS NOT NULL),"
+        # what each transaction did to each of its users: the change to available, and
+        # the balance after its last entry on each account it touched
+        " did AS (SELECT transaction_id AS tx, user_id,"
+        "  sum(amount) FILTER (WHERE account = 'available') AS moved,"
+        "  (max(ARRAY[id, balance_after]) FILTER (WHERE account = 'available'))[2] AS available,"
+        "  (max(ARRAY[id, balance_after]) FILTER (WHERE account = 'reserved'))[2] AS reserved"
+        "  FROM entries WHERE user_id IS NOT NULL AND transaction_id IN (SELECT tx FROM said)"
+        "  GROUP BY transaction_id, user_id),"
+        " parties AS (SELECT tx, count(*) AS users FROM did GROUP BY tx),"
+        " named AS (SELECT key, tx, count(*) AS users FROM said GROUP BY key, tx),"
+        " twice AS (SELECT tx, own FROM moved GROUP BY tx, own HAVING count(*) > 1),"
+        " firsts AS (SELECT DISTINCT ON (tx, own) tx, own, key AS first FROM moved"
+        "  JOIN twice USING (tx, own) ORDER BY tx, own, stored_at, key),"
+        " after AS (SELECT s.*, d.moved, coalesce(d.available, v.available) AS available_after,"
+        "  coalesce(d.reserved, v.reserved) AS reserved_after"
+        "  FROM said AS s LEFT JOIN did AS d USING (tx, user_id)"
+        # (`+ 0`: not by the user's index of events, which reads all of a user's events
+        # for each answer; one hash join of all events is linear)
+        "  LEFT JOIN events AS v ON v.transaction_id = s.tx AND v.user_id + 0 = s.user_id),"
+        # each answer's first wrong thing; NULL: none
+        " wrong AS (SELECT m.key, 'answers transaction ' || m.tx || CASE"
+        "  WHEN t.id IS NULL THEN ', which is not recorded'"
+        "  WHEN t.kind <> coalesce(m.shape, t.kind)"
+        "   OR (m.shape IS NULL AND t.kind NOT IN ('deposit', 'withdrawal'))"
+        "  THEN ', a ' || t.kind || ', in the shape of a '"
+        "   || coalesce(m.shape, 'deposit or withdrawal')"
+        "  WHEN m.at <> t.created_at"
+        "  THEN ' of ' || m.at || '; it was recorded at ' || t.created_at"
+        "  WHEN m.metadata <> coalesce(t.metadata, '{}')"
+        "  THEN ' with metadata ' || m.metadata::text || '; it carries '"
+        "   || coalesce(t.metadata, '{}')::text"
+        "  WHEN n.users <> coalesce(p.users, 0)"
+        "  THEN ' naming ' || n.users || ' user(s); it moved the money of '"
+        "   || coalesce(p.users, 0)"
+        "  WHEN f.first <> m.key THEN ', as the answer of key ' || quote_literal(f.first)"
+        "   || ' does' END AS wrong"
+        "  FROM moved AS m LEFT JOIN transactions AS t ON t.id = m.tx"
+        "  LEFT JOIN named AS n USING (key, tx) LEFT JOIN parties AS p USING (tx)"
+        "  LEFT JOIN firsts AS f USING (tx, own)"
+        "  UNION ALL SELECT key, 'answers user ' || user_id || ' of transaction ' || tx || CASE"
+        "  WHEN moved IS NULL AND available_after IS NULL AND reserved_after IS NULL"
+        "  THEN ', whose entries do not touch the user'"
+        "  WHEN amount * 100 <> CASE WHEN signed THEN moved ELSE abs(moved) END"
+        "  THEN ' moving ' || to_char(amount, 'FM9999999999999999990.00') || ', its entries moved '"
+        f"   || {_rubles('moved')}"
+        "  WHEN (balance ->> 'available')::numeric * 100 <> available_after"
+        "   OR (balance ->> 'reserved')::numeric * 100 <> reserved_after"
+        "  THEN ' with balances ' || (balance ->> 'available') || ' and '"
+        "   || (balance ->> 'reserved') || ', the ledger''s after it '"
+        f"   || coalesce({_rubles('available_after')}, '?') || ' and '"
+        f"   || coalesce({_rubles('reserved_after')}, '?') END"
+        "  FROM after"
+        "  UNION ALL SELECT key, 'answers order ' || said_order || CASE"
+        "  WHEN order_id IS NULL THEN ', which has no reservation'"
+        "  WHEN said_user <> user_id OR said_service <> service_id OR said_amount * 100 <> amount"
+        "   OR said_at <> created_at OR (said_status <> 'reserved' AND (said_status <> status"
+        "   OR said_closed IS DISTINCT FROM closed_at"
+        "   OR said_recognized * 100 IS DISTINCT FROM recognized_amount))"
+        "  THEN ': user ' || said_user || ', service ' || said_service || ', '"
+        "   || to_char(said_amount, 'FM9999999999999999990.00') || ' held at ' || said_at"
+        "   || ', ' || said_status"
+        "   || coalesce(' ' || to_char(said_recognized, 'FM9999999999999999990.00'), '')"
+        "   || coalesce(' at ' || said_closed, '') || '; the reservation: user '"
+        f"   || user_id || ', service ' || service_id || ', ' || {_rubles('amount')}"
+        "   || ' held at ' || created_at || ', ' || status"
+        f"   || coalesce(' ' || {_rubles('recognized_amount')}, '')"
+        "   || coalesce(' at ' || closed_at, '') END"
+        "  FROM held)"
+        " SELECT DISTINCT ON (key) 'key ' || key, wrong FROM wrong WHERE wrong IS NOT NULL"
+        " ORDER BY key, wrong",
     ),
 )
 

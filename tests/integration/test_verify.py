@@ -15,11 +15,12 @@ from typing import Any
 
 import asyncpg
 import pytest
+from litestar.testing import TestClient
 
 from adapters.postgres.audit import CHECKS, audit
 from adapters.postgres.engine import create_engine, migrate
 from adapters.postgres.movements import PostgresMovementBatch
-from adapters.postgres.retention import prune_events
+from adapters.postgres.retention import prune_events, prune_idempotency_keys
 from adapters.postgres.revisions import head_revision
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
@@ -32,6 +33,8 @@ from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
 from application.work import UseCase
 from domain.movement import Leg
+from entrypoints.container import build_app, build_container
+from entrypoints.settings import Settings
 from tests import postgres
 from tests.helpers import keep, rub
 from tests.ledger_view import PostgresLedgerView, check_invariants
@@ -52,6 +55,8 @@ pytestmark = pytest.mark.postgres
     PARTIES,
     TAGS,
     SAID,
+    STAMPED,
+    ANSWERS,
 ) = (check.name for check in CHECKS)
 
 
@@ -84,6 +89,65 @@ async def _write_every_kind(url: str) -> None:
         await engine.dispose()
 
 
+# Requests under Idempotency-Keys, answered as the service answers them, for users 5 to
+# 7 (so the rows above keep their ids): each kind of answer a retry is given.
+KEYED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("k-deposit", "POST", "/v1/deposits", {"user_id": 5, "amount": "100.00"}),
+    (
+        "k-transfer",
+        "POST",
+        "/v1/transfers",
+        {"from_user_id": 5, "to_user_id": 6, "amount": "10.00", "metadata": {"invoice": "9"}},
+    ),
+    (
+        "k-reserve",
+        "POST",
+        "/v1/reservations",
+        {"user_id": 5, "service_id": 7, "order_id": 20, "amount": "20.00"},
+    ),
+    (  # the same reservation asked again under another key: 200, today's balances
+        "k-reserve-again",
+        "POST",
+        "/v1/reservations",
+        {"user_id": 5, "service_id": 7, "order_id": 20, "amount": "20.00"},
+    ),
+    (
+        "k-recognize",
+        "POST",
+        "/v1/reservations/20/recognize",
+        {"user_id": 5, "service_id": 7, "amount": "15.00"},
+    ),
+    (
+        "k-movement",
+        "POST",
+        "/v1/movements",
+        {"legs": [{"user_id": 5, "amount": "-5.00"}, {"user_id": 7, "amount": "5.00"}]},
+    ),
+    (
+        "k-batch",
+        "POST",
+        "/v1/batches",
+        {
+            "operations": [
+                {"op": "deposit", "user_id": 6, "amount": "1.00", "idempotency_key": "k-batch-1"},
+                {"op": "withdrawal", "user_id": 6, "amount": "50.00"},  # 409
+                {"op": "reserve", "user_id": 6, "service_id": 7, "order_id": 21, "amount": "0.50"},
+                {"op": "cancel", "user_id": 6, "service_id": 7, "order_id": 21},
+            ]
+        },
+    ),
+    ("k-withdrawal", "POST", "/v1/withdrawals", {"user_id": 7, "amount": "1.00"}),
+)
+
+
+def _answer_over_http(url: str) -> None:
+    settings = Settings.from_env({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
+    with TestClient(build_app(settings, build_container(settings))) as client:
+        for key, method, path, body in KEYED:
+            answer = client.request(method, path, json=body, headers={"Idempotency-Key": key})
+            assert answer.status_code in (200, 201), answer.text
+
+
 @pytest.fixture(scope="module")
 def healthy(pg_server: str) -> Iterator[str]:
     """A ledger every kind of movement wrote: the template each case copies."""
@@ -95,6 +159,7 @@ def healthy(pg_server: str) -> Iterator[str]:
         await _write_every_kind(url)
 
     asyncio.run(build())
+    _answer_over_http(postgres.with_database(pg_server, name))
     yield name
     asyncio.run(postgres.drop_database(pg_server, name))
 
@@ -116,7 +181,17 @@ async def test_a_ledger_every_kind_of_movement_wrote_holds_every_invariant(copy:
     found = await audit(copy)
     assert [(f.check, f.broken) for f in found.findings] == [(c.name, 0) for c in CHECKS]
     assert found.holds
-    assert (found.accounts, found.transactions, found.entries) == (4, 14, 31)
+    assert (found.accounts, found.transactions, found.entries) == (7, 23, 51)
+
+
+def _edit_answer(key: str, was: str, becomes: str) -> str:
+    """A statement changing the answer stored under `key` (JSON text `was` into `becomes`)."""
+    assert "'" not in was + becomes
+    return (
+        "UPDATE idempotency_keys SET body = convert_to(replace(convert_from(body, 'UTF8'),"
+        f" '{was}', '{becomes}'), 'UTF8') WHERE key = '{key}'"
+        f" AND position('{was}' IN convert_from(body, 'UTF8')) > 0"
+    )
 
 
 # What a hand (or a bug) does to the stored rows, and which checks must name what.
@@ -135,7 +210,7 @@ BREAKS = {
     ),
     "a transaction with no entries": (
         ["INSERT INTO transactions (kind, user_id) VALUES ('deposit', 1)"],
-        {ENTRIES: "transaction 15"},
+        {ENTRIES: "transaction 26"},
     ),
     "entries of no transaction": (
         [
@@ -234,6 +309,45 @@ BREAKS = {
         ],
         {EVENTS: "user 4", TOLD: "user 4"},
     ),
+    "an entry stamped before the one before it": (
+        [
+            "ALTER TABLE entries DISABLE TRIGGER entries_append_only",
+            "UPDATE entries SET created_at = created_at - interval '1 hour' WHERE id = (SELECT"
+            " max(id) FROM entries WHERE user_id = 2)",
+        ],
+        {STAMPED: "entry 28"},
+    ),
+    "a stored answer's balance edited": (
+        [_edit_answer("k-transfer", '"available":"10.00"', '"available":"11.00"')],
+        {ANSWERS: "key k-transfer"},
+    ),
+    "a first reserve's answer with the balances of before it": (
+        [_edit_answer("k-reserve", '"reserved":"20.00"', '"reserved":"0.00"')],
+        {ANSWERS: "key k-reserve"},
+    ),
+    "a second key answered with the same movement": (
+        [
+            "INSERT INTO idempotency_keys (key, fingerprint, status, body) SELECT 'k-later',"
+            " fingerprint, status, body FROM idempotency_keys WHERE key = 'k-deposit'"
+        ],
+        {ANSWERS: "key k-later"},
+    ),
+    "an answer naming a movement not recorded": (
+        [_edit_answer("k-withdrawal", '{"transaction_id":', '{"transaction_id":99')],
+        {ANSWERS: "key k-withdrawal"},
+    ),
+    "an operation's answer in a batch's answer edited": (
+        [_edit_answer("k-batch", '"amount":"1.00"', '"amount":"2.00"')],
+        {ANSWERS: "key k-batch"},
+    ),
+    "an order's answer naming another recognized amount": (
+        [_edit_answer("k-recognize", '"recognized_amount":"15.00"', '"recognized_amount":"16.00"')],
+        {ANSWERS: "key k-recognize"},
+    ),
+    "a movement's answer with the metadata of another": (
+        [_edit_answer("k-movement", '"metadata":{}', '"metadata":{"invoice":"9"}')],
+        {ANSWERS: "key k-movement"},
+    ),
     "an event lost": (
         [
             "DELETE FROM events WHERE event_id = (SELECT min(event_id) FROM events"
@@ -294,24 +408,23 @@ async def _shift_events(url: str, by: timedelta, user_ids: tuple[int, ...] | Non
 async def test_events_pruned_after_the_clock_stepped_back_leave_each_user_its_latest(
     copy: str,
 ) -> None:
-    """The old primary's clock ran three days ahead: users 1 to 4's ledger so far was
+    """The old primary's clock ran three days ahead: users 1 to 7's ledger so far was
     written three days ahead. After a failover to a server with the right clock, user
-    5, who is new, is stamped at the clock's time, but user 2's deposit and a transfer
-    from 1 to 5 are stamped no earlier than their rows' `updated_at`, three days
+    8, who is new, is stamped at the clock's time, but user 2's deposit and a transfer
+    from 1 to 8 are stamped no earlier than their rows' `updated_at`, three days
     ahead (README, decision 10). Five days on, `prune-events --days 3` forgets user
-    5's first event alone: each user keeps its latest events, and `verify` finds no
+    8's first event alone: each user keeps its latest events, and `verify` finds no
     gap. Stamped by the plain clock, user 2's deposit would be older than the events
     before it, and pruned without them."""
     ahead = timedelta(days=3)
-    for user_id in (1, 2, 3, 4):
-        await postgres.written_ahead(copy, ahead, user_id)
+    await postgres.written_ahead(copy, ahead, tuple(range(1, 8)))
     await _shift_events(copy, ahead)
     engine = create_engine(copy, pool_size=1)
     movements = MoneyMovements(lambda: PostgresMovementBatch(engine))
     try:
-        for command in (Deposit(5, rub("10")), Deposit(2, rub("1"))):
+        for command in (Deposit(8, rub("10")), Deposit(2, rub("1"))):
             await movements.execute(deposit, command, keep)
-        await movements.execute(transfer, Transfer(1, 5, rub("1")), keep)
+        await movements.execute(transfer, Transfer(1, 8, rub("1")), keep)
     finally:
         await engine.dispose()
     connection = await asyncpg.connect(copy)
@@ -329,19 +442,24 @@ async def test_events_pruned_after_the_clock_stepped_back_leave_each_user_its_la
             "UPDATE transaction_tags SET created_at = created_at - interval '5 days'"
         )
         await connection.execute("UPDATE accounts SET updated_at = updated_at - interval '5 days'")
+        await connection.execute(  # stored at the clock's time, before the failover
+            "UPDATE idempotency_keys SET created_at = created_at - interval '5 days'"
+        )
     finally:
         await connection.close()
     await _shift_events(copy, -timedelta(days=5))  # five days on
-    first_of_5 = min(row["event_id"] for row in times if row["user_id"] == 5)
+    # the keys' answers (their times are not moved ahead here) are past a 3-day window
+    assert await prune_idempotency_keys(copy, timedelta(days=3)) == len(KEYED) + 1
+    first_of_new = min(row["event_id"] for row in times if row["user_id"] == 8)
     stamped = {row["event_id"]: row["created_at"] for row in times}
-    assert stamped[first_of_5] < stamped[first_of_5 - 1]  # the clock did step back
+    assert stamped[first_of_new] < stamped[first_of_new - 1]  # the clock did step back
     assert await prune_events(copy, timedelta(days=3)) == 1
     connection = await asyncpg.connect(copy)
     try:
         kept = {row["event_id"] for row in await connection.fetch("SELECT event_id FROM events")}
     finally:
         await connection.close()
-    assert kept == set(stamped) - {first_of_5}
+    assert kept == set(stamped) - {first_of_new}
     found = await audit(copy)
     assert found.holds, [f for f in found.findings if f.broken]
 
