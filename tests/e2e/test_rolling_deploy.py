@@ -67,7 +67,11 @@ class RollingDeploy:
         self.old = [server_of_tree(old_tree, env, 2), server_of_tree(old_tree, env, 1)]
         self.new = [ServerProcess(env, workers=1), ServerProcess(env, workers=1)]
         self.started: list[ServerProcess] = []
-        self.steps: list[str] = []
+        self.steps: list[tuple[str, float]] = []
+        """What was done, and when (`time.monotonic()`)."""
+
+    def step(self, done: str) -> None:
+        self.steps.append((done, time.monotonic()))
 
     async def start(self, server: ServerProcess) -> None:
         self.started.append(server)
@@ -91,13 +95,13 @@ class RollingDeploy:
             answer = await asyncio.to_thread(ready, server)
             assert answer.status_code == 200, answer.text
         serving.append(new[0])
-        self.steps.append("migrated; the old servers stay ready")
+        self.step("migrated; the old servers stay ready")
         await at(8)
         old[1].kill()  # an old server crashes, and restarts on the newer schema
         await self.start(old[1])
         answer = await asyncio.to_thread(ready, old[1])
         assert answer.status_code == 200, answer.text
-        self.steps.append("an old server restarted on the newer schema")
+        self.step("an old server restarted on the newer schema")
         await at(13)
         serving.remove(old[0])  # replaced: its requests in flight finish first
         assert await asyncio.to_thread(old[0].stop) == 0
@@ -106,7 +110,7 @@ class RollingDeploy:
         await at(18)
         serving.remove(old[1])
         assert await asyncio.to_thread(old[1].stop) == 0
-        self.steps.append("every old server replaced")
+        self.step("every old server replaced")
 
 
 async def deploy_under_load(deploy: RollingDeploy, database: str) -> Run:
@@ -117,8 +121,11 @@ async def deploy_under_load(deploy: RollingDeploy, database: str) -> Run:
     # The deploy is the only fault; no request is cut off, so each gets its answer.
     settings = Settings(seconds=24, clients=16, fault_every=1e6, cut_off_share=0)
     bank = Bank(settings, list(deploy.old), database)
+    load_ends = time.monotonic() + settings.seconds  # when clients send no more
     run, _ = await asyncio.gather(bank.execute(), deploy.run(bank.servers))
-    assert len(deploy.steps) == 3, deploy.steps
+    # every step of the deploy was done while the clients were still sending
+    late = [(done, round(at - load_ends, 1)) for done, at in deploy.steps if at > load_ends]
+    assert late == [], late
     assert run.anomalies == []
     outcomes = run.outcomes()
     assert outcomes["ok"] > 200, outcomes
