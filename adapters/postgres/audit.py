@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 
 from adapters.postgres.engine import ADMIN_CONNECT_TIMEOUT, libpq_url, open_connection
 from adapters.postgres.revisions import behind, head_revision, known_revisions
@@ -37,6 +38,9 @@ class Check:
     """What holds, said as a fact."""
     sql: str
     """The rows that break it: a subject and what is wrong with it, as text."""
+    parses: str | None = None
+    """The JSON it reads, as (subject, bytes): when a row stops the check, the rows
+    that are not JSON objects are named from these."""
 
 
 def _rubles(column: str) -> str:
@@ -434,6 +438,8 @@ CHECKS = (
         "  FROM held)"
         " SELECT DISTINCT ON (key) 'key ' || key, wrong FROM wrong WHERE wrong IS NOT NULL"
         " ORDER BY key, wrong",
+        parses="SELECT 'key ' || key, body FROM idempotency_keys WHERE status IN (200, 201)"
+        " AND substring(body FROM 1 FOR 1) = '\\x7b'::bytea",
     ),
 )
 
@@ -500,10 +506,37 @@ async def audit(url: str, examples: int = 5) -> Audit:
 
 
 async def _find(connection: asyncpg.Connection, check: Check, examples: int) -> Finding:
-    rows = await connection.fetch(
-        f"SELECT subject, wrong, count(*) OVER () AS broken FROM ({check.sql})"
-        " AS broken (subject, wrong) ORDER BY subject LIMIT $1",
-        examples,
-    )
+    try:
+        async with connection.transaction():  # a savepoint: what stops a check stops it alone
+            rows = await connection.fetch(
+                f"SELECT subject, wrong, count(*) OVER () AS broken FROM ({check.sql})"
+                " AS broken (subject, wrong) ORDER BY subject LIMIT $1",
+                examples,
+            )
+    except asyncpg.DataError as error:  # a value it cannot read: none the service writes
+        return await _unreadable(connection, check, examples, error)
     broken = rows[0]["broken"] if rows else 0
     return Finding(check.name, broken, tuple((r["subject"], r["wrong"]) for r in rows))
+
+
+async def _unreadable(
+    connection: asyncpg.Connection, check: Check, examples: int, error: asyncpg.DataError
+) -> Finding:
+    """The check is broken: the rows whose JSON is not an object, named; if none is, the
+    value that stopped it (PostgreSQL's message quotes it)."""
+    named: list[tuple[str, str]] = []
+    count = 0
+    if check.parses is not None:
+        async for subject, body in connection.cursor(check.parses, prefetch=1000):
+            try:
+                if isinstance(msgspec.json.decode(body), dict):
+                    continue
+                why = "is not a JSON object"
+            except msgspec.DecodeError as bad:
+                why = f"is not JSON: {bad}"
+            count += 1
+            if len(named) < examples:
+                named.append((subject, f"its stored answer {why}"))
+    if count:
+        return Finding(check.name, count, tuple(named))
+    return Finding(check.name, 1, (("a row", f"cannot be read: {error}"),))

@@ -348,6 +348,14 @@ BREAKS = {
         [_edit_answer("k-movement", '"metadata":{}', '"metadata":{"invoice":"9"}')],
         {ANSWERS: "key k-movement"},
     ),
+    "a stored answer that is not JSON": (
+        ["UPDATE idempotency_keys SET body = '{\"transaction_id\":' WHERE key = 'k-deposit'"],
+        {ANSWERS: "key k-deposit"},
+    ),
+    "a stored answer whose amount is not a number": (
+        [_edit_answer("k-withdrawal", '"amount":"1.00"', '"amount":"one"')],
+        {ANSWERS: "a row"},  # the other checks run on
+    ),
     "an event lost": (
         [
             "DELETE FROM events WHERE event_id = (SELECT min(event_id) FROM events"
@@ -373,6 +381,27 @@ async def test_each_break_is_found_by_the_checks_it_breaks_and_only_those(
     broken = {f.check: [subject for subject, _ in f.examples] for f in found.findings if f.broken}
     assert broken == {check: [subject] for check, subject in expected.items()}, found
     assert not found.holds
+
+
+async def test_a_stored_answer_it_cannot_read_is_named_with_why(copy: str) -> None:
+    connection = await asyncpg.connect(copy)
+    try:
+        await connection.execute(_edit_answer("k-withdrawal", '"amount":"1.00"', '"amount":"one"'))
+        typed = await audit(copy)
+        await connection.execute("UPDATE idempotency_keys SET body = '[1]' WHERE key = 'k-deposit'")
+        await connection.execute("UPDATE idempotency_keys SET body = '{' WHERE key = 'k-transfer'")
+        parsed = await audit(copy)
+    finally:
+        await connection.close()
+    (finding,) = [f for f in typed.findings if f.broken]
+    assert finding.examples == (
+        ("a row", 'cannot be read: invalid input syntax for type numeric: "one"'),
+    )
+    (finding,) = [f for f in parsed.findings if f.broken]
+    assert finding.broken == 1  # '[1]' is no answer the check reads: not an object
+    assert finding.examples == (
+        ("key k-transfer", "its stored answer is not JSON: Input data was truncated"),
+    )
 
 
 async def test_events_pruned_as_prune_events_does_are_no_break(copy: str) -> None:
