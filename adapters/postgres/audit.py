@@ -193,14 +193,15 @@ CHECKS = (
     # What a transaction row says of its parties, which statements and events show
     # (the counterparty, the order, the service), against its entries: a deposit's,
     # a withdrawal's or an order's one user; a transfer's payer and payee; a
-    # multi-leg movement's first leg among its users; an order's reservation of
-    # that user and service.
+    # multi-leg movement's first leg; an order's reservation of that user and service.
     Check(
         "every transaction names the parties its entries and reservation have",
         "WITH sides AS (SELECT transaction_id, count(DISTINCT user_id) AS users,"
         "  min(user_id) AS lowest, max(user_id) AS highest,"
         "  min(user_id) FILTER (WHERE account = 'available' AND amount < 0) AS payer,"
-        "  min(user_id) FILTER (WHERE account = 'available' AND amount > 0) AS payee"
+        "  min(user_id) FILTER (WHERE account = 'available' AND amount > 0) AS payee,"
+        # the user of its first entry: a movement's first leg (entries keep posting order)
+        "  (min(ARRAY[id, user_id]))[2] AS first"
         "  FROM entries WHERE user_id IS NOT NULL GROUP BY transaction_id)"
         " SELECT 'transaction ' || t.id, t.kind || ' of user ' || coalesce(t.user_id::text, '-')"
         "  || coalesce(' to ' || t.counterparty_user_id, '')"
@@ -208,6 +209,7 @@ CHECKS = (
         "  || '; its entries: ' || coalesce(s.users, 0) || ' user(s), '"
         "  || coalesce(s.lowest || '..' || s.highest, 'none')"
         "  || coalesce(', paid by ' || s.payer, '') || coalesce(' to ' || s.payee, '')"
+        "  || CASE WHEN t.kind = 'movement' THEN ', first leg ' || s.first ELSE '' END"
         "  || coalesce('; its reservation: user ' || r.user_id || ', service ' || r.service_id, '')"
         " FROM transactions AS t JOIN sides AS s ON s.transaction_id = t.id"
         " LEFT JOIN reservations AS r ON r.order_id = t.order_id"
@@ -215,8 +217,7 @@ CHECKS = (
         "  WHEN t.kind = 'transfer' THEN s.users <> 2 OR t.user_id IS DISTINCT FROM s.payer"
         "   OR t.counterparty_user_id IS DISTINCT FROM s.payee"
         "   OR t.order_id IS NOT NULL OR t.service_id IS NOT NULL"
-        "  WHEN t.kind = 'movement' THEN s.users < 2 OR t.user_id IS NULL"
-        "   OR t.user_id < s.lowest OR t.user_id > s.highest"
+        "  WHEN t.kind = 'movement' THEN s.users < 2 OR t.user_id IS DISTINCT FROM s.first"
         "   OR t.counterparty_user_id IS NOT NULL"
         "   OR t.order_id IS NOT NULL OR t.service_id IS NOT NULL"
         "  ELSE s.users <> 1 OR t.user_id IS DISTINCT FROM s.lowest"

@@ -264,6 +264,14 @@ BREAKS = {
         ],
         {PARTIES: "transaction 7"},
     ),
+    "a movement's first leg edited": (
+        [
+            "ALTER TABLE transactions DISABLE TRIGGER transactions_append_only",
+            # legs of users 1, 2 and 4: user 2 is its second leg's
+            "UPDATE transactions SET user_id = 2 WHERE id = 13",
+        ],
+        {PARTIES: "transaction 13"},
+    ),
     "a tag lost": (
         ["DELETE FROM transaction_tags WHERE user_id = 2 AND tag = 'order=77'"],
         {TAGS: "transaction 5"},
