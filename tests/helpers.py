@@ -6,8 +6,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from application.events import StoredEvent, events_after
 from application.ports import Locked, MovementBatch, StoredResponse
 from application.runner import MoneyMovements, UseCase
+from application.work import Outcome
 from domain.money import Money
 from tests.conftest import Adapter
 
@@ -34,6 +36,27 @@ async def run(
     """Apply through one of the adapter's two workers, in turn, as `caller`'s request."""
     worker = adapter.workers[next(_turns) % len(adapter.workers)]
     return unpickled(await worker.execute(use_case, command, keep, key, caller))
+
+
+def outcomes_of(outcomes: Sequence[Outcome]) -> StoredResponse:
+    """Render a client batch's outcomes so a replay can hand back the very same ones."""
+    return StoredResponse(
+        200,
+        pickle.dumps(
+            [(o.response, o.replayed) if o.refusal is None else repr(o.refusal) for o in outcomes]
+        ),
+    )
+
+
+async def every_event(adapter: Adapter, user_id: int | None = None) -> list[StoredEvent]:
+    """The stored events (of one user), read through the pull API's query, a page of 3
+    at a time."""
+    found: list[StoredEvent] = []
+    after = 0
+    while page := await events_after(adapter.uow, after, 3, user_id):
+        found += page
+        after = page[-1].event_id
+    return found
 
 
 def unpickled(stored: StoredResponse) -> Any:

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import pickle
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from application.deposit import Deposit, deposit
 from application.errors import IdempotencyKeyReused
-from application.ports import StoredResponse
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements, Unobserved, UseCase
 from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
-from application.work import Job, Outcome, client_batch
+from application.work import Job, client_batch
 from domain.errors import (
     InsufficientFunds,
     ReservationNotFound,
@@ -27,7 +24,7 @@ from domain.errors import (
     UserNotFound,
 )
 from tests.conftest import Adapter
-from tests.helpers import blind_first, keep, rub, run, unpickled
+from tests.helpers import blind_first, keep, outcomes_of, rub, run, unpickled
 from tests.ledger_view import check_invariants
 
 
@@ -222,15 +219,6 @@ async def test_a_batch_is_freed_as_it_ends_with_nothing_left_for_the_collector(
 
 
 OUR_PACKAGES = {"application", "domain", "adapters", "entrypoints"}
-
-
-def outcomes_of(outcomes: Sequence[Outcome]) -> StoredResponse:
-    return StoredResponse(
-        200,
-        pickle.dumps(
-            [(o.response, o.replayed) if o.refusal is None else repr(o.refusal) for o in outcomes]
-        ),
-    )
 
 
 async def test_a_keyed_request_refused_for_what_it_did_itself_is_answered_from_it(

@@ -19,9 +19,7 @@ from application.transfer import Transfer, transfer
 from application.withdraw import Withdraw, withdraw
 from application.work import Job, client_batch
 from tests.conftest import Adapter
-from tests.contract.test_batches import outcomes_of
-from tests.contract.test_events import every_event
-from tests.helpers import keep, rub, run
+from tests.helpers import every_event, keep, outcomes_of, rub, run
 
 
 def callers_of(events: list[StoredEvent]) -> list[tuple[str, int, str | None]]:

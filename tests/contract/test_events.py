@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
-from application.events import StoredEvent, events_after
+from application.events import StoredEvent
 from application.get_balance import get_balance
 from application.limits import SetLimits, set_limits
 from application.move import Move, move
@@ -24,16 +24,7 @@ from domain.errors import DomainError, InsufficientFunds, LegRefused
 from domain.money import Money
 from domain.movement import Leg
 from tests.conftest import Adapter
-from tests.helpers import rub, run
-
-
-async def every_event(adapter: Adapter, user_id: int | None = None) -> list[StoredEvent]:
-    found: list[StoredEvent] = []
-    after = 0
-    while page := await events_after(adapter.uow, after, 3, user_id):
-        found += page
-        after = page[-1].event_id
-    return found
+from tests.helpers import every_event, rub, run
 
 
 def summary(e: StoredEvent) -> tuple[Any, ...]:

@@ -32,33 +32,24 @@ def server(env: dict[str, str], workers: int = 2) -> Iterator[httpx.Client]:
         process.stop()
 
 
-def test_serves_money_movements_on_an_empty_database(pg_server: str) -> None:
-    import asyncio
-
-    from tests import postgres
-
-    name = postgres.unique_name()
-    url = asyncio.run(postgres.create_database(pg_server, name))
-    try:
-        with server({"DATABASE_URL": url}) as api:
-            deposit = api.post("/v1/deposits", json={"user_id": 1, "amount": "100.00"})
-            assert deposit.status_code == 201, deposit.text
-            order = {"user_id": 1, "service_id": 2, "order_id": 3, "amount": "40"}
-            assert api.post("/v1/reservations", json=order).status_code == 201
-            recognized = api.post(
-                "/v1/reservations/3/recognize", json={"user_id": 1, "service_id": 2, "amount": "25"}
-            )
-            assert recognized.status_code == 200, recognized.text
-            transfer = api.post(
-                "/v1/transfers", json={"from_user_id": 1, "to_user_id": 2, "amount": "5"}
-            )
-            assert transfer.status_code == 201
-            assert api.get("/v1/users/1/balance").json()["available"] == "70.00"
-            refused = api.post("/v1/withdrawals", json={"user_id": 1, "amount": "70.01"})
-            assert refused.status_code == 409
-            assert refused.headers["content-type"] == "application/problem+json"
-    finally:
-        asyncio.run(postgres.drop_database(pg_server, name))
+def test_serves_money_movements_on_an_empty_database(database: str) -> None:
+    with server({"DATABASE_URL": database}) as api:
+        deposit = api.post("/v1/deposits", json={"user_id": 1, "amount": "100.00"})
+        assert deposit.status_code == 201, deposit.text
+        order = {"user_id": 1, "service_id": 2, "order_id": 3, "amount": "40"}
+        assert api.post("/v1/reservations", json=order).status_code == 201
+        recognized = api.post(
+            "/v1/reservations/3/recognize", json={"user_id": 1, "service_id": 2, "amount": "25"}
+        )
+        assert recognized.status_code == 200, recognized.text
+        transfer = api.post(
+            "/v1/transfers", json={"from_user_id": 1, "to_user_id": 2, "amount": "5"}
+        )
+        assert transfer.status_code == 201
+        assert api.get("/v1/users/1/balance").json()["available"] == "70.00"
+        refused = api.post("/v1/withdrawals", json={"user_id": 1, "amount": "70.01"})
+        assert refused.status_code == 409
+        assert refused.headers["content-type"] == "application/problem+json"
 
 
 def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
@@ -152,29 +143,20 @@ def test_report_on_the_embedded_default_writes_the_csv_and_nothing_else(tmp_path
     assert (done.stdout, done.stderr) == (b"service name;total\r\n", b"")
 
 
-def test_report_command_prints_the_csv(pg_server: str) -> None:
-    import asyncio
-
-    from tests import postgres
-
-    name = postgres.unique_name()
-    url = asyncio.run(postgres.create_database(pg_server, name))
-    try:
-        environment = {**os.environ, "DATABASE_URL": url}
-        done = subprocess.run(
-            [str(BALANCE), "report", "2022-11"], env=environment, capture_output=True, check=True
-        )
-        assert done.stdout == b"service name;total\r\n"
-        bad = subprocess.run(
-            [str(BALANCE), "report", "2022-13"], env=environment, capture_output=True, check=False
-        )
-        assert bad.returncode == 2
-        assert b"month must be between 1 and 12" in bad.stderr
-    finally:
-        asyncio.run(postgres.drop_database(pg_server, name))
+def test_report_command_prints_the_csv(database: str) -> None:
+    environment = {**os.environ, "DATABASE_URL": database}
+    done = subprocess.run(
+        [str(BALANCE), "report", "2022-11"], env=environment, capture_output=True, check=True
+    )
+    assert done.stdout == b"service name;total\r\n"
+    bad = subprocess.run(
+        [str(BALANCE), "report", "2022-13"], env=environment, capture_output=True, check=False
+    )
+    assert bad.returncode == 2
+    assert b"month must be between 1 and 12" in bad.stderr
 
 
-def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> None:
+def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(database: str) -> None:
     """Behind: this server's code needs a migration. Ahead (a later version's first
     server migrated, in a rolling deploy): this one goes on serving, as the migration
     rules promise it can (migrations/README.md, rule 4), unless the schema names a
@@ -184,85 +166,73 @@ def test_ready_at_the_schema_head_or_ahead_of_it_not_behind(pg_server: str) -> N
 
     import asyncpg
 
-    from tests import postgres
+    with server({"DATABASE_URL": database}, workers=1) as api:
+        ready = api.get("/health/ready").json()
+        assert ready["status"] == "ready"
+        assert ready["database"]["role"] == "primary"
+        assert ready["database"]["server"]  # host:port, or a local socket
+        assert ready["database"]["schema"] == ready["database"]["code_schema"]
+        assert ready["database"]["code_schema"] == head_revision()
 
-    name = postgres.unique_name()
-    url = asyncio.run(postgres.create_database(pg_server, name))
-    try:
-        with server({"DATABASE_URL": url}, workers=1) as api:
-            ready = api.get("/health/ready").json()
-            assert ready["status"] == "ready"
-            assert ready["database"]["role"] == "primary"
-            assert ready["database"]["server"]  # host:port, or a local socket
-            assert ready["database"]["schema"] == ready["database"]["code_schema"]
-            assert ready["database"]["code_schema"] == head_revision()
+        async def schema_at(version: str, floor: str = "0012") -> None:
+            db = await asyncpg.connect(database)
+            await db.execute("UPDATE alembic_version SET version_num = $1", version)
+            await db.execute("UPDATE schema_floor SET oldest_code = $1", floor)
+            await db.close()
 
-            async def schema_at(version: str, floor: str = "0012") -> None:
-                db = await asyncpg.connect(url)
-                await db.execute("UPDATE alembic_version SET version_num = $1", version)
-                await db.execute("UPDATE schema_floor SET oldest_code = $1", floor)
-                await db.close()
+        asyncio.run(schema_at("0001"))  # behind: this code needs a migration
+        stale = api.get("/health/ready")
+        assert stale.status_code == 503
+        assert "schema at 0001" in stale.json()["detail"]
 
-            asyncio.run(schema_at("0001"))  # behind: this code needs a migration
-            stale = api.get("/health/ready")
-            assert stale.status_code == 503
-            assert "schema at 0001" in stale.json()["detail"]
+        asyncio.run(schema_at("0099_later"))  # ahead: a later version migrated it
+        ahead = api.get("/health/ready")
+        assert ahead.status_code == 200, ahead.text
+        assert ahead.json()["status"] == "ready"
+        assert ahead.json()["database"]["schema"] == "0099_later"  # seen mid-deploy
+        assert ahead.json()["database"]["code_schema"] == head_revision()
 
-            asyncio.run(schema_at("0099_later"))  # ahead: a later version migrated it
-            ahead = api.get("/health/ready")
-            assert ahead.status_code == 200, ahead.text
-            assert ahead.json()["status"] == "ready"
-            assert ahead.json()["database"]["schema"] == "0099_later"  # seen mid-deploy
-            assert ahead.json()["database"]["code_schema"] == head_revision()
-
-            asyncio.run(schema_at("0099_later", floor="0098_later"))  # past this code
-            too_old = api.get("/health/ready")
-            assert too_old.status_code == 503, too_old.text
-            assert too_old.json()["detail"] == (
-                "schema at 0099_later needs code of revision 0098_later or later;"
-                f" this code is at {head_revision()}"
-            )
-        # A server of this code (re)starting on that schema stops at once, saying why;
-        # so does one that migrates nothing (the schema's owner migrates), and a relay.
-        for command, env in (
-            ("serve", {}),
-            ("serve", {"BALANCE_MIGRATE": "0"}),
-            ("relay", {"BALANCE_MIGRATE": "0", "BROKER_URL": "amqp://guest:guest@127.0.0.1:9/"}),
-        ):
-            process = subprocess.Popen(
-                [str(BALANCE), command],
-                env={**os.environ, "DATABASE_URL": url, "PORT": str(free_port()), **env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,  # if it does start, its workers are stopped too
-            )
-            try:
-                _, stderr = process.communicate(timeout=60)
-            finally:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-            assert process.returncode == 2, (command, env, stderr)
-            assert "needs code of revision 0098_later or later" in stderr
-        asyncio.run(schema_at("0099_later"))  # the floor is a revision this code knows
-        # A server of this version (re)starting then, which migrates first, starts.
-        with server({"DATABASE_URL": url}, workers=1) as api:
-            assert api.get("/health/ready").json()["status"] == "ready"
-            answer = api.post("/v1/deposits", json={"user_id": 1, "amount": "1"})
-            assert answer.status_code == 201, answer.text
-    finally:
-        asyncio.run(postgres.drop_database(pg_server, name))
+        asyncio.run(schema_at("0099_later", floor="0098_later"))  # past this code
+        too_old = api.get("/health/ready")
+        assert too_old.status_code == 503, too_old.text
+        assert too_old.json()["detail"] == (
+            "schema at 0099_later needs code of revision 0098_later or later;"
+            f" this code is at {head_revision()}"
+        )
+    # A server of this code (re)starting on that schema stops at once, saying why;
+    # so does one that migrates nothing (the schema's owner migrates), and a relay.
+    for command, env in (
+        ("serve", {}),
+        ("serve", {"BALANCE_MIGRATE": "0"}),
+        ("relay", {"BALANCE_MIGRATE": "0", "BROKER_URL": "amqp://guest:guest@127.0.0.1:9/"}),
+    ):
+        process = subprocess.Popen(
+            [str(BALANCE), command],
+            env={**os.environ, "DATABASE_URL": database, "PORT": str(free_port()), **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # if it does start, its workers are stopped too
+        )
+        try:
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+        assert process.returncode == 2, (command, env, stderr)
+        assert "needs code of revision 0098_later or later" in stderr
+    asyncio.run(schema_at("0099_later"))  # the floor is a revision this code knows
+    # A server of this version (re)starting then, which migrates first, starts.
+    with server({"DATABASE_URL": database}, workers=1) as api:
+        assert api.get("/health/ready").json()["status"] == "ready"
+        answer = api.post("/v1/deposits", json={"user_id": 1, "amount": "1"})
+        assert answer.status_code == 201, answer.text
 
 
-def test_workers_log_one_json_line_per_request(pg_server: str) -> None:
-    import asyncio
+def test_workers_log_one_json_line_per_request(database: str) -> None:
     import json
 
-    from tests import postgres
-
-    name = postgres.unique_name()
-    url = asyncio.run(postgres.create_database(pg_server, name))
-    process = ServerProcess({"DATABASE_URL": url, "LOG_FORMAT": "json"}, workers=2)
+    process = ServerProcess({"DATABASE_URL": database, "LOG_FORMAT": "json"}, workers=2)
     try:
         process.start()
         for n in range(4):  # reaches both workers, most likely
@@ -274,4 +244,3 @@ def test_workers_log_one_json_line_per_request(pg_server: str) -> None:
         assert {line["logger"] for line in access} == {"balance.access"}
     finally:
         process.kill()
-        asyncio.run(postgres.drop_database(pg_server, name))

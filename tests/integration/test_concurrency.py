@@ -34,8 +34,7 @@ from domain.errors import (
 from domain.money import Money
 from domain.movement import Leg
 from tests.conftest import Adapter
-from tests.contract.test_batches import outcomes_of
-from tests.helpers import keep, rub, run, unpickled
+from tests.helpers import keep, outcomes_of, rub, run, unpickled
 from tests.ledger_view import check_invariants
 
 pytestmark = pytest.mark.postgres
