@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ def server_url() -> Iterator[str]:
         yield embedded.start()
     finally:
         embedded.stop()
+        shutil.rmtree(data.parent, ignore_errors=True)  # a run leaves no database behind
 
 
 def with_database(url: str, database: str) -> str:

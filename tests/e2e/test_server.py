@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,16 @@ from adapters.postgres.revisions import head_revision
 from tests.servers import BALANCE, ServerProcess, free_port
 
 pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Where an embedded server keeps its data: outside pytest's temporary root, which
+    a second pytest run started meanwhile makes its owner's alone (0700), while the
+    embedded server runs as a user of its own (as tests/postgres.py does)."""
+    folder = Path(tempfile.mkdtemp(prefix="balance-test-pg-"))
+    yield folder / "pg"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -52,8 +64,8 @@ def test_serves_money_movements_on_an_empty_database(database: str) -> None:
         assert refused.headers["content-type"] == "application/problem+json"
 
 
-def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
-    env = {"BALANCE_DATA_DIR": str(tmp_path / "pg")}
+def test_embedded_default_keeps_data_across_restarts(data_dir: Path) -> None:
+    env = {"BALANCE_DATA_DIR": str(data_dir)}
     process = ServerProcess(env, workers=1)
     process.start()
     try:
@@ -62,7 +74,7 @@ def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
             assert moved.status_code == 201
     finally:
         process.stop()
-    assert not (tmp_path / "pg" / "postmaster.pid").exists(), "SIGTERM left PostgreSQL running"
+    assert not (data_dir / "postmaster.pid").exists(), "SIGTERM left PostgreSQL running"
     # A quiet first start: one line for the embedded server, none of initdb's or
     # pg_ctl's output, and every line one JSON object.
     lines = process.output().splitlines()
@@ -74,15 +86,15 @@ def test_embedded_default_keeps_data_across_restarts(tmp_path: Path) -> None:
         assert api.get("/v1/users/9/balance").json()["available"] == "12.34"
 
 
-def test_the_embedded_server_is_stopped_again_after_a_serve_was_killed(tmp_path: Path) -> None:
+def test_the_embedded_server_is_stopped_again_after_a_serve_was_killed(data_dir: Path) -> None:
     """`make run` killed with -9 (its terminal closed, the OOM killer) leaves its
     embedded PostgreSQL running, and the next `make run` uses it: that one's SIGTERM
     stops it, as if it had started it. The wheel counted the killed process as a user
     of the server for ever, and left the server running after every later stop."""
-    env = {"BALANCE_DATA_DIR": str(tmp_path / "pg")}
+    env = {"BALANCE_DATA_DIR": str(data_dir)}
     killed = ServerProcess(env, workers=1)
     killed.start()
-    pid_file = tmp_path / "pg" / "postmaster.pid"
+    pid_file = data_dir / "postmaster.pid"
     postmaster = int(pid_file.read_text().split()[0])
     workers = killed.workers_pids()
     os.kill(killed.pid, 9)  # the main process only: PostgreSQL runs on, orphaned
@@ -134,9 +146,11 @@ def test_a_second_server_on_a_port_in_use_refuses_to_start(tmp_path: Path) -> No
         first.stop()
 
 
-def test_report_on_the_embedded_default_writes_the_csv_and_nothing_else(tmp_path: Path) -> None:
+def test_report_on_the_embedded_default_writes_the_csv_and_nothing_else(
+    data_dir: Path,
+) -> None:
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LOG_LEVEL")}
-    environment["BALANCE_DATA_DIR"] = str(tmp_path / "pg")
+    environment["BALANCE_DATA_DIR"] = str(data_dir)
     done = subprocess.run(
         [str(BALANCE), "report", "2022-11"], env=environment, capture_output=True, check=True
     )
