@@ -323,7 +323,8 @@ CHECKS = (
     # transaction's own entries or the user's event of it show: the events' check ties
     # these to the entries; an account neither shows, its event pruned, goes
     # unchecked). No two requests' own answers name one transaction (a batch's answer
-    # and its operation's under a key of its own may). An answer about an order is its
+    # and its operation's under a key of its own may, and so may two batches that
+    # repeat that operation: it is replayed). An answer about an order is its
     # reservation's, and a first reserve's (201) balances are those right after it (a
     # repeat's are those of its own moment).
     Check(
@@ -378,10 +379,14 @@ CHECKS = (
         "  FROM entries WHERE user_id IS NOT NULL AND transaction_id IN (SELECT tx FROM said)"
         "  GROUP BY transaction_id, user_id),"
         " parties AS (SELECT tx, count(*) AS users FROM did GROUP BY tx),"
-        " named AS (SELECT key, tx, count(*) AS users FROM said GROUP BY key, tx),"
-        " twice AS (SELECT tx, own FROM moved GROUP BY tx, own HAVING count(*) > 1),"
-        " firsts AS (SELECT DISTINCT ON (tx, own) tx, own, key AS first FROM moved"
-        "  JOIN twice USING (tx, own) ORDER BY tx, own, stored_at, key),"
+        # (a batch's answer may tell one operation twice: replayed under its key)
+        " named AS (SELECT key, tx, count(DISTINCT user_id) AS users FROM said"
+        "  GROUP BY key, tx),"
+        # requests' own answers naming one transaction (not batches' answers: an
+        # operation under a key of its own is replayed in every batch that repeats it)
+        " twice AS (SELECT tx FROM moved WHERE own GROUP BY tx HAVING count(*) > 1),"
+        " firsts AS (SELECT DISTINCT ON (tx) tx, true AS own, key AS first FROM moved"
+        "  JOIN twice USING (tx) WHERE own ORDER BY tx, stored_at, key),"
         " after AS (SELECT s.*, d.moved, coalesce(d.available, v.available) AS available_after,"
         "  coalesce(d.reserved, v.reserved) AS reserved_after"
         "  FROM said AS s LEFT JOIN did AS d USING (tx, user_id)"

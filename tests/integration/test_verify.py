@@ -137,6 +137,18 @@ KEYED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         },
     ),
     ("k-withdrawal", "POST", "/v1/withdrawals", {"user_id": 7, "amount": "1.00"}),
+    (  # an operation under its own key, repeated: replayed, twice in one answer
+        "k-batch-again",
+        "POST",
+        "/v1/batches",
+        {
+            "operations": [
+                {"op": "deposit", "user_id": 6, "amount": "1.00", "idempotency_key": "k-batch-1"},
+                {"op": "deposit", "user_id": 6, "amount": "1.00", "idempotency_key": "k-batch-1"},
+                {"op": "deposit", "user_id": 7, "amount": "2.00"},
+            ]
+        },
+    ),
 )
 
 
@@ -181,7 +193,7 @@ async def test_a_ledger_every_kind_of_movement_wrote_holds_every_invariant(copy:
     found = await audit(copy)
     assert [(f.check, f.broken) for f in found.findings] == [(c.name, 0) for c in CHECKS]
     assert found.holds
-    assert (found.accounts, found.transactions, found.entries) == (7, 23, 51)
+    assert (found.accounts, found.transactions, found.entries) == (7, 24, 53)
 
 
 def _edit_answer(key: str, was: str, becomes: str) -> str:
@@ -210,7 +222,7 @@ BREAKS = {
     ),
     "a transaction with no entries": (
         ["INSERT INTO transactions (kind, user_id) VALUES ('deposit', 1)"],
-        {ENTRIES: "transaction 26"},
+        {ENTRIES: "transaction 27"},
     ),
     "entries of no transaction": (
         [
