@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 from litestar.testing import TestClient
 
-from adapters.postgres.audit import CHECKS, audit
+from adapters.postgres.audit import CHECKS, _find, audit
 from adapters.postgres.engine import create_engine, migrate
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.retention import prune_events, prune_idempotency_keys
@@ -422,6 +422,17 @@ async def test_a_stored_answer_it_cannot_read_is_named_with_why(copy: str) -> No
     assert finding.examples == (
         ("key k-transfer", "its stored answer is not JSON: Input data was truncated"),
     )
+
+
+async def test_a_checks_planner_settings_end_with_it(copy: str) -> None:
+    (answers,) = [check for check in CHECKS if check.planner]
+    connection = await asyncpg.connect(copy)
+    try:
+        async with connection.transaction(isolation="repeatable_read", readonly=True):
+            assert (await _find(connection, answers, 5)).broken == 0
+            assert await connection.fetchval("SHOW enable_nestloop") == "on"
+    finally:
+        await connection.close()
 
 
 async def test_events_pruned_as_prune_events_does_are_no_break(copy: str) -> None:
