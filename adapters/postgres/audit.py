@@ -392,9 +392,7 @@ CHECKS = (
         " after AS (SELECT s.*, d.moved, coalesce(d.available, v.available) AS available_after,"
         "  coalesce(d.reserved, v.reserved) AS reserved_after"
         "  FROM said AS s LEFT JOIN did AS d USING (tx, user_id)"
-        # (`+ 0`: not by the user's index of events, which reads all of a user's events
-        # for each answer; one hash join of all events is linear)
-        "  LEFT JOIN events AS v ON v.transaction_id = s.tx AND v.user_id + 0 = s.user_id),"
+        "  LEFT JOIN events AS v ON v.transaction_id = s.tx AND v.user_id = s.user_id),"
         # each answer's first wrong thing; NULL: none
         " wrong AS (SELECT m.key, 'answers transaction ' || m.tx || CASE"
         "  WHEN t.id IS NULL THEN ', which is not recorded'"
