@@ -157,7 +157,11 @@ def movements_in_ledger(
             elif op.response and op.response.get("transaction_id", ids[0]) != ids[0]:
                 problems.append(f"{op.key} answered {op.response} but wrote {ids[0]}")
         elif op.outcome == "refused" and ids:
-            problems.append(f"refused {op.kind} {op.key} ({op.status}) wrote {ids}")
+            said = op.response or {}
+            problems.append(
+                f"refused {op.kind} {op.key} ({op.status} {said.get('type')}:"
+                f" {said.get('detail')}; {op.attempts} attempt(s)) wrote {ids}"
+            )
         elif len(ids) > 1:
             problems.append(f"unacknowledged {op.kind} {op.key} is in the ledger {len(ids)}x")
     return problems
