@@ -26,6 +26,18 @@ LEDGER_TABLES = (
 
 
 @contextmanager
+def embedded_data() -> Iterator[Path]:
+    """A folder for an embedded server's data, removed afterwards: outside pytest's
+    temporary root, which a second pytest run started meanwhile makes its owner's
+    alone (0700), while the embedded server runs as a user of its own."""
+    folder = Path(tempfile.mkdtemp(prefix="balance-test-pg-"))
+    try:
+        yield folder / "pgdata"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # a run leaves no database behind
+
+
+@contextmanager
 def server_url() -> Iterator[str]:
     """TEST_DATABASE_URL when set (CI: the machine's server), else an embedded server."""
     if os.environ.get("BALANCE_TEST_NO_POSTGRES"):
@@ -34,13 +46,12 @@ def server_url() -> Iterator[str]:
     if given:
         yield given
         return
-    data = Path(tempfile.mkdtemp(prefix="balance-test-pg-")) / "pgdata"
-    embedded = EmbeddedPostgres(data)
-    try:
-        yield embedded.start()
-    finally:
-        embedded.stop()
-        shutil.rmtree(data.parent, ignore_errors=True)  # a run leaves no database behind
+    with embedded_data() as data:
+        embedded = EmbeddedPostgres(data)
+        try:
+            yield embedded.start()
+        finally:
+            embedded.stop()
 
 
 def with_database(url: str, database: str) -> str:

@@ -50,6 +50,13 @@ def _rubles(column: str) -> str:
     return f"to_char({column} / 100.0, 'FM9999999999999999990.00')"
 
 
+# The stored answers of movements: the service's are JSON objects; what is not one,
+# it did not write.
+_ANSWERS = (
+    "FROM idempotency_keys WHERE status IN (200, 201)"
+    " AND substring(body FROM 1 FOR 1) = '\\x7b'::bytea"
+)
+
 CHECKS = (
     Check(
         "every transaction's entries sum to zero",
@@ -332,10 +339,7 @@ CHECKS = (
     Check(
         "every stored answer tells what its transaction did and the balances after it",
         "WITH stored AS (SELECT key, created_at AS stored_at, status AS answered,"
-        "  convert_from(body, 'UTF8')::jsonb AS a FROM idempotency_keys"
-        "  WHERE status IN (200, 201)"
-        # the service's answers are JSON objects; what is not one, it did not write
-        "  AND substring(body FROM 1 FOR 1) = '\\x7b'::bytea),"
+        f"  convert_from(body, 'UTF8')::jsonb AS a {_ANSWERS}),"
         # each movement's answer, alone or an operation's in a batch's answer
         " answers AS (SELECT x.key, x.stored_at, x.own, x.answered, f.* FROM ("
         "  SELECT key, stored_at, true AS own, answered, a FROM stored WHERE NOT a ? 'results'"
@@ -444,8 +448,7 @@ CHECKS = (
         "  FROM held)"
         " SELECT DISTINCT ON (key) 'key ' || key, wrong FROM wrong WHERE wrong IS NOT NULL"
         " ORDER BY key, wrong",
-        parses="SELECT 'key ' || key, body FROM idempotency_keys WHERE status IN (200, 201)"
-        " AND substring(body FROM 1 FOR 1) = '\\x7b'::bytea",
+        parses=f"SELECT 'key ' || key, body {_ANSWERS}",
         # The planner cannot know how many answers the JSON holds, nor, with stale
         # statistics, how many keys there are: on a soak's ledger (236,000 keys, its
         # statistics from when it was small) it planned one scan of all transactions

@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +16,7 @@ import httpx
 import pytest
 
 from adapters.postgres.revisions import head_revision
+from tests import postgres
 from tests.servers import BALANCE, ServerProcess, free_port
 
 pytestmark = pytest.mark.postgres
@@ -25,12 +24,9 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    """Where an embedded server keeps its data: outside pytest's temporary root, which
-    a second pytest run started meanwhile makes its owner's alone (0700), while the
-    embedded server runs as a user of its own (as tests/postgres.py does)."""
-    folder = Path(tempfile.mkdtemp(prefix="balance-test-pg-"))
-    yield folder / "pg"
-    shutil.rmtree(folder, ignore_errors=True)
+    """Where an embedded server keeps its data (tests/postgres.py: embedded_data)."""
+    with postgres.embedded_data() as data:
+        yield data
 
 
 @contextmanager
