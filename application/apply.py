@@ -7,6 +7,13 @@ the batch also holds its owner, gives its money back, so a request that touches 
 after `expires_at` finds it expired. Then each request in arrival order, on a layer
 of its own over what the requests before it kept: its jobs run through their use
 cases, and the request keeps what they did only if its answer is not a refusal.
+
+Every key a request names is answered in its batch, refused or not: the first
+answer committed under a key is its answer. A run of the same key still in flight
+elsewhere (a batch that failed before its commit, run again inside another worker
+after its client, cut off, sent the key here) then finds the key taken when it
+writes, runs again, and replays that answer: it cannot apply what its client was
+told was refused.
 """
 
 from __future__ import annotations
@@ -15,11 +22,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from application.errors import ApplicationError, IdempotencyKeyReused
+from application.errors import (
+    ApplicationError,
+    IdempotencyKeyReused,
+    OperationRefused,
+    RefusedBefore,
+    RefusedWithBatch,
+)
 from application.expire import expire_if_due
 from application.locked import BatchState, Layer, Movement
-from application.ports import Changes, IdempotencyRecord, Locked
-from application.work import Answer, Job, Outcome, Request
+from application.ports import Changes, IdempotencyRecord, Locked, StoredResponse
+from application.work import Answer, Job, Outcome, RenderRefusal, Request, unrendered
 from domain.errors import DomainError
 
 
@@ -30,12 +43,15 @@ class Applied:
     expired: int
 
 
-def apply(locked: Locked, requests: Sequence[Request]) -> Applied:
+def apply(
+    locked: Locked, requests: Sequence[Request], refused: RenderRefusal = unrendered
+) -> Applied:
+    """`refused`: a refusal as its client is sent it, stored under its key."""
     users = {user for request in requests for user in request.user_ids}
     orders = sorted({order for request in requests for order in request.order_ids})
     state = BatchState(locked, users, orders)
     expired = expire_due(state, orders)
-    answers = {request: apply_request(state, request) for request in requests}
+    answers = {request: apply_request(state, request, refused) for request in requests}
     return Applied(answers, state.changes(), expired)
 
 
@@ -54,16 +70,23 @@ def expire_due(state: BatchState, order_ids: Sequence[int]) -> int:
     return expired
 
 
-def apply_request(state: BatchState, request: Request) -> Answer | Exception:
-    """The request's answer, or what refused it whole (then it keeps nothing)."""
+def apply_request(
+    state: BatchState, request: Request, refused: RenderRefusal = unrendered
+) -> Answer | Exception:
+    """The request's answer, or what refused it whole (then it keeps nothing but the
+    answers under its keys)."""
     if request.key is not None and (record := state.answer(request.key)) is not None:
-        return Answer(record.response) if request.same_request(record) else IdempotencyKeyReused()
+        if not request.same_request(record):
+            return IdempotencyKeyReused()
+        return _refused_before(record.response) or Answer(record.response)
     # A request of one job needs no layer of its own: its job's is kept or not alone.
     layer = Layer(state) if len(request.jobs) > 1 else state
-    outcomes = [apply_job(layer, job, request.key, request.caller) for job in request.jobs]
+    outcomes = [apply_job(layer, job, request.key, request.caller, refused) for job in request.jobs]
     try:
         response = request.answer_all(outcomes)
     except (DomainError, ApplicationError) as refusal:
+        if request.keys:
+            _answer_refused(state, request, outcomes, refusal, refused)
         return _kept(refusal)
     if layer is not state:
         layer.merge()
@@ -72,23 +95,59 @@ def apply_request(state: BatchState, request: Request) -> Answer | Exception:
     return Answer(response, outcomes)
 
 
+def _answer_refused(
+    state: BatchState,
+    request: Request,
+    outcomes: Sequence[Outcome],
+    refusal: Exception,
+    refused: RenderRefusal,
+) -> None:
+    """A request refused whole answers every key it names that had no answer: its own
+    with the refusal; an operation's with its own refusal, or, refused with its atomic
+    batch, with `RefusedWithBatch`. (A single job's key was answered as it was
+    refused: `apply_job`.)"""
+    if request.key is not None:
+        state.answers[request.key] = IdempotencyRecord(request.fingerprint, refused(refusal))
+    index = refusal.index if isinstance(refusal, OperationRefused) else None
+    for job, outcome in zip(request.jobs, outcomes, strict=True):
+        key = job.key
+        if key is None or outcome.replayed or key in state.answers:
+            continue
+        if isinstance(outcome.refusal, IdempotencyKeyReused):
+            continue  # the key is another request's
+        own = outcome.refusal or (RefusedWithBatch(index) if index is not None else refusal)
+        state.answers[key] = IdempotencyRecord(job.fingerprint, refused(own))
+
+
 def apply_job(
-    layer: Layer, job: Job, request_key: str | None = None, caller: str | None = None
+    layer: Layer,
+    job: Job,
+    request_key: str | None = None,
+    caller: str | None = None,
+    refused: RenderRefusal = unrendered,
 ) -> Outcome:
     if job.key is not None and (record := layer.answer(job.key)) is not None:
-        if job.same_request(record):
-            return Outcome(record.response, replayed=True)
-        return Outcome(refusal=IdempotencyKeyReused())
+        if not job.same_request(record):
+            return Outcome(refusal=IdempotencyKeyReused())
+        response = record.response
+        return Outcome(response, refusal=_refused_before(response), replayed=True)
     movement = Movement(layer, job.key or request_key, caller)
     try:
         result = job.use_case(job.command, movement)
     except DomainError as refusal:
+        if job.key is not None:  # answered so, and nothing else of it kept
+            layer.answers[job.key] = IdempotencyRecord(job.fingerprint, refused(refusal))
         return Outcome(refusal=_kept(refusal))
     response = job.render(result)
     if job.key is not None:
         movement.answered(job.key, IdempotencyRecord(job.fingerprint, response))
     movement.merge()
     return Outcome(response, result=result)
+
+
+def _refused_before(response: StoredResponse) -> RefusedBefore | None:
+    """A stored refusal, replayed as one; None for a stored success."""
+    return RefusedBefore(response) if response.status >= 400 else None
 
 
 E = TypeVar("E", bound=Exception)

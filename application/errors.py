@@ -1,5 +1,12 @@
 """Failures that are not a rule's refusal: the store could not answer, or a key is busy."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from application.ports import StoredResponse
+
 
 class ApplicationError(Exception):
     pass
@@ -68,6 +75,24 @@ class OperationRefused(ApplicationError):
         super().__init__(f"operations[{index}]: {refusal}")
         self.index = index
         self.refusal = refusal
+
+
+class RefusedWithBatch(ApplicationError):
+    """An operation of an atomic batch that another operation's refusal undid: not
+    applied. Its key is answered so (`apply.py`), as the refused one's is."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"not applied: operations[{index}] of its atomic batch was refused")
+        self.index = index
+
+
+class RefusedBefore(ApplicationError):
+    """The refusal stored under a request's Idempotency-Key, replayed: the status and
+    body its first client was sent, byte for byte."""
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__(response.body.decode(errors="replace"))
+        self.response = response
 
 
 class RowsBusy(StoreUnavailable):

@@ -169,20 +169,6 @@ class MovementBatch(Protocol):
         raises `RowsBusy`."""
         ...
 
-    async def answered(self, keys: Sequence[str]) -> frozenset[str]:
-        """Which of these keys have an answer stored now, read afresh.
-
-        `lock` reads the answers as they stood when it started. A batch that waited
-        there for a row can find the row as the transaction that held it left it,
-        and still miss the answer that transaction stored with it: same key, same
-        request, applied once already. Run again on what it did, such a request is
-        refused (the money is gone) and writes nothing that could conflict. Or the
-        lock found nothing to wait for (the user a run not yet committed creates) and
-        refused for want of it. The runner asks here before it gives a keyed request
-        a refusal, and a store answers once every run of these keys still in flight
-        has ended (a key written, not yet committed, is waited for)."""
-        ...
-
     async def write(self, changes: Changes) -> None: ...
 
     async def commit(self) -> None: ...

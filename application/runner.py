@@ -6,8 +6,8 @@ readable alone:
 
     read    lock every row the batch names, read its stored answers, stamp it
             (one round trip: the store's `lock`)
-    apply   locked rows + requests -> answers + one write set (apply.py, pure);
-            a keyed request refused reads its key afresh first (ports: `answered`)
+    apply   locked rows + requests -> answers + one write set (apply.py, pure),
+            the answers under every key the requests name among them, refusals too
     write   the write set in one statement (the store's `write`)
     settle  commit, then answer every request and tell the observer (`_settle`)
 
@@ -42,10 +42,12 @@ from application.work import (
     Outcome,
     R,
     Render,
+    RenderRefusal,
     Request,
     UseCase,
     look_at,
     single,
+    unrendered,
 )
 from domain.money import Money
 
@@ -103,8 +105,11 @@ class MoneyMovements:
         backoff: float = 0.005,
         max_wait: float = math.inf,
         observer: MovementObserver | None = None,
+        refused: RenderRefusal = unrendered,
     ) -> None:
+        """`refused`: a refusal as its client is sent it, stored under its keys."""
         self._store = store
+        self._refused = refused
         self._attempts = attempts
         self._races = races
         self._retry_within = retry_within
@@ -207,12 +212,7 @@ class MoneyMovements:
                 users, orders, keys, movements, wait_for=lane, in_turn=in_turn
             )
             ready, given_back = _ready(requests, locked)
-            applied = apply(locked, ready)
-            unseen = _refused_unanswered(applied, locked) if keys else []
-            if unseen and await store.answered(unseen):
-                # Refused for what its own first run did (ports: `answered`): run
-                # again, and the lock reads the answer to replay.
-                raise ConcurrentUpdate("a refused request's key was answered meanwhile")
+            applied = apply(locked, ready, self._refused)
             if applied.changes:
                 await store.write(applied.changes)
             await store.commit()
@@ -274,21 +274,6 @@ def _ready(
         else:
             given_back[request] = held
     return ready, given_back
-
-
-def _refused_unanswered(applied: Applied, locked: Locked) -> list[str]:
-    """The keys of the refused requests and jobs that the lock found no answer under."""
-    keys: list[str] = []
-    for request, answer in applied.answers.items():
-        if isinstance(answer, Exception):
-            keys += request.keys
-        elif request.keys:
-            keys += [
-                job.key
-                for job, outcome in zip(request.jobs, answer.outcomes, strict=False)
-                if job.key is not None and outcome.refusal is not None
-            ]
-    return [key for key in keys if key not in locked.answers]
 
 
 def _fail(failed: list[tuple[Request, Exception]]) -> None:

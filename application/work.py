@@ -10,6 +10,7 @@ everything it kept is written with its answer, or, refused, nothing of it is.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +25,16 @@ C = TypeVar("C", bound="Command")
 R = TypeVar("R")
 UseCase = Callable[[C, Movement], R]
 Render = Callable[[R], StoredResponse]
+RenderRefusal = Callable[[Exception], StoredResponse]
+"""A refusal as its client is sent it: what a retry under its key is answered."""
+
+
+def unrendered(refusal: Exception) -> StoredResponse:
+    """A refusal as a runner with no HTTP in front of it stores it (tests, tools): its
+    rule and words. The service stores the problem its client was sent
+    (entrypoints/http/problems.py: `stored_refusal`)."""
+    body = {"type": type(refusal).__name__, "status": 409, "detail": str(refusal)}
+    return StoredResponse(409, json.dumps(body).encode())
 
 
 class Command(Protocol):

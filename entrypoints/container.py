@@ -27,6 +27,7 @@ from entrypoints.http.app import create_app
 from entrypoints.http.auth import Tokens
 from entrypoints.http.controllers import Services
 from entrypoints.http.metrics import MovementMetrics
+from entrypoints.http.problems import stored_refusal
 from entrypoints.settings import Settings
 
 logger = logging.getLogger("balance")
@@ -86,6 +87,7 @@ class Container(containers.DeclarativeContainer):
         max_in_flight=config.in_flight,
         max_wait=config.max_wait_seconds,
         observer=providers.Singleton(MovementMetrics),
+        refused=providers.Object(stored_refusal),
     )
     sweeper = providers.Singleton(
         Sweeper,

@@ -223,11 +223,6 @@ class InMemoryMovementBatch(MovementBatch):
             transaction_ids=[next(store.ids) for _ in range(transactions + may_expire)],
         )
 
-    async def answered(self, keys: Sequence[str]) -> frozenset[str]:
-        """As `lock` saw them: the store's lock admits no commit in between."""
-        idempotency = self._store.idempotency
-        return frozenset(key for key in keys if idempotency.get(key) is not None)
-
     async def write(self, changes: Changes) -> None:
         store = self._store
         created = (

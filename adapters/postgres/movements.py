@@ -231,26 +231,6 @@ _WAIT_FOR = {
     "order": Sql("SELECT 1 FROM reservations WHERE order_id = $1 FOR UPDATE", ("id",), {}),
 }
 
-_ANSWERED = Sql(
-    "SELECT key FROM idempotency_keys WHERE key = ANY($1::text::text[]) AND status IS NOT NULL",
-    ("keys",),
-    {},
-)
-# A key another transaction wrote and has not committed yet is invisible to a read,
-# but an insert of it waits for that transaction to end (the key's unique index), and
-# then finds it if it committed. Tried in a savepoint, and undone whatever it found.
-_PROBE = (
-    Sql("SAVEPOINT answered_probe", (), {}),
-    Sql(
-        "INSERT INTO idempotency_keys (key, fingerprint)"
-        " SELECT unnest($1::text::text[]), '' ON CONFLICT (key) DO NOTHING",
-        ("keys",),
-        {},
-    ),
-    Sql("ROLLBACK TO SAVEPOINT answered_probe", (), {}),
-)
-
-
 WRITES = WriteSet(
     Write(
         "saved",
@@ -445,28 +425,6 @@ class PostgresMovementBatch(Session, MovementBatch):
             busy_users=frozenset(row["busy_users"]),
             busy_orders=frozenset(row["busy_orders"]),
         )
-
-    async def answered(self, keys: Sequence[str]) -> frozenset[str]:
-        """A statement of its own, so a snapshot of its own (READ COMMITTED): it sees
-        every transaction that committed before it, those the lock waited for too.
-        First, the keys are inserted and the insert undone: one a transaction has
-        written but not committed (a run of the same request on another worker, whose
-        rows this batch's lock found nothing of: a user its batch creates) is waited
-        for, so its answer is found, not refused for want of what it made."""
-        literal = array_literal(keys)
-        try:
-            save, probe, undo = _PROBE
-            await self.db.run(save)
-            try:
-                await self.db.run(probe, keys=literal)
-            finally:
-                await self.db.run(undo)
-            rows = await self.db.rows(_ANSWERED, keys=literal)
-        except asyncpg.PostgresError as error:
-            if sqlstate(error) == LOCK_NOT_AVAILABLE:
-                raise RequestInProgress from error  # a key held by a transaction that lingers
-            raise (translate(error) or error) from error
-        return frozenset(row[0] for row in rows)
 
     async def write(self, changes: Changes) -> None:
         rows = rows_of(changes)

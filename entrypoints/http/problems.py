@@ -17,9 +17,12 @@ from application.errors import (
     IdempotencyKeyReused,
     InvalidParameter,
     OperationRefused,
+    RefusedBefore,
+    RefusedWithBatch,
     RequestInProgress,
     StoreUnavailable,
 )
+from application.ports import StoredResponse
 from domain import errors as rules
 from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
 from entrypoints.http import metrics
@@ -53,6 +56,7 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
     rules.SameUserTransfer: (422, "same-user-transfer", "to_user_id"),
     rules.InvalidAmount: (422, "invalid-amount", "amount"),
     IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency-Key"),
+    RefusedWithBatch: (409, "refused-with-batch", None),
     RequestInProgress: (409, "request-in-progress", "Idempotency-Key"),
     StoreUnavailable: (503, "unavailable", None),
     InvalidParameter: (422, "invalid-parameter", None),
@@ -116,6 +120,8 @@ def refusal(error: Exception) -> Answer:
     """A broken rule (domain or application) as its problem; one inside a batch's
     operation or a movement's leg names its place (`operations[2].legs[0].amount`)."""
     place, rule = _place(error)
+    if isinstance(rule, RefusedBefore):
+        return _replayed(place, rule.response)
     status, slug, field = REFUSALS[_rule_of(rule)]
     field = getattr(rule, "field", field)
     named = ".".join(part for part in (place, field) if part)
@@ -125,6 +131,33 @@ def refusal(error: Exception) -> Answer:
     headers = {"Retry-After": "1"} if status == 503 else None
     numbers = rule if isinstance(rule, rules.InsufficientFunds) else None
     return answer(status, slug, str(error), errors, headers, numbers=numbers)
+
+
+def stored_refusal(error: Exception) -> StoredResponse:
+    """A refusal as it is stored under its Idempotency-Key: what its client is sent."""
+    refused = refusal(error)
+    return StoredResponse(refused.status, refused.body)
+
+
+_stored_problem = msgspec.json.Decoder(Problem)
+
+
+def _replayed(place: str, stored: StoredResponse) -> Answer:
+    """A refusal stored under a key, as it was sent; inside an atomic batch, with its
+    place named as a fresh one's is."""
+    try:
+        problem = _stored_problem.decode(stored.body)
+    except msgspec.DecodeError:  # not stored by the service (a runner with no HTTP)
+        return Answer(stored.status, stored.body, None, "stored-refusal")
+    slug = problem.type.rsplit("/", 1)[-1]
+    if not place:
+        return Answer(stored.status, stored.body, None, slug)
+    errors = [ProblemField(f"{place}.{e.field}", e.message) for e in problem.errors]
+    placed_errors = errors or [ProblemField(place, problem.detail)]
+    placed = msgspec.structs.replace(
+        problem, detail=f"{place}: {problem.detail}", errors=placed_errors
+    )
+    return Answer(stored.status, _encoder.encode(placed), None, slug)
 
 
 def bad_amounts(fields: list[str]) -> Answer:

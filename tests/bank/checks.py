@@ -121,7 +121,8 @@ async def verify(run: Run, database_url: str, base_url: str, replays: int = 300)
         events_tell_the_story,
     )
     await verdict.check(
-        "replaying acknowledged keys returns the first answer", replays_answer_the_same
+        "replaying answered keys returns the first answer, a refusal's too",
+        replays_answer_the_same,
     )
 
     async def the_service_verifies_it() -> list[str]:
@@ -242,9 +243,14 @@ async def api_agrees(api: httpx.AsyncClient, ledger: LedgerSnapshot) -> list[str
 
 
 async def replayed(api: httpx.AsyncClient, operations: list[Operation], limit: int) -> list[str]:
+    """A sample of the definite answers, each sent again under its key: the same status
+    and body, a refusal's too (the first answer under a key is its answer)."""
     acknowledged = [op for op in operations if op.outcome == "ok"]
+    refused = [op for op in operations if op.outcome == "refused" and op.own_answer]
+    sample = random.sample(acknowledged, min(limit, len(acknowledged)))
+    sample += random.sample(refused, min(limit, len(refused)))
     problems = []
-    for op in random.sample(acknowledged, min(limit, len(acknowledged))):
+    for op in sample:
         again = await api.post(op.path, json=op.body, headers={"Idempotency-Key": op.key})
         if again.status_code != op.status or again.json() != op.response:
             problems.append(f"{op.key}: first {op.status} {op.response}, replay {again.text}")

@@ -67,6 +67,9 @@ class Operation:
     attempts: int = 0
     cut_off: bool = False
     answered_at: float | None = None  # time.monotonic() of the definite answer
+    own_answer: bool = True
+    """Whether `response` is what its key was answered: not when an atomic batch's
+    refusal answered it (its key holds its own refusal, or `refused-with-batch`)."""
     sent_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -273,7 +276,11 @@ class Bank:
     def _batch_settles(self, operations: list[Operation], response: httpx.Response) -> bool:
         status = response.status_code
         if status != 200:  # an atomic batch's refusal, or the whole batch failed
-            return all(self._settles(op, response) for op in operations)
+            if not all(self._settles(op, response) for op in operations):
+                return False
+            for operation in operations:
+                operation.own_answer = False
+            return True
         results = response.json()["results"]
         for operation, result in zip(operations, results, strict=True):
             if result["status"] >= 500:

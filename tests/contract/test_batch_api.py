@@ -311,3 +311,63 @@ def test_body_limits_are_1_mib_for_batches_and_64_kib_elsewhere(service: Service
     assert over.status_code == 413
     single = json.dumps({"user_id": 1, "amount": "1", "description": " " * 70_000}).encode()
     assert service.client.post("/v1/deposits", content=single, headers=headers).status_code == 413
+
+
+def test_a_keyed_refusal_is_the_keys_answer(service: Service) -> None:
+    """The first answer under a key is its answer, a refusal too (README, decision 7):
+    a retry is told the same refusal, byte for byte, after the money came, and moves
+    nothing. In a batch, every key is answered: a refused operation's with its own
+    refusal, one that an atomic batch's refusal undid with `refused-with-batch`."""
+    post = service.client.post
+    post("/v1/deposits", json={"user_id": 1, "amount": "5.00"})
+    withdrawal = {"user_id": 1, "amount": "9.00"}
+    first = post("/v1/withdrawals", json=withdrawal, headers={"Idempotency-Key": "w-1"})
+    assert first.status_code == 409
+    post("/v1/deposits", json={"user_id": 1, "amount": "10.00"})
+    again = post("/v1/withdrawals", json=withdrawal, headers={"Idempotency-Key": "w-1"})
+    assert (again.status_code, again.content) == (409, first.content)
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json()["available"] == "5.00"  # the numbers it was refused for
+    assert service.state()["user 1"]["available"] == "15.00"
+    other = post("/v1/withdrawals", json=withdrawal, headers={"Idempotency-Key": "w-2"})
+    assert other.status_code == 201
+
+    line = {"op": "withdrawal", "user_id": 1, "amount": "90.00", "idempotency_key": "line-9"}
+    (result,) = service.batch([line]).json()["results"]
+    assert result["status"] == 409
+    alone = post(
+        "/v1/withdrawals",
+        json=withdrawal | {"amount": "90.00"},
+        headers={"Idempotency-Key": "line-9"},
+    )
+    assert (alone.status_code, alone.json()) == (409, result["body"])
+    assert service.batch([line]).json()["results"] == [result]
+
+    ops = [
+        {"op": "deposit", "user_id": 1, "amount": "1.00", "idempotency_key": "a-1"},
+        {"op": "withdrawal", "user_id": 1, "amount": "900.00", "idempotency_key": "a-2"},
+    ]
+    refused = service.batch(ops, atomic=True, key="file-2")
+    assert refused.status_code == 409
+    assert [e["field"] for e in refused.json()["errors"]] == ["operations[1].amount"]
+    replayed = service.batch(ops, atomic=True, key="file-2")
+    assert (replayed.status_code, replayed.content) == (409, refused.content)
+    undone = post(
+        "/v1/deposits", json={"user_id": 1, "amount": "1.00"}, headers={"Idempotency-Key": "a-1"}
+    )
+    assert undone.status_code == 409
+    assert undone.json()["type"] == "/problems/refused-with-batch"
+    assert undone.json()["detail"] == ("not applied: operations[1] of its atomic batch was refused")
+    own = post(
+        "/v1/withdrawals",
+        json={"user_id": 1, "amount": "900.00"},
+        headers={"Idempotency-Key": "a-2"},
+    )
+    assert own.json()["type"] == "/problems/insufficient-funds"
+    unkeyed = service.batch(ops, atomic=True)  # the operations' keys still answer
+    assert unkeyed.status_code == 409
+    assert unkeyed.json()["errors"] == [
+        {"field": "operations[0]", "message": undone.json()["detail"]}
+    ]
+    assert unkeyed.json()["detail"] == "operations[0]: " + undone.json()["detail"]
+    assert service.state()["user 1"]["available"] == "6.00"

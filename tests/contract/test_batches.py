@@ -267,12 +267,6 @@ async def test_keyed_operations_of_a_client_batch_refused_for_what_they_did_repl
     assert await adapter.view.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known exactly-once hole, found by CI's disk-full run (session 19): a keyed"
-    " refusal is not stored, so a run of the same key still being retried inside another"
-    " worker can commit after the client was told 409",
-)
 async def test_a_key_refused_to_its_client_is_not_committed_by_an_earlier_run_retried_later(
     adapter: Adapter,
 ) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from application.cancel import Cancel, cancel
 from application.deposit import Deposit, deposit
-from application.errors import IdempotencyKeyReused
+from application.errors import IdempotencyKeyReused, RefusedBefore
 from application.get_balance import get_balance
 from application.recognize import Recognize, recognize
 from application.reserve import Reserve, reserve
@@ -170,11 +172,21 @@ async def test_idempotency_key_replays_and_refuses_other_requests(adapter: Adapt
     )
 
 
-async def test_a_refused_request_does_not_burn_its_key(adapter: Adapter) -> None:
+async def test_a_refused_request_is_answered_so_under_its_key(adapter: Adapter) -> None:
+    """The first answer under a key is its answer, a refusal too (README, decision 7):
+    once money came, a retry under the key is told the same refusal and moves nothing;
+    a new key runs."""
     await run(adapter, deposit, Deposit(1, rub("5")))
-    with pytest.raises(InsufficientFunds):
+    before = await adapter.view.snapshot()
+    with pytest.raises(InsufficientFunds) as refused:
         await run(adapter, withdraw, Withdraw(1, rub("10")), key="w-1")
-    assert (await adapter.view.snapshot()).idempotency_keys == 0
+    after_refusal = await adapter.view.snapshot()
+    assert after_refusal.idempotency_keys == 1  # its answer, and nothing else
+    assert replace(after_refusal, idempotency_keys=0) == before
     await run(adapter, deposit, Deposit(1, rub("5")))
-    result = await run(adapter, withdraw, Withdraw(1, rub("10")), key="w-1")
+    with pytest.raises(RefusedBefore) as replayed:
+        await run(adapter, withdraw, Withdraw(1, rub("10")), key="w-1")
+    assert str(refused.value) in replayed.value.response.body.decode()
+    assert await balance(adapter, 1) == ("10.00", "0.00")
+    result = await run(adapter, withdraw, Withdraw(1, rub("10")), key="w-2")
     assert result.balance.available == Money(0)

@@ -4,6 +4,7 @@ policy as a table, apply with no I/O, and the write set's statement from row typ
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -323,7 +324,15 @@ async def test_an_atomic_batch_refused_keeps_nothing_of_its_operations() -> None
     assert refused.index == 1
     assert [a.user_id for a in applied.changes.opened] == [2]
     assert applied.changes.saved == []
-    assert list(applied.changes.answers) == []  # the deposit's key is not stored either
+    # Nothing of the deposit is kept but its key's answer: not applied, with its batch.
+    assert list(applied.changes.answers) == ["d"]
+    stored = applied.changes.answers["d"].response
+    assert stored.status == 409
+    assert json.loads(stored.body) == {
+        "type": "RefusedWithBatch",
+        "status": 409,
+        "detail": "not applied: operations[1] of its atomic batch was refused",
+    }
 
 
 async def test_a_stored_answer_replays_and_another_request_under_its_key_is_refused() -> None:

@@ -7,9 +7,13 @@ from typing import Any
 
 import pytest
 
+from application.errors import OperationRefused, RefusedBefore, RefusedWithBatch
+from application.ports import StoredResponse
+from domain.errors import InsufficientFunds
 from domain.money import AMOUNT_RULE, LEG_AMOUNT_RULE
 from entrypoints.http.decoding import RequestInvalid
 from entrypoints.http.money import idempotency_key
+from entrypoints.http.problems import refusal, stored_refusal
 from tests.http_api import PROBLEM, Api
 
 
@@ -811,3 +815,21 @@ def test_an_idempotency_key_is_1_to_255_printable_ascii_characters(key: str) -> 
     with pytest.raises(RequestInvalid):
         idempotency_key(key)
     assert idempotency_key(" !~" + "x" * 252) == " !~" + "x" * 252
+
+
+def test_a_stored_refusal_is_sent_as_stored_and_placed_in_an_atomic_batch() -> None:
+    """A refusal replayed under a key is its stored bytes; inside an atomic batch it
+    names its place as a fresh one does; bytes the service did not store as a problem
+    (a runner with no HTTP in front) are sent as they are, never a 500."""
+    fresh = refusal(InsufficientFunds(1, 100, 500))
+    stored = stored_refusal(InsufficientFunds(1, 100, 500))
+    assert (stored.status, stored.body) == (fresh.status, fresh.body)
+    assert refusal(RefusedBefore(stored)).body == stored.body
+    placed = refusal(OperationRefused(2, RefusedBefore(stored)))
+    assert placed.body == refusal(OperationRefused(2, InsufficientFunds(1, 100, 500))).body
+    undone = stored_refusal(RefusedWithBatch(1))
+    assert refusal(OperationRefused(0, RefusedBefore(undone))).body == (
+        refusal(OperationRefused(0, RefusedWithBatch(1))).body
+    )
+    plain = StoredResponse(409, b'{"type": "InsufficientFunds"}')
+    assert refusal(OperationRefused(0, RefusedBefore(plain))).body == plain.body
