@@ -457,6 +457,21 @@ CHECKS = (
         # refuses passed JIT's threshold, and compiling took 2 s on an empty ledger.)
         planner=(("enable_nestloop", "off"), ("jit", "off")),
     ),
+    # A key's first answer is its answer, a refusal too (README, decision 7): a key
+    # answered with a refusal moved nothing, so no event carries it. (A key forgotten
+    # by `prune-keys`, at least a day old, and used again: its first use's events are
+    # older than a day before the new answer, and not counted.)
+    Check(
+        "no key answered with a refusal moved money under it",
+        "SELECT 'key ' || k.key, 'answered ' || k.status || '; transaction '"
+        " || min(e.transaction_id) || ' moved money under it'"
+        " FROM idempotency_keys AS k JOIN events AS e ON e.idempotency_key = k.key"
+        " WHERE k.status >= 400 AND e.created_at > k.created_at - interval '1 day'"
+        " GROUP BY k.key, k.status",
+        # Events have no index on their key: joined by a hash, never a scan of them all
+        # for each refused key, whatever stale statistics say (as the answers' check).
+        planner=(("enable_nestloop", "off"), ("jit", "off")),
+    ),
 )
 
 

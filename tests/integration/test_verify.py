@@ -57,6 +57,7 @@ pytestmark = pytest.mark.postgres
     SAID,
     STAMPED,
     ANSWERS,
+    REFUSED,
 ) = (check.name for check in CHECKS)
 
 
@@ -152,12 +153,40 @@ KEYED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 )
 
 
+# Requests under keys, refused: each key holds its refusal, and only that.
+REFUSED_KEYED: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("k-refused", "POST", "/v1/withdrawals", {"user_id": 7, "amount": "1000.00"}),
+    (
+        "k-atomic",
+        "POST",
+        "/v1/batches",
+        {
+            "atomic": True,
+            "operations": [
+                {"op": "deposit", "user_id": 7, "amount": "1.00", "idempotency_key": "k-atomic-1"},
+                {
+                    "op": "withdrawal",
+                    "user_id": 7,
+                    "amount": "1000.00",
+                    "idempotency_key": "k-atomic-2",
+                },
+            ],
+        },
+    ),
+)
+KEYS = len(KEYED) + 1 + len(REFUSED_KEYED) + 2
+"""Every key stored: the requests' and their operations' own."""
+
+
 def _answer_over_http(url: str) -> None:
     settings = Settings.from_env({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
     with TestClient(build_app(settings, build_container(settings))) as client:
         for key, method, path, body in KEYED:
             answer = client.request(method, path, json=body, headers={"Idempotency-Key": key})
             assert answer.status_code in (200, 201), answer.text
+        for key, method, path, body in REFUSED_KEYED:
+            answer = client.request(method, path, json=body, headers={"Idempotency-Key": key})
+            assert answer.status_code == 409, answer.text
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +251,7 @@ BREAKS = {
     ),
     "a transaction with no entries": (
         ["INSERT INTO transactions (kind, user_id) VALUES ('deposit', 1)"],
-        {ENTRIES: "transaction 27"},
+        {ENTRIES: "transaction 30"},
     ),
     "entries of no transaction": (
         [
@@ -372,6 +401,13 @@ BREAKS = {
         ["UPDATE idempotency_keys SET body = '{\"transaction_id\":' WHERE key = 'k-deposit'"],
         {ANSWERS: "key k-deposit"},
     ),
+    "a key answered with a refusal after it moved money": (
+        [
+            "UPDATE idempotency_keys SET status = 409, body = (SELECT body FROM"
+            " idempotency_keys WHERE key = 'k-refused') WHERE key = 'k-withdrawal'"
+        ],
+        {REFUSED: "key k-withdrawal"},
+    ),
     "a stored answer whose amount is not a number": (
         [_edit_answer("k-withdrawal", '"amount":"1.00"', '"amount":"one"')],
         {ANSWERS: "a row"},  # the other checks run on
@@ -425,12 +461,15 @@ async def test_a_stored_answer_it_cannot_read_is_named_with_why(copy: str) -> No
 
 
 async def test_a_checks_planner_settings_end_with_it(copy: str) -> None:
-    (answers,) = [check for check in CHECKS if check.planner]
+    tuned = [check for check in CHECKS if check.planner]
+    assert [check.name for check in tuned] == [ANSWERS, REFUSED]
     connection = await asyncpg.connect(copy)
     try:
         async with connection.transaction(isolation="repeatable_read", readonly=True):
-            assert (await _find(connection, answers, 5)).broken == 0
-            assert await connection.fetchval("SHOW enable_nestloop") == "on"
+            for check in tuned:
+                assert (await _find(connection, check, 5)).broken == 0
+                assert await connection.fetchval("SHOW enable_nestloop") == "on"
+                assert await connection.fetchval("SHOW jit") == "on"
     finally:
         await connection.close()
 
@@ -509,7 +548,7 @@ async def test_events_pruned_after_the_clock_stepped_back_leave_each_user_its_la
         await connection.close()
     await _shift_events(copy, -timedelta(days=5))  # five days on
     # the keys' answers (their times are not moved ahead here) are past a 3-day window
-    assert await prune_idempotency_keys(copy, timedelta(days=3)) == len(KEYED) + 1
+    assert await prune_idempotency_keys(copy, timedelta(days=3)) == KEYS
     first_of_new = min(row["event_id"] for row in times if row["user_id"] == 8)
     stamped = {row["event_id"]: row["created_at"] for row in times}
     assert stamped[first_of_new] < stamped[first_of_new - 1]  # the clock did step back
