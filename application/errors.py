@@ -69,7 +69,8 @@ class RequestInProgress(ApplicationError):
 
 
 class OperationRefused(ApplicationError):
-    """An operation of an atomic batch was refused: the whole batch writes nothing."""
+    """An operation of an atomic batch was refused: the whole batch writes nothing of
+    the ledger (its keys' answers only: apply.py)."""
 
     def __init__(self, index: int, refusal: Exception) -> None:
         super().__init__(f"operations[{index}]: {refusal}")

@@ -86,7 +86,8 @@ IdempotencyKey = Annotated[
         name="Idempotency-Key",
         required=False,
         description=(
-            "1..255 printable ASCII, one header; the same key and request replay the first answer"
+            "1..255 printable ASCII, one header; the same key and request replay the first"
+            " answer, a refusal too"
         ),
         # Documented only: idempotency_key() checks it, so the refusal names the header.
         schema_extra={
