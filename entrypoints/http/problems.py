@@ -56,7 +56,7 @@ REFUSALS: dict[type[Exception], tuple[int, str, str | None]] = {
     rules.SameUserTransfer: (422, "same-user-transfer", "to_user_id"),
     rules.InvalidAmount: (422, "invalid-amount", "amount"),
     IdempotencyKeyReused: (422, "idempotency-key-reused", "Idempotency-Key"),
-    RefusedWithBatch: (409, "refused-with-batch", None),
+    RefusedWithBatch: (409, "refused-with-batch", "Idempotency-Key"),
     RequestInProgress: (409, "request-in-progress", "Idempotency-Key"),
     StoreUnavailable: (503, "unavailable", None),
     InvalidParameter: (422, "invalid-parameter", None),

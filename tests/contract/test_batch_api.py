@@ -357,7 +357,10 @@ def test_a_keyed_refusal_is_the_keys_answer(service: Service) -> None:
     )
     assert undone.status_code == 409
     assert undone.json()["type"] == "/problems/refused-with-batch"
-    assert undone.json()["detail"] == ("not applied: operations[1] of its atomic batch was refused")
+    assert undone.json()["detail"] == "not applied: operations[1] of its atomic batch was refused"
+    assert undone.json()["errors"] == [
+        {"field": "Idempotency-Key", "message": undone.json()["detail"]}
+    ]
     own = post(
         "/v1/withdrawals",
         json={"user_id": 1, "amount": "900.00"},
@@ -367,7 +370,7 @@ def test_a_keyed_refusal_is_the_keys_answer(service: Service) -> None:
     unkeyed = service.batch(ops, atomic=True)  # the operations' keys still answer
     assert unkeyed.status_code == 409
     assert unkeyed.json()["errors"] == [
-        {"field": "operations[0]", "message": undone.json()["detail"]}
+        {"field": "operations[0].Idempotency-Key", "message": undone.json()["detail"]}
     ]
     assert unkeyed.json()["detail"] == "operations[0]: " + undone.json()["detail"]
     assert service.state()["user 1"]["available"] == "6.00"
