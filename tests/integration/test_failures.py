@@ -12,10 +12,12 @@ from adapters.postgres.engine import create_engine
 from adapters.postgres.movements import PostgresMovementBatch
 from adapters.postgres.session import Engine
 from application.deposit import Deposit, deposit
-from application.errors import RequestInProgress, StoreUnavailable
+from application.errors import RefusedBefore, RequestInProgress, StoreUnavailable
 from application.ports import MovementBatch
+from application.reserve import Reserve, reserve
 from application.runner import MoneyMovements
 from application.withdraw import Withdraw, withdraw
+from domain.errors import InsufficientFunds
 from tests import postgres
 from tests.helpers import keep, rub
 from tests.ledger_view import PostgresLedgerView, check_invariants
@@ -203,4 +205,69 @@ async def test_the_server_s_own_trouble_is_a_503_for_each_request_not_a_500(
         await admin.close()
     ledger = await PostgresLedgerView(pg_url).snapshot()
     assert ledger.accounts == {1: (500, 0)}
+    check_invariants(ledger)
+
+
+class KilledThenHeld(PostgresMovementBatch):
+    """Its first attempt's backend is terminated before COMMIT (a real lost connection);
+    its later attempts wait for `go` before they lock anything."""
+
+    killed = 0
+    admin_url = ""
+    held = asyncio.Event()
+    go = asyncio.Event()
+
+    async def lock(self, *args: Any, **kwargs: Any) -> Any:
+        if KilledThenHeld.killed:
+            KilledThenHeld.held.set()
+            await KilledThenHeld.go.wait()
+        return await super().lock(*args, **kwargs)
+
+    async def commit(self) -> None:
+        if not KilledThenHeld.killed:
+            KilledThenHeld.killed += 1
+            admin = await asyncpg.connect(self.admin_url)
+            try:
+                await admin.execute(
+                    "SELECT pg_terminate_backend($1)", self.db.connection.get_server_pid()
+                )
+            finally:
+                await admin.close()
+        await super().commit()
+
+
+async def test_a_key_refused_on_another_worker_is_not_committed_by_its_first_run_retried(
+    pg_url: str, pg_engine: Engine
+) -> None:
+    """Worker A's batch holding a keyed reserve loses its connection before COMMIT and
+    is run again, later. Its client, cut off, sends the key to worker B meanwhile, when
+    the money is gone: B answers 409. Money comes in, and A's run goes on: it finds B's
+    refusal under the key and replays it. The reserve is never made (it was, while
+    refusals were not stored: CI's disk-full run)."""
+    await postgres.truncate(pg_url)
+    plain = MoneyMovements(lambda: PostgresMovementBatch(pg_engine))
+    await plain.execute(deposit, Deposit(1, rub("100")), keep)
+    KilledThenHeld.killed, KilledThenHeld.admin_url = 0, pg_url
+    KilledThenHeld.held, KilledThenHeld.go = asyncio.Event(), asyncio.Event()
+    engine_a, engine_b = create_engine(pg_url, pool_size=2), create_engine(pg_url, pool_size=2)
+    try:
+        a = MoneyMovements(lambda: KilledThenHeld(engine_a), backoff=0)
+        b = MoneyMovements(lambda: PostgresMovementBatch(engine_b))
+        command = Reserve(1, 5, 7, rub("100"))
+        first = asyncio.create_task(a.execute(reserve, command, keep, "K"))
+        await asyncio.wait_for(KilledThenHeld.held.wait(), 10)  # killed, and held
+        await plain.execute(withdraw, Withdraw(1, rub("100")), keep)
+        with pytest.raises(InsufficientFunds):  # the answer the client acts on
+            await b.execute(reserve, command, keep, "K")
+        await plain.execute(deposit, Deposit(1, rub("100")), keep)
+        KilledThenHeld.go.set()
+        with pytest.raises(RefusedBefore):
+            await asyncio.wait_for(first, 10)
+    finally:
+        KilledThenHeld.go.set()
+        await engine_a.dispose()
+        await engine_b.dispose()
+    ledger = await PostgresLedgerView(pg_url).snapshot()
+    assert ledger.reservations == []
+    assert ledger.accounts == {1: (10_000, 0)}
     check_invariants(ledger)
