@@ -19,7 +19,7 @@ told was refused.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from application.errors import (
@@ -78,7 +78,7 @@ def apply_request(
     if request.key is not None and (record := state.answer(request.key)) is not None:
         if not request.same_request(record):
             return IdempotencyKeyReused()
-        return _refused_before(record.response) or Answer(record.response)
+        return _refused_before(record.response) or Answer(_again(record.response))
     # A request of one job needs no layer of its own: its job's is kept or not alone.
     layer = Layer(state) if len(request.jobs) > 1 else state
     outcomes = [apply_job(layer, job, request.key, request.caller, refused) for job in request.jobs]
@@ -130,7 +130,7 @@ def apply_job(
         if not job.same_request(record):
             return Outcome(refusal=IdempotencyKeyReused())
         response = record.response
-        return Outcome(response, refusal=_refused_before(response), replayed=True)
+        return Outcome(_again(response), refusal=_refused_before(response), replayed=True)
     movement = Movement(layer, job.key or request_key, caller)
     try:
         result = job.use_case(job.command, movement)
@@ -143,6 +143,11 @@ def apply_job(
         movement.answered(job.key, IdempotencyRecord(job.fingerprint, response))
     movement.merge()
     return Outcome(response, result=result)
+
+
+def _again(response: StoredResponse) -> StoredResponse:
+    """A stored answer, sent again (its client is told: `Idempotent-Replayed`)."""
+    return replace(response, replayed=True)
 
 
 def _refused_before(response: StoredResponse) -> RefusedBefore | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Literal, Protocol, Self
@@ -53,6 +53,8 @@ class StoredResponse:
 
     status: int
     body: bytes
+    replayed: bool = field(default=False, compare=False)
+    """Sent again under its key, not answered now (`Idempotent-Replayed: true`)."""
 
 
 @dataclass(frozen=True, slots=True)

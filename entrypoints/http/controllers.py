@@ -87,7 +87,7 @@ IdempotencyKey = Annotated[
         required=False,
         description=(
             "1..255 printable ASCII, one header; the same key and request replay the first"
-            " answer, a refusal too"
+            " answer, a refusal too, with `Idempotent-Replayed: true`"
         ),
         # Documented only: idempotency_key() checks it, so the refusal names the header.
         schema_extra={

@@ -177,8 +177,14 @@ def _place(error: Exception) -> tuple[str, Exception]:
     return "", error
 
 
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
 def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
-    return _response(refusal(error))
+    sent = refusal(error)
+    if isinstance(error, RefusedBefore):  # sent again under its key
+        sent = sent._replace(headers=REPLAYED)
+    return _response(sent)
 
 
 def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:

@@ -374,3 +374,39 @@ def test_a_keyed_refusal_is_the_keys_answer(service: Service) -> None:
     ]
     assert unkeyed.json()["detail"] == "operations[0]: " + undone.json()["detail"]
     assert service.state()["user 1"]["available"] == "6.00"
+
+
+def test_an_answer_sent_again_under_its_key_says_so(service: Service) -> None:
+    """`Idempotent-Replayed: true` on an answer sent again under its key, a success or a
+    refusal, a single request's or a batch's; never on one answered now (a batch that
+    repeats a keyed operation answers now)."""
+    post = service.client.post
+
+    def keyed(path: str, body: dict[str, Any], key: str) -> Any:
+        return post(path, json=body, headers={"Idempotency-Key": key})
+
+    sent = [
+        keyed("/v1/deposits", {"user_id": 1, "amount": "5.00"}, "d-1"),
+        keyed("/v1/withdrawals", {"user_id": 1, "amount": "9.00"}, "w-1"),
+        service.batch([{"op": "deposit", "user_id": 1, "amount": "1.00"}], key="b-1"),
+        service.batch(
+            [{"op": "withdrawal", "user_id": 1, "amount": "90.00"}], atomic=True, key="b-2"
+        ),
+    ]
+    again = [
+        keyed("/v1/deposits", {"user_id": 1, "amount": "5.00"}, "d-1"),
+        keyed("/v1/withdrawals", {"user_id": 1, "amount": "9.00"}, "w-1"),
+        service.batch([{"op": "deposit", "user_id": 1, "amount": "1.00"}], key="b-1"),
+        service.batch(
+            [{"op": "withdrawal", "user_id": 1, "amount": "90.00"}], atomic=True, key="b-2"
+        ),
+    ]
+    assert [a.status_code for a in sent] == [201, 409, 200, 409]
+    assert [(a.status_code, a.content) for a in again] == [(a.status_code, a.content) for a in sent]
+    assert [a.headers.get("idempotent-replayed") for a in sent] == [None] * 4
+    assert [a.headers.get("idempotent-replayed") for a in again] == ["true"] * 4
+    repeats = service.batch(
+        [{"op": "deposit", "user_id": 1, "amount": "5.00", "idempotency_key": "d-1"}]
+    )
+    assert repeats.json()["results"][0]["body"] == sent[0].json()
+    assert "idempotent-replayed" not in repeats.headers
