@@ -267,4 +267,6 @@ async def replayed(
         again = await api.post(op.path, json=op.body, headers={"Idempotency-Key": op.key})
         if again.status_code != op.status or again.json() != op.response:
             problems.append(f"{op.key}: first {op.status} {op.response}, replay {again.text}")
+        elif again.headers.get("idempotent-replayed") != "true":
+            problems.append(f"{op.key}: replayed without Idempotent-Replayed: true")
     return problems
