@@ -382,25 +382,21 @@ def test_an_answer_sent_again_under_its_key_says_so(service: Service) -> None:
     repeats a keyed operation answers now)."""
     post = service.client.post
 
-    def keyed(path: str, body: dict[str, Any], key: str) -> Any:
-        return post(path, json=body, headers={"Idempotency-Key": key})
+    def send() -> list[Any]:
+        """A keyed deposit, a keyed withdrawal refused, a batch, an atomic batch refused."""
+        return [
+            post("/v1/deposits", json={"user_id": 1, "amount": "5.00"}, headers=key("d-1")),
+            post("/v1/withdrawals", json={"user_id": 1, "amount": "9.00"}, headers=key("w-1")),
+            service.batch([{"op": "deposit", "user_id": 1, "amount": "1.00"}], key="b-1"),
+            service.batch(
+                [{"op": "withdrawal", "user_id": 1, "amount": "90.00"}], atomic=True, key="b-2"
+            ),
+        ]
 
-    sent = [
-        keyed("/v1/deposits", {"user_id": 1, "amount": "5.00"}, "d-1"),
-        keyed("/v1/withdrawals", {"user_id": 1, "amount": "9.00"}, "w-1"),
-        service.batch([{"op": "deposit", "user_id": 1, "amount": "1.00"}], key="b-1"),
-        service.batch(
-            [{"op": "withdrawal", "user_id": 1, "amount": "90.00"}], atomic=True, key="b-2"
-        ),
-    ]
-    again = [
-        keyed("/v1/deposits", {"user_id": 1, "amount": "5.00"}, "d-1"),
-        keyed("/v1/withdrawals", {"user_id": 1, "amount": "9.00"}, "w-1"),
-        service.batch([{"op": "deposit", "user_id": 1, "amount": "1.00"}], key="b-1"),
-        service.batch(
-            [{"op": "withdrawal", "user_id": 1, "amount": "90.00"}], atomic=True, key="b-2"
-        ),
-    ]
+    def key(value: str) -> dict[str, str]:
+        return {"Idempotency-Key": value}
+
+    sent, again = send(), send()
     assert [a.status_code for a in sent] == [201, 409, 200, 409]
     assert [(a.status_code, a.content) for a in again] == [(a.status_code, a.content) for a in sent]
     assert [a.headers.get("idempotent-replayed") for a in sent] == [None] * 4
