@@ -267,6 +267,10 @@ def _engine_refusals(document: OpenAPI) -> None:
                     if "409" in responses
                     else f"Request in progress: {running}"
                 )
+                for status, response in responses.items():
+                    if isinstance(response, OpenAPIResponse) and status in _REPLAYABLE:
+                        headers = {**(response.headers or {}), "Idempotent-Replayed": _REPLAYED}
+                        responses[status] = dataclasses.replace(response, headers=headers)
 
 
 def _close_bodies(document: OpenAPI) -> None:
@@ -353,6 +357,15 @@ _UNAVAILABLE = OpenAPIResponse(
         )
     },
     content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference("#/components/schemas/Problem"))},
+)
+_REPLAYABLE = {"200", "201", "404", "409", "422"}
+"""What a key may store and send again: an answer, or a rule's refusal."""
+_REPLAYED = OpenAPIHeader(
+    schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
+    description=(
+        "`true` on an answer sent again under its Idempotency-Key (the first answer, a"
+        " refusal too); absent on one answered now"
+    ),
 )
 _AUTH_REFUSALS = {
     "401": _problem("No bearer token, or not a valid one (when BALANCE_API_TOKENS is set)"),

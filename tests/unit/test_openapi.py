@@ -186,7 +186,8 @@ def test_every_answer_is_documented(document: dict[str, Any]) -> None:
 def test_what_the_engine_may_answer_is_documented_on_every_route(
     document: dict[str, Any],
 ) -> None:
-    """503 (with Retry-After) on every /v1 operation; 409 on every one taking a key."""
+    """503 (with Retry-After) on every /v1 operation; 409 on every one taking a key,
+    and `Idempotent-Replayed` on what such a one may send again."""
     keyed = 0
     for method, path, operation in operations(document):
         if not path.startswith("/v1"):
@@ -195,9 +196,21 @@ def test_what_the_engine_may_answer_is_documented_on_every_route(
         assert "Retry-After" in unavailable["headers"], (method, path)
         assert "application/problem+json" in unavailable["content"]
         names = [p["name"] for p in operation.get("parameters", [])]
+        replayed = {
+            status
+            for status, response in operation["responses"].items()
+            if "Idempotent-Replayed" in response.get("headers", {})
+        }
         if "Idempotency-Key" in names:
             keyed += 1
             assert "still running" in operation["responses"]["409"]["description"], path
+            # an answer or a rule's refusal may be sent again, and says so
+            answers = {s for s in operation["responses"] if s in ("200", "201")}
+            assert replayed == answers | {"404", "409", "422"} & operation["responses"].keys()
+            assert answers, path
+            assert "409" in replayed, path
+        else:
+            assert replayed == set(), path
     assert keyed == 8  # the seven movements and the batch
 
 
