@@ -71,7 +71,7 @@ def expire_due(state: BatchState, order_ids: Sequence[int]) -> int:
 
 
 def apply_request(
-    state: BatchState, request: Request, refused: RenderRefusal = unrendered
+    state: BatchState, request: Request, refused: RenderRefusal
 ) -> Answer | Exception:
     """The request's answer, or what refused it whole (then it keeps nothing but the
     answers under its keys)."""
@@ -103,28 +103,25 @@ def _answer_refused(
     refused: RenderRefusal,
 ) -> None:
     """A request refused whole answers every key it names that had no answer: its own
-    with the refusal; an operation's with its own refusal, or, refused with its atomic
-    batch, with `RefusedWithBatch`. (A single job's key was answered as it was
-    refused: `apply_job`.)"""
+    with the refusal; an atomic batch's operations' with their own refusal, or, undone
+    with the batch, with `RefusedWithBatch`. (A single job's key was answered as it
+    was refused: `apply_job`.)"""
     if request.key is not None:
         state.answers[request.key] = IdempotencyRecord(request.fingerprint, refused(refusal))
-    index = refusal.index if isinstance(refusal, OperationRefused) else None
+    if not isinstance(refusal, OperationRefused):
+        return
     for job, outcome in zip(request.jobs, outcomes, strict=True):
         key = job.key
         if key is None or outcome.replayed or key in state.answers:
-            continue
+            continue  # (in state already: a batch of one job, answered in apply_job)
         if isinstance(outcome.refusal, IdempotencyKeyReused):
             continue  # the key is another request's
-        own = outcome.refusal or (RefusedWithBatch(index) if index is not None else refusal)
+        own = outcome.refusal or RefusedWithBatch(refusal.index)
         state.answers[key] = IdempotencyRecord(job.fingerprint, refused(own))
 
 
 def apply_job(
-    layer: Layer,
-    job: Job,
-    request_key: str | None = None,
-    caller: str | None = None,
-    refused: RenderRefusal = unrendered,
+    layer: Layer, job: Job, request_key: str | None, caller: str | None, refused: RenderRefusal
 ) -> Outcome:
     if job.key is not None and (record := layer.answer(job.key)) is not None:
         if not job.same_request(record):
