@@ -142,16 +142,19 @@ def stored_refusal(error: Exception) -> StoredResponse:
 _stored_problem = msgspec.json.Decoder(Problem)
 
 
+REPLAYED = {"Idempotent-Replayed": "true"}
+
+
 def _replayed(place: str, stored: StoredResponse) -> Answer:
-    """A refusal stored under a key, as it was sent; inside an atomic batch, with its
-    place named as a fresh one's is."""
+    """A refusal stored under a key, sent again as it was sent, and saying so; inside
+    an atomic batch (answered now), with its place named as a fresh one's is."""
     try:
         problem = _stored_problem.decode(stored.body)
     except msgspec.DecodeError:  # not stored by the service (a runner with no HTTP)
-        return Answer(stored.status, stored.body, None, "stored-refusal")
+        return Answer(stored.status, stored.body, None if place else REPLAYED, "stored-refusal")
     slug = problem.type.rsplit("/", 1)[-1]
     if not place:
-        return Answer(stored.status, stored.body, None, slug)
+        return Answer(stored.status, stored.body, REPLAYED, slug)
     errors = [ProblemField(f"{place}.{e.field}", e.message) for e in problem.errors]
     placed_errors = errors or [ProblemField(place, problem.detail)]
     placed = msgspec.structs.replace(
@@ -177,14 +180,8 @@ def _place(error: Exception) -> tuple[str, Exception]:
     return "", error
 
 
-REPLAYED = {"Idempotent-Replayed": "true"}
-
-
 def refused(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
-    sent = refusal(error)
-    if isinstance(error, RefusedBefore):  # sent again under its key
-        sent = sent._replace(headers=REPLAYED)
-    return _response(sent)
+    return _response(refusal(error))
 
 
 def invalid_request(_: Request[Any, Any, Any], error: RequestInvalid) -> Response[bytes]:
