@@ -57,6 +57,11 @@ _ANSWERS = (
     " AND substring(body FROM 1 FOR 1) = '\\x7b'::bytea"
 )
 
+_HASHED = (("enable_nestloop", "off"), ("jit", "off"))
+"""Planner settings for a check that joins what the planner cannot estimate (JSON,
+stale statistics): by hashes, every step linear in its tables; without JIT, whose
+threshold the refused plans' cost passes (2 s of compiling on an empty ledger)."""
+
 CHECKS = (
     Check(
         "every transaction's entries sum to zero",
@@ -455,7 +460,7 @@ CHECKS = (
         # for each order's answer, and ran for minutes. Joined by hashes, every step is
         # linear in its tables. (Without JIT: the cost the switch adds to the plans it
         # refuses passed JIT's threshold, and compiling took 2 s on an empty ledger.)
-        planner=(("enable_nestloop", "off"), ("jit", "off")),
+        planner=_HASHED,
     ),
     # A key's first answer is its answer, a refusal too (README, decision 7): a key
     # answered with a refusal moved nothing, so no event carries it. (A key forgotten
@@ -470,7 +475,7 @@ CHECKS = (
         " GROUP BY k.key, k.status",
         # Events have no index on their key: joined by a hash, never a scan of them all
         # for each refused key, whatever stale statistics say (as the answers' check).
-        planner=(("enable_nestloop", "off"), ("jit", "off")),
+        planner=_HASHED,
     ),
 )
 
