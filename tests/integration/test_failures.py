@@ -25,6 +25,15 @@ from tests.ledger_view import PostgresLedgerView, check_invariants
 pytestmark = pytest.mark.postgres
 
 
+async def terminate_own_backend(batch: PostgresMovementBatch, admin_url: str) -> None:
+    """A real lost connection: the batch's backend terminated by another session."""
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", batch.db.connection.get_server_pid())
+    finally:
+        await admin.close()
+
+
 class KilledOnce(PostgresMovementBatch):
     """Kills its own backend after the use case ran and before commit, the first `times` times."""
 
@@ -37,12 +46,7 @@ class KilledOnce(PostgresMovementBatch):
     async def commit(self) -> None:
         if KilledOnce.kills < self._times:
             KilledOnce.kills += 1
-            pid = self.db.connection.get_server_pid()
-            admin = await asyncpg.connect(self.admin_url)
-            try:
-                await admin.execute("SELECT pg_terminate_backend($1)", pid)
-            finally:
-                await admin.close()
+            await terminate_own_backend(self, self.admin_url)
         await super().commit()
 
     admin_url = ""
@@ -226,13 +230,7 @@ class KilledThenHeld(PostgresMovementBatch):
     async def commit(self) -> None:
         if not KilledThenHeld.killed:
             KilledThenHeld.killed += 1
-            admin = await asyncpg.connect(self.admin_url)
-            try:
-                await admin.execute(
-                    "SELECT pg_terminate_backend($1)", self.db.connection.get_server_pid()
-                )
-            finally:
-                await admin.close()
+            await terminate_own_backend(self, self.admin_url)
         await super().commit()
 
 
