@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from application.apply import Applied, apply
 from application.batcher import Batcher
-from application.errors import ApplicationError, ConcurrentUpdate
+from application.errors import ApplicationError, ConcurrentUpdate, RefusedBefore
 from application.policy import after_failure
 from application.ports import Locked, MovementBatch, MovementObserver, Resource, StoredResponse
 from application.results import wrote
@@ -226,7 +226,11 @@ class MoneyMovements:
         # (kind, caller): [movements, kopecks], counted once a batch
         moved: dict[tuple[str, str | None], list[int]] = {}
         for request, answer in applied.answers.items():
-            if not isinstance(answer, Exception):
+            if isinstance(answer, RefusedBefore) or (
+                isinstance(answer, Answer) and answer.response.replayed and not answer.outcomes
+            ):  # sent again under the request's own key (or its one job's, refused)
+                self._observer.replayed(_kind(request))
+            elif not isinstance(answer, Exception):
                 for job, outcome in zip(request.jobs, answer.outcomes, strict=False):
                     self._observe(job, outcome, moved, request.caller)
             if request.future.done():  # its caller went away (cancelled)
@@ -255,6 +259,11 @@ class MoneyMovements:
                 tally = moved[job.kind, caller] = [0, 0]
             tally[0] += 1
             tally[1] += amount.kopecks if isinstance(amount, Money) else 0
+
+
+def _kind(request: Request) -> str:
+    """What a replay is counted as: its one movement's kind, or a client's batch."""
+    return request.jobs[0].kind if request.key is None and len(request.jobs) == 1 else "batch"
 
 
 def _ready(

@@ -117,7 +117,7 @@ async def post_batch(
     request = client_batch(jobs, _results, atomic=data.atomic, key=key, caller=caller)
     answer = await services.movements.submit(request)
     for outcome in answer.outcomes:  # none when the batch's key replayed its answer
-        if outcome.refusal is not None:
+        if outcome.refusal is not None and not outcome.replayed:  # a replay is counted so
             metrics.refused(refusal(outcome.refusal).slug)
     return JsonAnswer.of(answer.response)
 

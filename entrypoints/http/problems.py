@@ -73,6 +73,7 @@ class Answer(NamedTuple):
     body: bytes
     headers: dict[str, str] | None
     slug: str
+    replayed: bool = False  # sent again under its key: a replay, not a refusal made now
 
 
 def answer(
@@ -109,8 +110,11 @@ def problem(
 
 def _response(refusal: Answer) -> Response[bytes]:
     """Every refusal a request is answered with is counted here, once, as it is sent
-    (a client batch, which renders its refusals at each attempt, counts its own)."""
-    metrics.refused(refusal.slug)
+    (a client batch, which renders its refusals at each attempt, counts its own); a
+    refusal stored under a key and sent again is a replay, counted as one by the
+    runner, not again as a refusal: retries of a refused key do not raise the rate."""
+    if not refusal.replayed:
+        metrics.refused(refusal.slug)
     return Response(
         refusal.body, status_code=refusal.status, media_type=PROBLEM_JSON, headers=refusal.headers
     )
@@ -151,10 +155,16 @@ def _replayed(place: str, stored: StoredResponse) -> Answer:
     try:
         problem = _stored_problem.decode(stored.body)
     except msgspec.DecodeError:  # not stored by the service (a runner with no HTTP)
-        return Answer(stored.status, stored.body, None if place else REPLAYED, "stored-refusal")
+        return Answer(
+            stored.status,
+            stored.body,
+            None if place else REPLAYED,
+            "stored-refusal",
+            replayed=not place,
+        )
     slug = problem.type.rsplit("/", 1)[-1]
     if not place:
-        return Answer(stored.status, stored.body, REPLAYED, slug)
+        return Answer(stored.status, stored.body, REPLAYED, slug, replayed=True)
     errors = [ProblemField(f"{place}.{e.field}", e.message) for e in problem.errors]
     placed_errors = errors or [ProblemField(place, problem.detail)]
     placed = msgspec.structs.replace(

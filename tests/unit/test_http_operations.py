@@ -570,3 +570,40 @@ def test_a_retried_batch_counts_its_refusals_once() -> None:
         - counter(before, "balance_db_transactions_total")
         == 1
     )
+
+
+def test_a_refusal_sent_again_under_its_key_counts_as_a_replay_not_a_refusal(
+    guarded: TestClient[ASGIApp],
+) -> None:
+    """Retries of a refused key would otherwise raise the refusal rate the dashboards
+    read, for one decision: it is counted once as a refusal, then as replays."""
+    auth = {"Authorization": f"Bearer {ALL}"}
+    single = {**auth, "Idempotency-Key": "metrics-refused"}
+    body = {"user_id": 31, "amount": "5.00"}
+    keyed = {"operations": [{"op": "withdrawal", **body, "idempotency_key": "metrics-op"}]}
+    before = guarded.get("/metrics").text
+    for _ in range(3):
+        answer = guarded.post("/v1/withdrawals", json=body, headers=single)
+        assert answer.status_code == 404
+        batch = guarded.post("/v1/batches", json=keyed, headers=auth)
+        assert [r["status"] for r in batch.json()["results"]] == [404]
+    assert answer.headers["Idempotent-Replayed"] == "true"
+    atomic = {"operations": [{"op": "withdrawal", **body}], "atomic": True}
+    for _ in range(2):
+        refused = guarded.post(
+            "/v1/batches", json=atomic, headers={**auth, "Idempotency-Key": "metrics-batch"}
+        )
+        assert refused.status_code == 404
+    assert refused.headers["Idempotent-Replayed"] == "true"
+    deposit = {"operations": [{"op": "deposit", **body}]}
+    for _ in range(2):  # and a batch's answer, sent again under its key
+        guarded.post("/v1/batches", json=deposit, headers={**auth, "Idempotency-Key": "metrics-ok"})
+    after = guarded.get("/metrics").text
+
+    def moved(name: str, **labels: str) -> float:
+        return counter(after, name, **labels) - counter(before, name, **labels)
+
+    assert moved("balance_refusals_total", reason="user-not-found") == 3
+    assert moved("balance_idempotent_replays_total", kind="withdraw") == 4
+    assert moved("balance_idempotent_replays_total", kind="batch") == 2
+    assert moved("balance_money_movements_total", kind="deposit", caller="") == 1
