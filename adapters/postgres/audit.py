@@ -57,6 +57,9 @@ _ANSWERS = (
     " AND substring(body FROM 1 FOR 1) = '\\x7b'::bytea"
 )
 
+# The stored answers that are not a success: refusals.
+_REFUSALS = "FROM idempotency_keys WHERE status NOT IN (200, 201)"
+
 _HASHED = (("enable_nestloop", "off"), ("jit", "off"))
 """Planner settings for a check that joins what the planner cannot estimate (JSON,
 stale statistics): by hashes, every step linear in its tables; without JIT, whose
@@ -476,6 +479,19 @@ CHECKS = (
         # Events have no index on their key: joined by a hash, never a scan of them all
         # for each refused key, whatever stale statistics say (as the answers' check).
         planner=_HASHED,
+    ),
+    # A retry is sent the stored refusal as it is, for good: a key stores a rule's
+    # refusal (4xx), the problem its client was sent, never a server's trouble (a
+    # stored 503 would refuse every retry of the key, though nothing ran).
+    Check(
+        "every refusal stored under a key is a rule's, and its problem says its status",
+        "SELECT 'key ' || key, 'answered ' || status || CASE WHEN status NOT BETWEEN 400 AND 499"
+        "  THEN ': a key stores an answer or a rule''s refusal, never a server''s error'"
+        "  ELSE ', its stored problem says ' || coalesce(a ->> 'status', 'no status') END"
+        " FROM (SELECT key, status, convert_from(body, 'UTF8')::jsonb AS a"
+        f"  {_REFUSALS}) AS stored"
+        " WHERE status NOT BETWEEN 400 AND 499 OR a ->> 'status' IS DISTINCT FROM status::text",
+        parses=f"SELECT 'key ' || key, body {_REFUSALS}",
     ),
 )
 

@@ -58,6 +58,7 @@ pytestmark = pytest.mark.postgres
     STAMPED,
     ANSWERS,
     REFUSED,
+    PROBLEMS,
 ) = (check.name for check in CHECKS)
 
 
@@ -407,6 +408,18 @@ BREAKS = {
             " idempotency_keys WHERE key = 'k-refused') WHERE key = 'k-withdrawal'"
         ],
         {REFUSED: "key k-withdrawal"},
+    ),
+    "a key storing a server's error": (
+        ["UPDATE idempotency_keys SET status = 503 WHERE key = 'k-refused'"],
+        {PROBLEMS: "key k-refused"},
+    ),
+    "a stored refusal that is not JSON": (
+        ["UPDATE idempotency_keys SET body = '{' WHERE key = 'k-refused'"],
+        {PROBLEMS: "key k-refused"},
+    ),
+    "a stored refusal whose problem says another status": (
+        [_edit_answer("k-atomic-2", '"status":409', '"status":404')],
+        {PROBLEMS: "key k-atomic-2"},
     ),
     "a stored answer whose amount is not a number": (
         [_edit_answer("k-withdrawal", '"amount":"1.00"', '"amount":"one"')],
