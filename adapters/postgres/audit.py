@@ -341,9 +341,10 @@ CHECKS = (
     # these to the entries; an account neither shows, its event pruned, goes
     # unchecked). No two requests' own answers name one transaction (a batch's answer
     # and its operation's under a key of its own may, and so may two batches that
-    # repeat that operation: it is replayed). An answer about an order is its
-    # reservation's, and a first reserve's (201) balances are those right after it (a
-    # repeat's are those of its own moment).
+    # repeat that operation: it is replayed); nor do two batches' answers name one
+    # that no key of its own answers (an operation without a key runs once). An answer
+    # about an order is its reservation's, and a first reserve's (201) balances are
+    # those right after it (a repeat's are those of its own moment).
     Check(
         "every stored answer tells what its transaction did and the balances after it",
         "WITH stored AS (SELECT key, created_at AS stored_at, status AS answered,"
@@ -396,11 +397,18 @@ CHECKS = (
         # (a batch's answer may tell one operation twice: replayed under its key)
         " named AS (SELECT key, tx, count(DISTINCT user_id) AS users FROM said"
         "  GROUP BY key, tx),"
-        # requests' own answers naming one transaction (not batches' answers: an
-        # operation under a key of its own is replayed in every batch that repeats it)
-        " twice AS (SELECT tx FROM moved WHERE own GROUP BY tx HAVING count(*) > 1),"
-        " firsts AS (SELECT DISTINCT ON (tx) tx, true AS own, key AS first FROM moved"
-        "  JOIN twice USING (tx) WHERE own ORDER BY tx, stored_at, key),"
+        # requests' own answers naming one transaction; and batches' answers of two
+        # keys naming one that no answer of its own names (an operation under a key of
+        # its own is replayed in every batch that repeats it; one without a key, never).
+        # A key is kept a day at least (prune-keys), as long as the batch's that stored
+        # it with the same stamp: an older transaction's own answer may be forgotten.
+        " twice AS (SELECT tx, true AS own FROM moved WHERE own GROUP BY tx HAVING count(*) > 1"
+        "  UNION ALL SELECT tx, false FROM moved AS m WHERE NOT own"
+        "  AND at > now() - interval '1 day'"
+        "  AND NOT EXISTS (SELECT FROM moved AS o WHERE o.own AND o.tx = m.tx)"
+        "  GROUP BY tx HAVING count(DISTINCT key) > 1),"
+        " firsts AS (SELECT DISTINCT ON (tx, own) tx, own, key AS first FROM moved"
+        "  JOIN twice USING (tx, own) ORDER BY tx, own, stored_at, key),"
         " after AS (SELECT s.*, d.moved, coalesce(d.available, v.available) AS available_after,"
         "  coalesce(d.reserved, v.reserved) AS reserved_after"
         "  FROM said AS s LEFT JOIN did AS d USING (tx, user_id)"

@@ -398,6 +398,14 @@ BREAKS = {
         [_edit_answer("k-movement", '"metadata":{}', '"metadata":{"invoice":"9"}')],
         {ANSWERS: "key k-movement"},
     ),
+    "an operation without a key claimed by a second batch's answer": (
+        [
+            "INSERT INTO idempotency_keys (key, fingerprint, status, body) SELECT"
+            " 'k-batch-copy', fingerprint, status, body FROM idempotency_keys"
+            " WHERE key = 'k-batch-again'"
+        ],
+        {ANSWERS: "key k-batch-copy"},
+    ),
     "a stored answer that is not JSON": (
         ["UPDATE idempotency_keys SET body = '{\"transaction_id\":' WHERE key = 'k-deposit'"],
         {ANSWERS: "key k-deposit"},
