@@ -400,8 +400,8 @@ CHECKS = (
         # requests' own answers naming one transaction; and batches' answers of two
         # keys naming one that no answer of its own names (an operation under a key of
         # its own is replayed in every batch that repeats it; one without a key, never).
-        # A key is kept a day at least (prune-keys), as long as the batch's that stored
-        # it with the same stamp: an older transaction's own answer may be forgotten.
+        # A key is kept a day at least (prune-keys): a transaction of the last day
+        # keeps its own answer, if it had one; an older one's may be forgotten.
         " twice AS (SELECT tx, true AS own FROM moved WHERE own GROUP BY tx HAVING count(*) > 1"
         "  UNION ALL SELECT tx, false FROM moved AS m WHERE NOT own"
         "  AND at > now() - interval '1 day'"
