@@ -344,7 +344,9 @@ CHECKS = (
     # repeat that operation: it is replayed); nor do two batches' answers name one
     # that no key of its own answers (an operation without a key runs once). An answer
     # about an order is its reservation's, and a first reserve's (201) balances are
-    # those right after it (a repeat's are those of its own moment).
+    # those right after it (a repeat's are those of its own moment); the answers that
+    # say an order was reserved by them (201) are held to the same rule as those naming
+    # a transaction.
     Check(
         "every stored answer tells what its transaction did and the balances after it",
         "WITH stored AS (SELECT key, created_at AS stored_at, status AS answered,"
@@ -364,7 +366,8 @@ CHECKS = (
         "  coalesce(metadata, '{}') AS metadata, CASE WHEN legs IS NOT NULL THEN 'movement'"
         "  WHEN from_user_id IS NOT NULL THEN 'transfer' END AS shape FROM answers"
         "  WHERE transaction_id IS NOT NULL),"
-        " held AS (SELECT x.key, x.answered, x.user_id AS said_user, x.service_id AS said_service,"
+        " held AS (SELECT x.key, x.own, x.stored_at, x.answered, x.user_id AS said_user,"
+        "  x.service_id AS said_service,"
         "  x.amount AS said_amount, x.status AS said_status, x.created_at AS said_at,"
         "  x.closed_at AS said_closed, x.recognized_amount AS said_recognized,"
         "  x.order_id AS said_order, x.balance, r.*, t.id AS reserve_tx FROM answers AS x"
@@ -409,6 +412,19 @@ CHECKS = (
         "  GROUP BY tx HAVING count(DISTINCT key) > 1),"
         " firsts AS (SELECT DISTINCT ON (tx, own) tx, own, key AS first FROM moved"
         "  JOIN twice USING (tx, own) ORDER BY tx, own, stored_at, key),"
+        # the same for the orders each answer says were reserved by it (201; a repeat
+        # is 200): a reservation is made once
+        " reserved AS (SELECT key, own, stored_at, said_order, created_at FROM held"
+        "  WHERE answered = 201),"
+        " claims AS (SELECT said_order, true AS own FROM reserved WHERE own"
+        "  GROUP BY said_order HAVING count(*) > 1"
+        "  UNION ALL SELECT said_order, false FROM reserved AS r WHERE NOT own"
+        "  AND created_at > now() - interval '1 day'"
+        "  AND NOT EXISTS (SELECT FROM reserved AS o WHERE o.own AND o.said_order = r.said_order)"
+        "  GROUP BY said_order HAVING count(DISTINCT key) > 1),"
+        " first_claims AS (SELECT DISTINCT ON (said_order, own) said_order, own, key AS first"
+        "  FROM reserved JOIN claims USING (said_order, own)"
+        "  ORDER BY said_order, own, stored_at, key),"
         " after AS (SELECT s.*, d.moved, coalesce(d.available, v.available) AS available_after,"
         "  coalesce(d.reserved, v.reserved) AS reserved_after"
         "  FROM said AS s LEFT JOIN did AS d USING (tx, user_id)"
@@ -461,7 +477,10 @@ CHECKS = (
         "   || ' held at ' || created_at || ', ' || status"
         f"   || coalesce(' ' || {_rubles('recognized_amount')}, '')"
         "   || coalesce(' at ' || closed_at, '') END"
-        "  FROM held)"
+        "  FROM held"
+        "  UNION ALL SELECT key, 'answers order ' || said_order || ' reserved by it (201),'"
+        "  || ' as the answer of key ' || quote_literal(first) || ' does' FROM reserved"
+        "  JOIN first_claims USING (said_order, own) WHERE first <> key)"
         " SELECT DISTINCT ON (key) 'key ' || key, wrong FROM wrong WHERE wrong IS NOT NULL"
         " ORDER BY key, wrong",
         parses=f"SELECT 'key ' || key, body {_ANSWERS}",

@@ -226,6 +226,14 @@ async def test_a_ledger_every_kind_of_movement_wrote_holds_every_invariant(copy:
     assert (found.accounts, found.transactions, found.entries) == (7, 24, 53)
 
 
+def _copy_answer(key: str, to: str) -> str:
+    """A statement storing the answer stored under `key` under another key, `to`."""
+    return (
+        "INSERT INTO idempotency_keys (key, fingerprint, status, body)"
+        f" SELECT '{to}', fingerprint, status, body FROM idempotency_keys WHERE key = '{key}'"
+    )
+
+
 def _edit_answer(key: str, was: str, becomes: str) -> str:
     """A statement changing the answer stored under `key` (JSON text `was` into `becomes`)."""
     assert "'" not in was + becomes
@@ -399,11 +407,15 @@ BREAKS = {
         {ANSWERS: "key k-movement"},
     ),
     "an operation without a key claimed by a second batch's answer": (
-        [
-            "INSERT INTO idempotency_keys (key, fingerprint, status, body) SELECT"
-            " 'k-batch-copy', fingerprint, status, body FROM idempotency_keys"
-            " WHERE key = 'k-batch-again'"
-        ],
+        [_copy_answer("k-batch-again", "k-batch-copy")],
+        {ANSWERS: "key k-batch-copy"},
+    ),
+    "a second key told its reserve made the reservation": (
+        [_copy_answer("k-reserve", "k-reserve-copy")],
+        {ANSWERS: "key k-reserve-copy"},
+    ),
+    "an order reserved without a key claimed by a second batch's answer": (
+        [_copy_answer("k-batch", "k-batch-copy")],
         {ANSWERS: "key k-batch-copy"},
     ),
     "a stored answer that is not JSON": (
