@@ -342,11 +342,10 @@ CHECKS = (
     # unchecked). No two requests' own answers name one transaction (a batch's answer
     # and its operation's under a key of its own may, and so may two batches that
     # repeat that operation: it is replayed); nor do two batches' answers name one
-    # that no key of its own answers (an operation without a key runs once). An answer
+    # that no key of its own answers (an operation without a key runs once); nor, by
+    # the same rule, do two answers say they made one reservation (201). An answer
     # about an order is its reservation's, and a first reserve's (201) balances are
-    # those right after it (a repeat's are those of its own moment); the answers that
-    # say an order was reserved by them (201) are held to the same rule as those naming
-    # a transaction.
+    # those right after it (a repeat's are those of its own moment).
     Check(
         "every stored answer tells what its transaction did and the balances after it",
         "WITH stored AS (SELECT key, created_at AS stored_at, status AS answered,"
@@ -400,31 +399,24 @@ CHECKS = (
         # (a batch's answer may tell one operation twice: replayed under its key)
         " named AS (SELECT key, tx, count(DISTINCT user_id) AS users FROM said"
         "  GROUP BY key, tx),"
-        # requests' own answers naming one transaction; and batches' answers of two
-        # keys naming one that no answer of its own names (an operation under a key of
-        # its own is replayed in every batch that repeats it; one without a key, never).
-        # A key is kept a day at least (prune-keys): a transaction of the last day
-        # keeps its own answer, if it had one; an older one's may be forgotten.
-        " twice AS (SELECT tx, true AS own FROM moved WHERE own GROUP BY tx HAVING count(*) > 1"
-        "  UNION ALL SELECT tx, false FROM moved AS m WHERE NOT own"
+        # What each answer claims was done by it alone: the transaction it names, or
+        # the reservation it says it made (201; a repeat is 200). No two requests' own
+        # answers claim one thing; nor do two batches' answers (two keys) claim one that
+        # no answer of its own claims (an operation under a key of its own is replayed in
+        # every batch that repeats it; one without a key, never). A key is kept a day at
+        # least (prune-keys): what was done in the last day keeps its own answer, if it
+        # had one; an older one's may be forgotten.
+        " claimed AS (SELECT 'transaction ' || tx AS what, key, own, stored_at, at FROM moved"
+        "  UNION ALL SELECT 'order ' || said_order || ' reserved by it (201)', key, own,"
+        "  stored_at, created_at FROM held WHERE answered = 201),"
+        " twice AS (SELECT what, true AS own FROM claimed WHERE own"
+        "  GROUP BY what HAVING count(*) > 1"
+        "  UNION ALL SELECT what, false FROM claimed AS c WHERE NOT own"
         "  AND at > now() - interval '1 day'"
-        "  AND NOT EXISTS (SELECT FROM moved AS o WHERE o.own AND o.tx = m.tx)"
-        "  GROUP BY tx HAVING count(DISTINCT key) > 1),"
-        " firsts AS (SELECT DISTINCT ON (tx, own) tx, own, key AS first FROM moved"
-        "  JOIN twice USING (tx, own) ORDER BY tx, own, stored_at, key),"
-        # the same for the orders each answer says were reserved by it (201; a repeat
-        # is 200): a reservation is made once
-        " reserved AS (SELECT key, own, stored_at, said_order, created_at FROM held"
-        "  WHERE answered = 201),"
-        " claims AS (SELECT said_order, true AS own FROM reserved WHERE own"
-        "  GROUP BY said_order HAVING count(*) > 1"
-        "  UNION ALL SELECT said_order, false FROM reserved AS r WHERE NOT own"
-        "  AND created_at > now() - interval '1 day'"
-        "  AND NOT EXISTS (SELECT FROM reserved AS o WHERE o.own AND o.said_order = r.said_order)"
-        "  GROUP BY said_order HAVING count(DISTINCT key) > 1),"
-        " first_claims AS (SELECT DISTINCT ON (said_order, own) said_order, own, key AS first"
-        "  FROM reserved JOIN claims USING (said_order, own)"
-        "  ORDER BY said_order, own, stored_at, key),"
+        "  AND NOT EXISTS (SELECT FROM claimed AS o WHERE o.own AND o.what = c.what)"
+        "  GROUP BY what HAVING count(DISTINCT key) > 1),"
+        " firsts AS (SELECT DISTINCT ON (what, own) what, own, key AS first FROM claimed"
+        "  JOIN twice USING (what, own) ORDER BY what, own, stored_at, key),"
         " after AS (SELECT s.*, d.moved, coalesce(d.available, v.available) AS available_after,"
         "  coalesce(d.reserved, v.reserved) AS reserved_after"
         "  FROM said AS s LEFT JOIN did AS d USING (tx, user_id)"
@@ -444,11 +436,9 @@ CHECKS = (
         "  WHEN n.users <> coalesce(p.users, 0)"
         "  THEN ' naming ' || n.users || ' user(s); it moved the money of '"
         "   || coalesce(p.users, 0)"
-        "  WHEN f.first <> m.key THEN ', as the answer of key ' || quote_literal(f.first)"
-        "   || ' does' END AS wrong"
+        "  END AS wrong"
         "  FROM moved AS m LEFT JOIN transactions AS t ON t.id = m.tx"
         "  LEFT JOIN named AS n USING (key, tx) LEFT JOIN parties AS p USING (tx)"
-        "  LEFT JOIN firsts AS f USING (tx, own)"
         "  UNION ALL SELECT key, 'answers user ' || user_id || ' of transaction ' || tx || CASE"
         "  WHEN moved IS NULL AND available_after IS NULL AND reserved_after IS NULL"
         "  THEN ', whose entries do not touch the user'"
@@ -478,9 +468,9 @@ CHECKS = (
         f"   || coalesce(' ' || {_rubles('recognized_amount')}, '')"
         "   || coalesce(' at ' || closed_at, '') END"
         "  FROM held"
-        "  UNION ALL SELECT key, 'answers order ' || said_order || ' reserved by it (201),'"
-        "  || ' as the answer of key ' || quote_literal(first) || ' does' FROM reserved"
-        "  JOIN first_claims USING (said_order, own) WHERE first <> key)"
+        "  UNION ALL SELECT key, 'answers ' || what || ', as the answer of key '"
+        "  || quote_literal(first) || ' does' FROM claimed JOIN firsts USING (what, own)"
+        "  WHERE first <> key)"
         " SELECT DISTINCT ON (key) 'key ' || key, wrong FROM wrong WHERE wrong IS NOT NULL"
         " ORDER BY key, wrong",
         parses=f"SELECT 'key ' || key, body {_ANSWERS}",
