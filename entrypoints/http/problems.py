@@ -73,7 +73,8 @@ class Answer(NamedTuple):
     body: bytes
     headers: dict[str, str] | None
     slug: str
-    replayed: bool = False  # sent again under its key: a replay, not a refusal made now
+    replayed: bool = False
+    """Sent again under its key: a replay (its header says so), not a refusal made now."""
 
 
 def answer(
@@ -113,10 +114,12 @@ def _response(refusal: Answer) -> Response[bytes]:
     (a client batch, which renders its refusals at each attempt, counts its own); a
     refusal stored under a key and sent again is a replay, counted as one by the
     runner, not again as a refusal: retries of a refused key do not raise the rate."""
+    headers: dict[str, str] | None = REPLAYED
     if not refusal.replayed:
         metrics.refused(refusal.slug)
+        headers = refusal.headers
     return Response(
-        refusal.body, status_code=refusal.status, media_type=PROBLEM_JSON, headers=refusal.headers
+        refusal.body, status_code=refusal.status, media_type=PROBLEM_JSON, headers=headers
     )
 
 
@@ -155,16 +158,10 @@ def _replayed(place: str, stored: StoredResponse) -> Answer:
     try:
         problem = _stored_problem.decode(stored.body)
     except msgspec.DecodeError:  # not stored by the service (a runner with no HTTP)
-        return Answer(
-            stored.status,
-            stored.body,
-            None if place else REPLAYED,
-            "stored-refusal",
-            replayed=not place,
-        )
+        return Answer(stored.status, stored.body, None, "stored-refusal", replayed=not place)
     slug = problem.type.rsplit("/", 1)[-1]
     if not place:
-        return Answer(stored.status, stored.body, REPLAYED, slug, replayed=True)
+        return Answer(stored.status, stored.body, None, slug, replayed=True)
     errors = [ProblemField(f"{place}.{e.field}", e.message) for e in problem.errors]
     placed_errors = errors or [ProblemField(place, problem.detail)]
     placed = msgspec.structs.replace(
