@@ -19,7 +19,7 @@ CLIENT_PATH = echo "$(CURDIR)/clients/python" > "$$($(VENV)/bin/python -c \
 	'import sysconfig; print(sysconfig.get_paths()["purelib"])')/balance_client.pth"
 SERVED := $(shell find domain application entrypoints -name '*.py' 2>/dev/null)
 
-.PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout bench-relay client test-browser test-ha test-broker test-compose
+.PHONY: run test test-fast install lint check clean soak bench bench-statements bench-reports bench-payout bench-relay bench-opcodes client test-browser test-ha test-broker test-compose
 
 # Serving needs the runtime dependencies only (no test or lint tools): --inexact keeps
 # whatever `make install` added before.
@@ -96,6 +96,11 @@ $(CLIENT): $(VENV)/.installed clients/python-client.yaml $(SERVED) Makefile
 BASELINE ?= 3cb6e41
 bench: install
 	$(VENV)/bin/python -m bench.run --baseline $(BASELINE) --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} --write
+
+# Python's opcodes a request, this tree against BASELINE: counted, not timed, so the
+# same every run (~1 min; bench/opcodes.py).
+bench-opcodes: install
+	$(VENV)/bin/python -m bench.opcodes --baseline $(BASELINE) --url $${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
 
 # A 1,000,000-line payout file in batches of 1,000 through the typed client (~2 min).
 bench-payout: install
