@@ -6,8 +6,8 @@ warm-up, Python's opcodes counted by function while `requests` requests are answ
 
     python bench/opcodes_driver.py DATABASE_URL deposit|reserve|live REQUESTS OUT.json
 
-Every tree since the money routes' hook (README, decision 44) builds its app this
-way. No timing: a count does not depend on the machine's load.
+Trees from 3cb6e41 on build their app this way (`build_container`, `build_app`). No
+timing: a count does not depend on the machine's load.
 """
 
 from __future__ import annotations
