@@ -31,9 +31,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-import asyncpg
-
 from bench.run import ROOT, baseline_balance, prepare
+from tests.postgres import drop_database
+from tests.servers import BALANCE
 
 DRIVER = ROOT / "bench" / "opcodes_driver.py"
 SMALL, LARGE = 160, 640
@@ -63,15 +63,6 @@ def per_request(python: Path, tree: Path, url: str, scenario: str) -> dict[str, 
     return {name: (large[name] - small[name]) / (LARGE - SMALL) for name in small | large}
 
 
-async def drop(url: str) -> None:
-    admin = await asyncpg.connect(url)
-    try:
-        for name in DATABASES.values():
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -82,37 +73,31 @@ def main() -> int:
     scenarios = args.scenarios.split(",")
     if unknown := set(scenarios) - set(SCENARIOS):
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    balance = baseline_balance(args.baseline)
-    trees = {
-        "tree": (ROOT, ROOT / ".venv" / "bin" / "python", ROOT / ".venv" / "bin" / "balance"),
-        "baseline": (balance.parents[2], balance.parent / "python", balance),
-    }
+    # Each side's `balance` command: its venv's python runs the driver in its folder.
+    commands = {"tree": BALANCE, "baseline": baseline_balance(args.baseline)}
     try:
         urls = {
-            side: asyncio.run(prepare(args.url, USERS, DATABASES[side], command))
-            for side, (_, _, command) in trees.items()
+            side: asyncio.run(prepare(args.url, USERS, DATABASES[side], balance))
+            for side, balance in commands.items()
         }
         for scenario in scenarios:
-            counted = {
-                side: per_request(python, tree, urls[side], scenario)
-                for side, (tree, python, _) in trees.items()
-            }
-            mine, theirs = sum(counted["tree"].values()), sum(counted["baseline"].values())
+            mine, theirs = (
+                per_request(balance.parent / "python", balance.parents[2], urls[side], scenario)
+                for side, balance in commands.items()
+            )
             print(
-                f"{scenario}: {mine:,.0f} opcodes a request"
-                f" (baseline {args.baseline}: {theirs:,.0f}): {mine / theirs:.3f}x"
+                f"{scenario}: {sum(mine.values()):,.0f} opcodes a request (baseline"
+                f" {args.baseline}: {sum(theirs.values()):,.0f}):"
+                f" {sum(mine.values()) / sum(theirs.values()):.3f}x"
             )
-            names = counted["tree"].keys() | counted["baseline"].keys()
-            moved = sorted(
-                names,
-                key=lambda n: -abs(counted["tree"].get(n, 0) - counted["baseline"].get(n, 0)),
-            )
-            for name in moved[: args.top]:
-                now, then = counted["tree"].get(name, 0.0), counted["baseline"].get(name, 0.0)
-                if round(now - then) != 0:
-                    print(f"  {now - then:+8.1f}  {now:8.1f} ({then:.1f})  {name}")
+            moved = {n: mine.get(n, 0.0) - theirs.get(n, 0.0) for n in mine.keys() | theirs}
+            for name in sorted(moved, key=lambda n: -abs(moved[n]))[: args.top]:
+                if round(moved[name]) != 0:
+                    then = theirs.get(name, 0.0)
+                    print(f"  {moved[name]:+8.1f}  {then + moved[name]:8.1f} ({then:.1f})  {name}")
     finally:
-        asyncio.run(drop(args.url))
+        for name in DATABASES.values():
+            asyncio.run(drop_database(args.url, name))
     return 0
 
 
